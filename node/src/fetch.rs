@@ -1,0 +1,318 @@
+//! Getting verified video from relays, with failover. Viewers use it for playback; relays use it to fill their
+//! cache from the origin or another relay. Both pay with the same receipts.
+//!
+//! A blob is fetched from the first candidate relay (bootstrap relays first, then DHT providers). Every 16 KiB
+//! group is verified against the blob hash from the signed manifest as it arrives. On a bad group the relay is
+//! dropped for good; on a stall, a refusal or a disconnect the next relay is tried. Either way the transfer
+//! resumes at the first group not yet verified, so a failover mid-segment loses nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bao_tree::io::fsm::{ResponseDecoder, ResponseDecoderNext};
+use bao_tree::io::BaoContentItem;
+use bao_tree::{BaoTree, ChunkNum, ChunkRanges};
+use bytes::BytesMut;
+use ferry_primitives::{ContentId, Domain, Segment, SignedManifest};
+use libp2p::{PeerId, StreamProtocol};
+
+use crate::identity::Identity;
+use crate::ledger::Ledger;
+use crate::p2p::frame::{read_frame, write_frame};
+use crate::p2p::protocol::*;
+use crate::p2p::stream_io::StreamReader;
+use crate::p2p::Client;
+use crate::session::{PaySession, SessionError};
+use crate::store::{Blob, Store, StoreError, BLOCK_SIZE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("no relay could provide content {0}; check --bootstrap and that a relay holds it")]
+    NoRelay(String),
+    #[error("every relay failed for blob {blob}: {last}")]
+    AllFailed { blob: String, last: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why one transfer from one relay failed.
+#[derive(Debug, thiserror::Error)]
+enum TransferError {
+    #[error("relay sent data that does not match the hash ({0})")]
+    Corrupt(String),
+    #[error("relay stalled for {0:?}")]
+    Stall(Duration),
+    #[error("relay refused: {0} ({1})")]
+    Refused(Code, String),
+    #[error("stream failed: {0}")]
+    Io(String),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+impl TransferError {
+    /// A relay that served bad bytes is never asked again.
+    fn disqualifies(&self) -> bool {
+        matches!(self, TransferError::Corrupt(_))
+    }
+}
+
+/// Cheap-clone fetcher.
+#[derive(Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    identity: Identity,
+    client: Client,
+    control: libp2p_stream::Control,
+    store: Store,
+    ledger: Ledger,
+    domain: Domain,
+    max_price_per_mib: u128,
+    bootstrap: Mutex<Vec<PeerId>>,
+    stall: Duration,
+    sessions: Mutex<HashMap<(PeerId, ContentId), Arc<tokio::sync::Mutex<PaySession>>>>,
+    bad: Mutex<HashSet<PeerId>>,
+    /// One fetch per blob at a time; later callers find it in the store.
+    blob_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Fetcher {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        identity: Identity,
+        client: Client,
+        control: libp2p_stream::Control,
+        store: Store,
+        ledger: Ledger,
+        domain: Domain,
+        max_price_per_mib: u128,
+        stall: Duration,
+    ) -> Fetcher {
+        Fetcher {
+            inner: Arc::new(Inner {
+                identity,
+                client,
+                control,
+                store,
+                ledger,
+                domain,
+                max_price_per_mib,
+                bootstrap: Mutex::new(vec![]),
+                stall,
+                sessions: Mutex::new(HashMap::new()),
+                bad: Mutex::new(HashSet::new()),
+                blob_locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Relays to try first, in order.
+    pub fn set_bootstrap(&self, peers: Vec<PeerId>) {
+        *lock(&self.inner.bootstrap) = peers;
+    }
+
+    /// Candidate relays for a content id: bootstrap relays, then DHT providers; never ourselves or bad relays.
+    async fn candidates(&self, cid: &ContentId) -> Vec<PeerId> {
+        let me = self.inner.identity.peer_id;
+        let mut out: Vec<PeerId> = lock(&self.inner.bootstrap).clone();
+        match self.inner.client.find_providers(*cid).await {
+            Ok(found) => {
+                let mut found: Vec<_> = found.into_iter().collect();
+                found.sort();
+                out.extend(found);
+            }
+            Err(e) => tracing::warn!(error = %e, "provider lookup failed"),
+        }
+        let bad = lock(&self.inner.bad).clone();
+        let mut seen = HashSet::new();
+        out.retain(|p| *p != me && !bad.contains(p) && seen.insert(*p));
+        out
+    }
+
+    /// The manifest of `cid`, from the store or a relay; verified (signature and content id) before it is stored.
+    pub async fn manifest(&self, cid: &ContentId) -> Result<SignedManifest, FetchError> {
+        if let Some(m) = self.inner.store.manifest(cid)? {
+            return Ok(m);
+        }
+        let mut last = String::from("no relay answered");
+        for peer in self.candidates(cid).await {
+            match self.manifest_from(peer, cid).await {
+                Ok(m) => {
+                    self.inner.store.put_manifest(cid, &m)?;
+                    return Ok(m);
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "manifest fetch failed");
+                    last = e;
+                }
+            }
+        }
+        Err(FetchError::AllFailed { blob: format!("manifest {}", hex::encode(cid)), last })
+    }
+
+    async fn manifest_from(&self, peer: PeerId, cid: &ContentId) -> Result<SignedManifest, String> {
+        let mut stream = self.open(peer, MANIFEST_PROTOCOL).await.map_err(|e| e.to_string())?;
+        write_frame(&mut stream, &ManifestRequest { content: *cid }).await.map_err(|e| e.to_string())?;
+        let reply: ManifestReply = read_frame(&mut stream, MAX_MANIFEST_FRAME).await.map_err(|e| e.to_string())?;
+        let bytes = match reply {
+            ManifestReply::Found(b) => b,
+            ManifestReply::Refused { code, reason } => return Err(format!("{code}: {reason}")),
+        };
+        let (got, m) = SignedManifest::decode_verified(&bytes).map_err(|e| e.to_string())?;
+        if got != *cid {
+            self.mark_bad(peer, "sent a manifest for another content id");
+            return Err("manifest does not hash to the content id".into());
+        }
+        Ok(m)
+    }
+
+    async fn open(&self, peer: PeerId, protocol: StreamProtocol) -> Result<libp2p::Stream, TransferError> {
+        if let Err(e) = self.inner.client.connect(peer).await {
+            return Err(TransferError::Io(e.to_string()));
+        }
+        let mut control = self.inner.control.clone();
+        tokio::time::timeout(self.inner.stall, control.open_stream(peer, protocol))
+            .await
+            .map_err(|_| TransferError::Stall(self.inner.stall))?
+            .map_err(|e| TransferError::Io(e.to_string()))
+    }
+
+    fn mark_bad(&self, peer: PeerId, why: &str) {
+        tracing::warn!(%peer, why, "dropping relay");
+        lock(&self.inner.bad).insert(peer);
+        lock(&self.inner.sessions).retain(|(p, _), _| *p != peer);
+    }
+
+    /// The blob, from the store or fetched from relays, verified and then stored.
+    pub async fn blob(&self, cid: &ContentId, segment: &Segment) -> Result<Blob, FetchError> {
+        if let Some(b) = self.inner.store.blob(&segment.hash)? {
+            return Ok(b);
+        }
+        let gate = lock(&self.inner.blob_locks).entry(segment.hash).or_default().clone();
+        let _guard = gate.lock().await;
+        if let Some(b) = self.inner.store.blob(&segment.hash)? {
+            return Ok(b);
+        }
+        let data = self.fetch(cid, segment).await;
+        lock(&self.inner.blob_locks).remove(&segment.hash);
+        let data = data?;
+        let store = self.inner.store.clone();
+        let hash = store.put_blob(&data)?;
+        debug_assert_eq!(hash, segment.hash);
+        store.blob(&segment.hash)?.ok_or_else(|| FetchError::AllFailed { blob: hex::encode(hash), last: "evicted at once".into() })
+    }
+
+    async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Vec<u8>, FetchError> {
+        let mut data = BytesMut::with_capacity(segment.size as usize);
+        let mut last = None;
+        for _round in 0..2 {
+            let candidates = self.candidates(cid).await;
+            if candidates.is_empty() && last.is_none() {
+                return Err(FetchError::NoRelay(hex::encode(cid)));
+            }
+            for peer in candidates {
+                match self.transfer(peer, cid, segment, &mut data).await {
+                    Ok(()) => return Ok(data.to_vec()),
+                    Err(e) => {
+                        tracing::warn!(%peer, blob = %hex::encode(&segment.hash[..8]), verified = data.len(), error = %e, "transfer failed; trying the next relay");
+                        if e.disqualifies() {
+                            self.mark_bad(peer, "served bad data");
+                        } else {
+                            lock(&self.inner.sessions).remove(&(peer, *cid));
+                        }
+                        last = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        Err(FetchError::AllFailed { blob: hex::encode(segment.hash), last: last.unwrap_or_else(|| "no relay".into()) })
+    }
+
+    async fn session(&self, peer: PeerId, cid: &ContentId) -> Result<Arc<tokio::sync::Mutex<PaySession>>, TransferError> {
+        if let Some(s) = lock(&self.inner.sessions).get(&(peer, *cid)) {
+            return Ok(s.clone());
+        }
+        let stream = self.open(peer, SESSION_PROTOCOL).await?;
+        let s = PaySession::open(
+            stream,
+            peer,
+            &self.inner.identity,
+            *cid,
+            self.inner.domain,
+            self.inner.max_price_per_mib,
+            self.inner.ledger.clone(),
+        )
+        .await?;
+        let s = Arc::new(tokio::sync::Mutex::new(s));
+        lock(&self.inner.sessions).insert((peer, *cid), s.clone());
+        Ok(s)
+    }
+
+    /// Fetches the rest of `segment` (after the groups already in `data`) from one relay, paying as it goes.
+    async fn transfer(&self, peer: PeerId, cid: &ContentId, segment: &Segment, data: &mut BytesMut) -> Result<(), TransferError> {
+        let session = self.session(peer, cid).await?;
+        let mut session = session.lock().await;
+        let start_group = data.len() as u64 / GROUP_BYTES;
+        data.truncate((start_group * GROUP_BYTES) as usize);
+        let mut stream = self.open(peer, CHUNK_PROTOCOL).await?;
+        let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
+        write_frame(&mut stream, &req).await.map_err(|e| TransferError::Io(e.to_string()))?;
+        let reply: ChunkReply = tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
+            .await
+            .map_err(|_| TransferError::Stall(self.inner.stall))?
+            .map_err(|e| TransferError::Io(e.to_string()))?;
+        if let ChunkReply::Refused { code, reason } = reply {
+            return Err(TransferError::Refused(code, reason));
+        }
+        let tree = BaoTree::new(segment.size, BLOCK_SIZE);
+        let ranges = ChunkRanges::from(ChunkNum(start_group * (GROUP_BYTES / 1024))..);
+        let mut decoder = ResponseDecoder::new(blake3::Hash::from(segment.hash), ranges, tree, StreamReader::new(stream));
+        let result = loop {
+            let next = match tokio::time::timeout(self.inner.stall, decoder.next()).await {
+                Ok(n) => n,
+                Err(_) => break Err(TransferError::Stall(self.inner.stall)),
+            };
+            match next {
+                ResponseDecoderNext::More((d, item)) => {
+                    decoder = d;
+                    match item {
+                        Ok(BaoContentItem::Parent(_)) => {}
+                        Ok(BaoContentItem::Leaf(leaf)) => {
+                            if leaf.offset != data.len() as u64 {
+                                break Err(TransferError::Io(format!("leaf at {} but expected {}", leaf.offset, data.len())));
+                            }
+                            data.extend_from_slice(&leaf.data);
+                            session.verified(&leaf.data).await?;
+                        }
+                        Err(bao_tree::io::DecodeError::LeafHashMismatch(c)) => break Err(TransferError::Corrupt(format!("16 KiB group {}", c.0 / 16))),
+                        Err(bao_tree::io::DecodeError::ParentHashMismatch(n)) => break Err(TransferError::Corrupt(format!("hash pair {n:?}"))),
+                        Err(e) => break Err(TransferError::Io(e.to_string())),
+                    }
+                }
+                ResponseDecoderNext::Done(_) => break Ok(()),
+            }
+        };
+        match result {
+            Ok(()) if data.len() as u64 == segment.size => {
+                session.end_transfer().await?;
+                Ok(())
+            }
+            Ok(()) => {
+                session.abandon_chunk();
+                Err(TransferError::Io(format!("stream ended after {} of {} bytes", data.len(), segment.size)))
+            }
+            Err(e) => {
+                session.abandon_chunk();
+                Err(e)
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

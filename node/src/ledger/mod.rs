@@ -1,0 +1,334 @@
+//! The receipt ledger (redb): the relay's durable record of what it is owed, and the viewer's copy of what it signed.
+//!
+//! One writer thread owns the database. Callers send operations over a channel; the writer takes everything queued
+//! (group commit), applies it in one write transaction, commits with fsync, and only then answers. So an
+//! acknowledged receipt survives `kill -9`, and the fsync cost is shared by every receipt that arrived meanwhile.
+//! The writer is also where a receipt is checked against the session's previous one, so that check and the write
+//! can never interleave with another receipt of the same session.
+
+mod tables;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ferry_primitives::{SessionId, SignedReceipt};
+use parity_scale_codec::{Decode, Encode};
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::p2p::protocol::Code;
+use tables::{OWN_RECEIPTS, RECEIPTS, SESSIONS};
+
+/// File name of the ledger inside the node's home.
+pub const LEDGER_FILE: &str = "ledger.redb";
+/// Most operations applied in one transaction.
+const MAX_GROUP: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the ledger {0} is in use by a running ferry process; stop that process or use its metrics endpoint")]
+    InUse(PathBuf),
+    #[error("ledger {0}: {1}")]
+    Db(PathBuf, String),
+    #[error("ledger record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the ledger writer has stopped")]
+    Stopped,
+}
+
+/// Why the ledger refused a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: Code,
+    pub reason: String,
+}
+
+/// Settlement of a session on chain: which receipt, in which block.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Settlement {
+    pub seq: u64,
+    pub block_number: u32,
+    #[serde(with = "hex_bytes")]
+    pub block_hash: [u8; 32],
+}
+
+/// What the relay knows of one session.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct SessionRecord {
+    pub latest: SignedReceipt,
+    pub settled: Option<Settlement>,
+}
+
+/// A receipt this node signed as a viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct OwnReceipt {
+    pub receipt: SignedReceipt,
+    pub acked: bool,
+}
+
+enum Op {
+    Commit(Box<SignedReceipt>, oneshot::Sender<Result<(), Rejection>>),
+    RecordOwn(Box<SignedReceipt>, oneshot::Sender<()>),
+    MarkAcked(SessionId, u64),
+    /// Answers once everything sent before it is committed.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Cheap-clone handle to the ledger writer.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: mpsc::Sender<Op>,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) `home/ledger.redb` and starts the writer thread.
+    pub fn open(home: &Path) -> Result<Ledger, LedgerError> {
+        let path = home.join(LEDGER_FILE);
+        let db = Database::create(&path).map_err(|e| db_error(&path, e))?;
+        {
+            let w = db.begin_write().map_err(|e| db_error(&path, e))?;
+            w.open_table(RECEIPTS).map_err(|e| db_error(&path, e))?;
+            w.open_table(SESSIONS).map_err(|e| db_error(&path, e))?;
+            w.open_table(OWN_RECEIPTS).map_err(|e| db_error(&path, e))?;
+            w.commit().map_err(|e| db_error(&path, e))?;
+        }
+        let (tx, rx) = mpsc::channel(MAX_GROUP);
+        std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || Writer { db, path, cache: HashMap::new() }.run(rx))
+            .map_err(|e| LedgerError::Db(home.join(LEDGER_FILE), e.to_string()))?;
+        Ok(Ledger { tx })
+    }
+
+    /// Checks `receipt` against its session's last one and commits it durably. `Ok` means it is on disk.
+    pub async fn commit(&self, receipt: SignedReceipt) -> Result<Result<(), Rejection>, LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Op::Commit(Box::new(receipt), tx)).await.map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// Keeps a durable copy of a receipt this node signed, before it is sent.
+    pub async fn record_own(&self, receipt: SignedReceipt) -> Result<(), LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Op::RecordOwn(Box::new(receipt), tx)).await.map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// Waits until every operation sent so far is on disk.
+    pub async fn sync(&self) -> Result<(), LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Op::Barrier(tx)).await.map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// Notes that the relay acknowledged one of our receipts.
+    pub async fn mark_acked(&self, session: SessionId, seq: u64) -> Result<(), LedgerError> {
+        self.tx.send(Op::MarkAcked(session, seq)).await.map_err(|_| LedgerError::Stopped)
+    }
+}
+
+struct Writer {
+    db: Database,
+    path: PathBuf,
+    /// Latest committed receipt per session, so checks need no read.
+    cache: HashMap<SessionId, SignedReceipt>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Op>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(op) => group.push(op),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.apply(group) {
+                // The transaction was not committed: nothing was acknowledged, and the cache may be ahead of disk.
+                tracing::error!(error = %e, "ledger commit failed; receipts in this group were not acknowledged");
+                self.cache.clear();
+            }
+        }
+    }
+
+    fn apply(&mut self, group: Vec<Op>) -> Result<(), LedgerError> {
+        let p = self.path.clone();
+        let w = self.db.begin_write().map_err(|e| db_error(&p, e))?;
+        let mut replies = Vec::with_capacity(group.len());
+        let mut own_replies = Vec::new();
+        {
+            let mut receipts = w.open_table(RECEIPTS).map_err(|e| db_error(&p, e))?;
+            let mut sessions = w.open_table(SESSIONS).map_err(|e| db_error(&p, e))?;
+            let mut own = w.open_table(OWN_RECEIPTS).map_err(|e| db_error(&p, e))?;
+            for op in group {
+                match op {
+                    Op::Commit(r, reply) => {
+                        let session = r.receipt.session;
+                        if !self.cache.contains_key(&session) {
+                            if let Some(v) = sessions.get(session).map_err(|e| db_error(&p, e))? {
+                                let rec = SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                                self.cache.insert(session, rec.latest);
+                            }
+                        }
+                        let verdict = check_successor(self.cache.get(&session), &r);
+                        if verdict.is_ok() {
+                            let settled = match sessions.get(session).map_err(|e| db_error(&p, e))? {
+                                Some(v) => SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?.settled,
+                                None => None,
+                            };
+                            receipts.insert((session, r.receipt.seq), r.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                            let rec = SessionRecord { latest: (*r).clone(), settled };
+                            sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                            self.cache.insert(session, *r);
+                        }
+                        replies.push((reply, verdict));
+                    }
+                    Op::RecordOwn(r, reply) => {
+                        let rec = OwnReceipt { receipt: (*r).clone(), acked: false };
+                        own.insert((r.receipt.session, r.receipt.seq), rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                        own_replies.push(reply);
+                    }
+                    Op::Barrier(reply) => own_replies.push(reply),
+                    Op::MarkAcked(session, seq) => {
+                        let current = own.get((session, seq)).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
+                        if let Some(bytes) = current {
+                            let mut rec = OwnReceipt::decode(&mut bytes.as_slice()).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                            rec.acked = true;
+                            own.insert((session, seq), rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                        }
+                    }
+                }
+            }
+        }
+        w.commit().map_err(|e| db_error(&p, e))?;
+        for (reply, verdict) in replies {
+            let _ = reply.send(verdict);
+        }
+        for reply in own_replies {
+            let _ = reply.send(());
+        }
+        Ok(())
+    }
+}
+
+/// A receipt may follow the session's previous one only if it is for the same parties and grows every total.
+fn check_successor(prev: Option<&SignedReceipt>, next: &SignedReceipt) -> Result<(), Rejection> {
+    let Some(prev) = prev else { return Ok(()) };
+    let (p, n) = (&prev.receipt, &next.receipt);
+    if n.seq <= p.seq {
+        return Err(Rejection { code: Code::Replayed, reason: format!("seq {} is not above the last accepted seq {}", n.seq, p.seq) });
+    }
+    if (n.domain, n.relay, n.viewer, n.content) != (p.domain, p.relay, p.viewer, p.content) {
+        return Err(Rejection { code: Code::WrongSession, reason: "receipt changes the session's parties or content".into() });
+    }
+    if n.bytes < p.bytes || n.amount < p.amount || n.tip < p.tip {
+        return Err(Rejection {
+            code: Code::NotMonotonic,
+            reason: format!(
+                "totals went down: bytes {}→{}, amount {}→{}, tip {}→{}",
+                p.bytes, n.bytes, p.amount, n.amount, p.tip, n.tip
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn db_error(path: &Path, e: impl Into<redb::Error>) -> LedgerError {
+    let e: redb::Error = e.into();
+    match e {
+        redb::Error::DatabaseAlreadyOpen => LedgerError::InUse(path.to_path_buf()),
+        e => LedgerError::Db(path.to_path_buf(), e.to_string()),
+    }
+}
+
+/// A read-only view of a ledger that no process is writing, for `ferry receipts` and audits.
+pub struct LedgerView {
+    pub sessions: Vec<SessionRecord>,
+    pub receipts: Vec<SignedReceipt>,
+    pub own: Vec<OwnReceipt>,
+}
+
+impl LedgerView {
+    pub fn read(home: &Path) -> Result<LedgerView, LedgerError> {
+        let path = home.join(LEDGER_FILE);
+        if !path.exists() {
+            return Ok(LedgerView { sessions: vec![], receipts: vec![], own: vec![] });
+        }
+        let db = ReadOnlyDatabase::open(&path).map_err(|e| db_error(&path, e))?;
+        let r = db.begin_read().map_err(|e| db_error(&path, e))?;
+        let decode_all = |table: redb::ReadOnlyTable<_, &[u8]>| -> Result<Vec<Vec<u8>>, LedgerError> {
+            let mut out = vec![];
+            for item in table.iter().map_err(|e| db_error(&path, e))? {
+                let (_, v): (redb::AccessGuard<'_, ([u8; 16], u64)>, redb::AccessGuard<'_, &[u8]>) = item.map_err(|e| db_error(&path, e))?;
+                out.push(v.value().to_vec());
+            }
+            Ok(out)
+        };
+        let receipts = decode_all(r.open_table(RECEIPTS).map_err(|e| db_error(&path, e))?)?
+            .into_iter()
+            .map(|b| SignedReceipt::decode(&mut b.as_slice()).map_err(|e| LedgerError::Corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let own = decode_all(r.open_table(OWN_RECEIPTS).map_err(|e| db_error(&path, e))?)?
+            .into_iter()
+            .map(|b| OwnReceipt::decode(&mut b.as_slice()).map_err(|e| LedgerError::Corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut sessions = vec![];
+        for item in r.open_table(SESSIONS).map_err(|e| db_error(&path, e))?.iter().map_err(|e| db_error(&path, e))? {
+            let (_, v) = item.map_err(|e| db_error(&path, e))?;
+            sessions.push(SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?);
+        }
+        Ok(LedgerView { sessions, receipts, own })
+    }
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", hex::encode(v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_primitives::{Domain, Receipt};
+
+    fn receipt(seq: u64, bytes: u64) -> SignedReceipt {
+        Receipt {
+            domain: Domain::default(),
+            session: [7; 16],
+            relay: [1; 32],
+            viewer: [2; 32],
+            content: [3; 32],
+            seq,
+            bytes,
+            amount: bytes as u128,
+            chunk_chain: [0; 32],
+            tip: 0,
+        }
+        .sign(&[5; 32])
+    }
+
+    #[tokio::test]
+    async fn committed_receipts_are_checked_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let ledger = Ledger::open(dir.path()).unwrap();
+            assert_eq!(ledger.commit(receipt(1, 100)).await.unwrap(), Ok(()));
+            assert_eq!(ledger.commit(receipt(2, 200)).await.unwrap(), Ok(()));
+            assert_eq!(ledger.commit(receipt(2, 300)).await.unwrap().unwrap_err().code, Code::Replayed);
+            assert_eq!(ledger.commit(receipt(3, 150)).await.unwrap().unwrap_err().code, Code::NotMonotonic);
+        }
+        // The writer thread holds the database until its channel closes.
+        for _ in 0..50 {
+            if let Ok(view) = LedgerView::read(dir.path()) {
+                assert_eq!(view.receipts.len(), 2);
+                assert_eq!(view.sessions.len(), 1);
+                assert_eq!(view.sessions[0].latest.receipt.seq, 2);
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("ledger never became readable");
+    }
+}

@@ -1,0 +1,20 @@
+//! Ferry node: a relay network that pays its operators for carrying video.
+//!
+//! The data path, top to bottom: [`publish`] → [`store`] → [`serve`] (relay) → [`fetch`] (viewer: verify) →
+//! [`session`] (receipt) → [`ledger`]. The [`p2p`] module is the network and [`p2p::protocol`] its spec;
+//! [`gateway`] hands verified video to players.
+
+pub mod config;
+pub mod fetch;
+pub mod gateway;
+pub mod identity;
+pub mod ledger;
+pub mod metrics;
+pub mod p2p;
+pub mod playlist;
+pub mod publish;
+pub mod relay;
+pub mod serve;
+pub mod session;
+pub mod store;
+pub mod watch;

@@ -1,0 +1,78 @@
+//! The network: a cloneable [`Client`] in front of one event loop that owns the swarm.
+//!
+//! Everything else (relay, viewer, publish) reaches the network through [`Client`] and, for streams, through a
+//! `libp2p_stream::Control`. Wire formats are specified in [`protocol`].
+
+pub mod behaviour;
+pub mod client;
+mod event_loop;
+pub mod frame;
+pub mod protocol;
+pub mod stream_io;
+
+use std::time::Duration;
+
+use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
+use tokio::sync::mpsc;
+
+pub use client::Client;
+
+use crate::identity::Identity;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot build the network stack: {0}")]
+    Build(String),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(Multiaddr, String),
+    #[error("cannot dial {0}: {1}")]
+    Dial(String, String),
+    #[error("bootstrap address {0} has no /p2p/<peer id> suffix")]
+    NoPeerId(Multiaddr),
+    #[error("the network event loop has stopped")]
+    Stopped,
+}
+
+/// Something the network tells the node about.
+#[derive(Debug, Clone)]
+pub enum NetEvent {
+    /// We listen on this address (with `/p2p/<peer id>`).
+    Listening(Multiaddr),
+    /// A peer announced new content.
+    Announced { from: PeerId, content: [u8; 32] },
+}
+
+/// Starts the network for `identity`. Relays run Kademlia in server mode; viewers in client mode.
+pub fn start(
+    identity: &Identity,
+    server: bool,
+) -> Result<(Client, libp2p_stream::Control, mpsc::Receiver<NetEvent>), NetError> {
+    let behaviour = behaviour::Behaviour::new(&identity.keypair(), server).map_err(NetError::Build)?;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(identity.keypair())
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, || {
+            let mut c = yamux::Config::default();
+            c.set_max_num_streams(1024);
+            c
+        })
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_quic()
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    let control = swarm.behaviour().stream.new_control();
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (ev_tx, ev_rx) = mpsc::channel(256);
+    tokio::spawn(event_loop::EventLoop::new(swarm, cmd_rx, ev_tx).run());
+    Ok((Client::new(cmd_tx), control, ev_rx))
+}
+
+/// Splits `/…/p2p/<id>` into the peer id and the address without it.
+pub fn split_peer(addr: &Multiaddr) -> Result<(PeerId, Multiaddr), NetError> {
+    let mut a = addr.clone();
+    match a.pop() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Ok((peer, a)),
+        _ => Err(NetError::NoPeerId(addr.clone())),
+    }
+}

@@ -1,0 +1,200 @@
+//! The Ferry wire protocols. This module is the spec.
+//!
+//! Roles: a **viewer** (or a relay filling its cache, which acts as a viewer) fetches verified video from a
+//! **relay** and pays it with signed cumulative receipts.
+//!
+//! Three stream protocols, all over libp2p streams (TCP+Noise+Yamux or QUIC). Control messages are frames: a
+//! little-endian `u32` length, then the SCALE encoding of the message ([`super::frame`]).
+//!
+//! - [`MANIFEST_PROTOCOL`]: one request per stream. `ManifestRequest` → `ManifestReply`.
+//! - [`SESSION_PROTOCOL`]: one long-lived stream per session (viewer, relay, content id, price).
+//!   `OpenSession` → `SessionReply`; then any number of `SignedReceipt` → `ReceiptReply`, in order. The relay
+//!   commits each accepted receipt durably before it acknowledges it. Receipts share the session's stream rather
+//!   than going through request-response, so they stay ordered and cost no stream set-up each.
+//! - [`CHUNK_PROTOCOL`]: one stream per transfer. `ChunkRequest` → `ChunkReply`; after `Sending`, the relay writes
+//!   the bao encoding (16 KiB groups, pre-order hash pairs) of the blob from `start_group` to its end and closes.
+//!   The viewer verifies every group against the blob hash from the signed manifest as it arrives.
+//!
+//! Payment: the transfer is cut into **chunks** of [`CHUNK_BYTES`] of payload (the last one of a transfer may be
+//! shorter). After each verified chunk the viewer signs a receipt whose `bytes` grow by the chunk's length and
+//! whose `chunk_chain` is extended with the chunk's BLAKE3. The relay computes the same chain from what it sent and
+//! refuses a receipt that does not match it. The relay serves at most `credit_window` bytes past the last
+//! acknowledged receipt, then waits for payment, and gives up after [`PAYMENT_TIMEOUT`].
+//!
+//! Limits: control frames are at most [`MAX_CONTROL_FRAME`] bytes, manifests [`MAX_MANIFEST_FRAME`]. A frame over
+//! its limit, or one that does not decode, gets a [`Code::Malformed`] or [`Code::TooLarge`] refusal and the stream
+//! is closed. Refusals carry a [`Code`] and a human-readable reason.
+
+use std::time::Duration;
+
+use ferry_primitives::{AccountId, Balance, BlobHash, ContentId, Domain, SessionId, SignedReceipt};
+use libp2p::StreamProtocol;
+use parity_scale_codec::{Decode, Encode};
+
+pub const MANIFEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/manifest/1");
+pub const SESSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/session/1");
+pub const CHUNK_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/chunk/1");
+/// Kademlia protocol of the Ferry DHT, kept apart from the IPFS DHT.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/kad/1");
+/// Gossipsub topic for content announcements.
+pub const ANNOUNCE_TOPIC: &str = "ferry/announce/1";
+
+/// Largest control frame: receipts are 288 bytes, requests smaller.
+pub const MAX_CONTROL_FRAME: usize = 4 << 10;
+/// Largest manifest reply.
+pub const MAX_MANIFEST_FRAME: usize = ferry_primitives::manifest::MAX_MANIFEST_BYTES + 64;
+/// bao group size: 16 KiB (chunk log 4), as iroh uses.
+pub const GROUP_BYTES: u64 = 16 << 10;
+/// Payload bytes per paid chunk: 16 groups.
+pub const CHUNK_BYTES: u64 = 256 << 10;
+/// How long a relay waits for a receipt when the credit window is used up.
+pub const PAYMENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct ManifestRequest {
+    pub content: ContentId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum ManifestReply {
+    /// The encoded `SignedManifest`.
+    Found(Vec<u8>),
+    Refused { code: Code, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct OpenSession {
+    pub session: SessionId,
+    pub content: ContentId,
+    pub viewer: AccountId,
+    pub domain: Domain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum SessionReply {
+    Opened { relay: AccountId, price_per_mib: Balance, credit_window: u64 },
+    Refused { code: Code, reason: String },
+}
+
+/// The relay's answer to one receipt, in the order receipts were sent.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum ReceiptReply {
+    /// Durably committed to the relay's ledger.
+    Ack { seq: u64 },
+    Rejected { seq: u64, code: Code, reason: String },
+}
+
+/// A session stream carries receipts after the handshake; wrapping them keeps room for later messages.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum SessionMessage {
+    Receipt(SignedReceipt),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct ChunkRequest {
+    pub session: SessionId,
+    pub blob: BlobHash,
+    pub size: u64,
+    /// First 16 KiB group to send; a viewer that failed over resumes where the last relay stopped.
+    pub start_group: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum ChunkReply {
+    Sending,
+    Refused { code: Code, reason: String },
+}
+
+/// Every reason a relay refuses a request or a receipt: one namespace for error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+pub enum Code {
+    /// A frame did not decode.
+    Malformed,
+    /// A frame exceeded its size limit.
+    TooLarge,
+    /// The peer opens streams faster than the relay allows.
+    RateLimited,
+    /// Too many sessions or streams at once.
+    Busy,
+    /// The relay does not have, and could not fetch, what was asked for.
+    NotFound,
+    /// A chunk request names a session not open on this connection.
+    UnknownSession,
+    /// The credit window ran out and no receipt came.
+    PaymentTimeout,
+    /// The receipt's signature does not verify.
+    BadSignature,
+    /// The receipt is for another chain.
+    WrongDomain,
+    /// The receipt names another relay.
+    WrongRelay,
+    /// The receipt's session, viewer or content does not match the open session.
+    WrongSession,
+    /// The receipt's sequence number was already used.
+    Replayed,
+    /// A total (bytes, amount, tip) went down.
+    NotMonotonic,
+    /// amount ≠ price × bytes.
+    WrongAmount,
+    /// The receipt claims bytes or a chunk chain the relay did not serve.
+    Unserved,
+    /// The relay failed internally (e.g. its ledger); try another relay.
+    Internal,
+}
+
+impl Code {
+    /// Stable label for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Malformed => "malformed",
+            Code::TooLarge => "too_large",
+            Code::RateLimited => "rate_limited",
+            Code::Busy => "busy",
+            Code::NotFound => "not_found",
+            Code::UnknownSession => "unknown_session",
+            Code::PaymentTimeout => "payment_timeout",
+            Code::BadSignature => "bad_signature",
+            Code::WrongDomain => "wrong_domain",
+            Code::WrongRelay => "wrong_relay",
+            Code::WrongSession => "wrong_session",
+            Code::Replayed => "replayed",
+            Code::NotMonotonic => "not_monotonic",
+            Code::WrongAmount => "wrong_amount",
+            Code::Unserved => "unserved",
+            Code::Internal => "internal",
+        }
+    }
+
+    /// Whether the peer misbehaved badly enough that the relay closes the stream after refusing.
+    pub fn closes_stream(self) -> bool {
+        matches!(self, Code::Malformed | Code::TooLarge | Code::BadSignature | Code::WrongDomain | Code::WrongRelay | Code::WrongSession)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the wire bytes of a chunk request: changing them breaks every deployed peer.
+    #[test]
+    fn chunk_request_wire_format() {
+        let req = ChunkRequest { session: [1; 16], blob: [2; 32], size: 0x0102, start_group: 3 };
+        let hex = hex::encode(req.encode());
+        assert_eq!(
+            hex,
+            concat!(
+                "01010101010101010101010101010101",                                 // session
+                "0202020202020202020202020202020202020202020202020202020202020202", // blob
+                "0201000000000000",                                                 // size u64 LE
+                "0300000000000000",                                                 // start_group
+            )
+        );
+        assert_eq!(Code::Unserved.encode(), vec![14]);
+    }
+}

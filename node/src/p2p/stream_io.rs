@@ -1,0 +1,59 @@
+//! Adapters from libp2p streams (`futures` I/O) to the stream traits bao-tree's decoder and encoder use.
+
+use bytes::{Bytes, BytesMut};
+use futures::{AsyncRead, AsyncReadExt};
+
+/// Read buffer: large reads keep per-frame overhead off the hot path.
+const READ_BUF: usize = 256 << 10;
+
+/// A buffered reader that hands bao-tree exactly the bytes it asks for.
+pub struct StreamReader<R> {
+    inner: R,
+    buf: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin> StreamReader<R> {
+    pub fn new(inner: R) -> Self {
+        StreamReader { inner, buf: BytesMut::with_capacity(READ_BUF) }
+    }
+
+    /// Fills the buffer until it holds `len` bytes or the stream ends.
+    async fn fill(&mut self, len: usize) -> std::io::Result<()> {
+        while self.buf.len() < len {
+            let start = self.buf.len();
+            let want = (len - start).max(READ_BUF);
+            self.buf.resize(start + want, 0);
+            let n = self.inner.read(&mut self.buf[start..]).await;
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(start);
+                    return Err(e);
+                }
+            };
+            self.buf.truncate(start + n);
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: AsyncRead + Unpin> iroh_io::AsyncStreamReader for StreamReader<R> {
+    async fn read_bytes(&mut self, len: usize) -> std::io::Result<Bytes> {
+        self.fill(len).await?;
+        let n = len.min(self.buf.len());
+        Ok(self.buf.split_to(n).freeze())
+    }
+
+    async fn read<const L: usize>(&mut self) -> std::io::Result<[u8; L]> {
+        self.fill(L).await?;
+        if self.buf.len() < L {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut out = [0u8; L];
+        out.copy_from_slice(&self.buf.split_to(L));
+        Ok(out)
+    }
+}

@@ -1,0 +1,107 @@
+//! `ferry relay`: serve verified video, collect receipts, fill the cache from other relays, and keep provider
+//! records for everything held.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferry_primitives::Domain;
+use libp2p::Multiaddr;
+
+use crate::fetch::Fetcher;
+use crate::identity::Identity;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::p2p::{self, NetEvent};
+use crate::serve::{Limits, Relay};
+use crate::store::Store;
+
+pub struct RelayOptions {
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub price_per_mib: u128,
+    pub credit_window: u64,
+    pub cache_bytes: u64,
+    pub metrics: Option<std::net::SocketAddr>,
+    pub limits: Limits,
+    pub domain: Domain,
+    pub stall: Duration,
+    pub fault_flip_after: Option<u64>,
+}
+
+/// How often the store is scanned for newly published content.
+const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+pub async fn run(home: &std::path::Path, identity: Identity, opts: RelayOptions, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let store = Store::open(home, opts.cache_bytes).context("cannot open the content store")?;
+    let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
+    let metrics = Metrics::new();
+    if let Some(addr) = opts.metrics {
+        let bound = metrics.clone().serve(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?;
+        tracing::info!(%bound, "metrics at http://{bound}/metrics");
+    }
+    let (client, mut control, mut events) = p2p::start(&identity, true)?;
+    for addr in &opts.listen {
+        client.listen(addr.clone()).await.with_context(|| format!("cannot listen on {addr}"))?;
+    }
+    let fetcher = Fetcher::new(identity.clone(), client.clone(), control.clone(), store.clone(), ledger.clone(), opts.domain, u128::MAX, opts.stall);
+    let mut boot = vec![];
+    for addr in &opts.bootstrap {
+        match client.dial(addr).await {
+            Ok(peer) => boot.push(peer),
+            Err(e) => tracing::warn!(%addr, error = %e, "bootstrap relay unreachable; continuing without it"),
+        }
+    }
+    fetcher.set_bootstrap(boot);
+    let relay = Relay::new(
+        identity.account,
+        opts.domain,
+        opts.price_per_mib,
+        opts.credit_window,
+        store.clone(),
+        ledger.clone(),
+        metrics.clone(),
+        fetcher,
+        opts.limits,
+        opts.fault_flip_after,
+    );
+    relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
+    tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib = opts.price_per_mib, "relay running");
+
+    let mut provided = HashSet::new();
+    let mut scan = tokio::time::interval(SCAN_EVERY);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            ev = events.recv() => match ev {
+                Some(NetEvent::Listening(addr)) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{addr}");
+                    let _ = out.flush();
+                }
+                Some(NetEvent::Announced { from, content }) => {
+                    tracing::info!(%from, content = %hex::encode(content), "content announced");
+                }
+                None => anyhow::bail!("the network stopped unexpectedly"),
+            },
+            _ = scan.tick() => {
+                metrics.cache_bytes.set(store.cached_bytes() as i64);
+                match store.manifests() {
+                    Ok(cids) => for cid in cids {
+                        if provided.insert(cid) {
+                            tracing::info!(content = %hex::encode(cid), "providing content");
+                            client.provide(cid).await?;
+                            client.announce(cid).await?;
+                        }
+                    },
+                    Err(e) => tracing::error!(error = %e, "cannot list stored content"),
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down; flushing the ledger");
+    ledger.sync().await.ok();
+    Ok(())
+}

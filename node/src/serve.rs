@@ -1,0 +1,543 @@
+//! The relay side of the wire protocols: manifests, sessions with their receipts, and verified chunk transfers.
+//!
+//! Each inbound stream gets its own task, after the limits below admit it. A session's receipts are checked here
+//! (signature, domain, parties, price × bytes, chunk chain) and then handed to the ledger, which checks them
+//! against the previous receipt and commits them before the session's credit grows.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bao_tree::{ChunkNum, ChunkRanges};
+use bytes::Bytes;
+use ferry_primitives::{amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, SessionId, SignedManifest, SignedReceipt};
+use futures::{AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, Stream};
+use tokio::sync::{watch, Semaphore};
+
+use crate::fetch::Fetcher;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::p2p::frame::{read_frame, write_frame, FrameError};
+use crate::p2p::protocol::*;
+use crate::store::Store;
+
+/// What the relay needs to serve; shared by every stream task.
+pub struct Relay {
+    pub account: AccountId,
+    pub domain: Domain,
+    pub price_per_mib: Balance,
+    pub credit_window: u64,
+    pub store: Store,
+    pub ledger: Ledger,
+    pub metrics: Metrics,
+    /// Fills the cache from other relays.
+    pub fetcher: Fetcher,
+    pub limits: Limits,
+    /// Test hook: corrupt one payload byte per transfer, after this many payload bytes of the transfer.
+    pub fault_flip_after: Option<u64>,
+    sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
+    peers: Mutex<HashMap<PeerId, PeerUse>>,
+    streams: Arc<Semaphore>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_sessions_per_peer: usize,
+    pub max_streams_per_peer: usize,
+    pub max_streams: usize,
+    pub streams_per_second_per_peer: u32,
+}
+
+#[derive(Default)]
+struct PeerUse {
+    sessions: usize,
+    streams: usize,
+    /// Token bucket for new streams.
+    tokens: f64,
+    refilled: Option<Instant>,
+}
+
+/// One open session: what was served, and what has been paid.
+struct Session {
+    peer: PeerId,
+    viewer: AccountId,
+    content: ContentId,
+    manifest: SignedManifest,
+    served: Mutex<Served>,
+    /// Bytes covered by the latest committed receipt.
+    paid: watch::Sender<u64>,
+    /// One transfer at a time, so chunk boundaries are unambiguous.
+    transfer: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Served {
+    bytes: u64,
+    chain: ChunkChain,
+    /// (cumulative bytes, chunk chain) at every chunk boundary not yet paid for.
+    boundaries: VecDeque<(u64, [u8; 32])>,
+}
+
+const MAX_BOUNDARIES: usize = 4096;
+
+impl Relay {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        account: AccountId,
+        domain: Domain,
+        price_per_mib: Balance,
+        credit_window: u64,
+        store: Store,
+        ledger: Ledger,
+        metrics: Metrics,
+        fetcher: Fetcher,
+        limits: Limits,
+        fault_flip_after: Option<u64>,
+    ) -> Arc<Relay> {
+        let streams = Arc::new(Semaphore::new(limits.max_streams));
+        Arc::new(Relay {
+            account,
+            domain,
+            price_per_mib,
+            credit_window,
+            store,
+            ledger,
+            metrics,
+            fetcher,
+            limits,
+            fault_flip_after,
+            sessions: Mutex::new(HashMap::new()),
+            peers: Mutex::new(HashMap::new()),
+            streams,
+        })
+    }
+
+    /// Accepts the three protocols until the control is dropped.
+    pub fn spawn_accept(self: &Arc<Self>, control: &mut libp2p_stream::Control) -> Result<(), String> {
+        for (protocol, kind) in [(MANIFEST_PROTOCOL, Kind::Manifest), (SESSION_PROTOCOL, Kind::Session), (CHUNK_PROTOCOL, Kind::Chunk)] {
+            let mut incoming = control.accept(protocol).map_err(|e| e.to_string())?;
+            let relay = self.clone();
+            tokio::spawn(async move {
+                // The accept channel has no buffer: hand each stream to its own task at once.
+                while let Some((peer, stream)) = incoming.next().await {
+                    let relay = relay.clone();
+                    tokio::spawn(async move { relay.handle(kind, peer, stream).await });
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn handle(self: Arc<Self>, kind: Kind, peer: PeerId, mut stream: Stream) {
+        let Some(_permit) = self.admit(peer) else {
+            let _ = stream.close().await;
+            return;
+        };
+        let result = match kind {
+            Kind::Manifest => self.serve_manifest(&mut stream).await,
+            Kind::Session => self.serve_session(peer, &mut stream).await,
+            Kind::Chunk => self.serve_chunk(peer, &mut stream).await,
+        };
+        if let Err(e) = result {
+            match e {
+                ServeError::Frame(FrameError::Closed) => {}
+                e => tracing::debug!(%peer, error = %e, "stream ended with an error"),
+            }
+        }
+        let _ = stream.close().await;
+        self.release(peer);
+    }
+
+    /// Global and per-peer stream limits and the per-peer rate. `None` means refused.
+    fn admit(&self, peer: PeerId) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let Ok(permit) = self.streams.clone().try_acquire_owned() else {
+            self.metrics.reject(&self.metrics.streams_refused, "busy");
+            return None;
+        };
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let u = peers.entry(peer).or_default();
+        let now = Instant::now();
+        let rate = self.limits.streams_per_second_per_peer as f64;
+        let elapsed = u.refilled.map_or(1.0, |t| now.duration_since(t).as_secs_f64());
+        u.tokens = (u.tokens + elapsed * rate).min(rate.max(1.0));
+        u.refilled = Some(now);
+        if u.tokens < 1.0 {
+            self.metrics.reject(&self.metrics.streams_refused, "rate_limited");
+            tracing::warn!(%peer, "peer opens streams too fast; refusing");
+            return None;
+        }
+        if u.streams >= self.limits.max_streams_per_peer {
+            self.metrics.reject(&self.metrics.streams_refused, "busy");
+            tracing::warn!(%peer, limit = self.limits.max_streams_per_peer, "peer has too many streams open; refusing");
+            return None;
+        }
+        u.tokens -= 1.0;
+        u.streams += 1;
+        Some(permit)
+    }
+
+    fn release(&self, peer: PeerId) {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = peers.get_mut(&peer) {
+            u.streams = u.streams.saturating_sub(1);
+            if u.streams == 0 && u.sessions == 0 {
+                peers.remove(&peer);
+            }
+        }
+    }
+
+    async fn serve_manifest(&self, stream: &mut Stream) -> Result<(), ServeError> {
+        let req: ManifestRequest = match read_frame(stream, MAX_CONTROL_FRAME).await {
+            Ok(r) => r,
+            Err(e) => return self.refuse_bad_frame(stream, e, |code, reason| ManifestReply::Refused { code, reason }).await,
+        };
+        let reply = match self.manifest_bytes(&req.content).await {
+            Some(bytes) => ManifestReply::Found(bytes),
+            None => ManifestReply::Refused { code: Code::NotFound, reason: format!("no content {}", hex::encode(req.content)) },
+        };
+        write_frame(stream, &reply).await?;
+        Ok(())
+    }
+
+    /// The manifest from the store, or fetched from another relay (and then stored).
+    async fn manifest_bytes(&self, cid: &ContentId) -> Option<Vec<u8>> {
+        match self.store.manifest_bytes(cid) {
+            Ok(Some(b)) => return Some(b),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "store read failed");
+                return None;
+            }
+        }
+        let m = self.fetcher.manifest(cid).await.ok()?;
+        self.store.manifest_bytes(cid).ok().flatten().or_else(|| Some(parity_scale_codec::Encode::encode(&m)))
+    }
+
+    async fn refuse_bad_frame<T: parity_scale_codec::Encode>(
+        &self,
+        stream: &mut Stream,
+        e: FrameError,
+        refuse: impl FnOnce(Code, String) -> T,
+    ) -> Result<(), ServeError> {
+        let code = match &e {
+            FrameError::TooLarge { .. } => Code::TooLarge,
+            FrameError::Malformed(_) => Code::Malformed,
+            _ => return Err(e.into()),
+        };
+        tracing::warn!(error = %e, "refusing malformed request");
+        self.metrics.reject(&self.metrics.streams_refused, code.as_str());
+        write_frame(stream, &refuse(code, e.to_string())).await?;
+        Err(e.into())
+    }
+
+    async fn serve_session(&self, peer: PeerId, stream: &mut Stream) -> Result<(), ServeError> {
+        let open: OpenSession = match read_frame(stream, MAX_CONTROL_FRAME).await {
+            Ok(o) => o,
+            Err(e) => return self.refuse_bad_frame(stream, e, |code, reason| SessionReply::Refused { code, reason }).await,
+        };
+        let refusal = |code: Code, reason: String| SessionReply::Refused { code, reason };
+        if open.domain != self.domain {
+            write_frame(stream, &refusal(Code::WrongDomain, "session is for another chain (genesis hash differs)".into())).await?;
+            return Ok(());
+        }
+        let manifest = match self.manifest_bytes(&open.content).await.map(|b| SignedManifest::decode_verified(&b)) {
+            Some(Ok((_, m))) => m,
+            _ => {
+                write_frame(stream, &refusal(Code::NotFound, format!("no content {}", hex::encode(open.content)))).await?;
+                return Ok(());
+            }
+        };
+        let session = Arc::new(Session {
+            peer,
+            viewer: open.viewer,
+            content: open.content,
+            manifest,
+            served: Mutex::new(Served::default()),
+            paid: watch::channel(0).0,
+            transfer: tokio::sync::Mutex::new(()),
+        });
+        let refused = {
+            let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+            let u = peers.entry(peer).or_default();
+            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if u.sessions >= self.limits.max_sessions_per_peer {
+                Some(refusal(Code::Busy, "too many sessions from this peer".into()))
+            } else if sessions.contains_key(&open.session) {
+                Some(refusal(Code::WrongSession, "session id already in use".into()))
+            } else {
+                u.sessions += 1;
+                sessions.insert(open.session, session.clone());
+                None
+            }
+        };
+        if let Some(r) = refused {
+            write_frame(stream, &r).await?;
+            return Ok(());
+        }
+        self.metrics.sessions_active.inc();
+        let reply = SessionReply::Opened { relay: self.account, price_per_mib: self.price_per_mib, credit_window: self.credit_window };
+        let result = match write_frame(stream, &reply).await {
+            Ok(()) => self.receipts_loop(open.session, &session, stream).await,
+            Err(e) => Err(e.into()),
+        };
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&open.session);
+        if let Some(u) = self.peers.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&peer) {
+            u.sessions = u.sessions.saturating_sub(1);
+        }
+        self.metrics.sessions_active.dec();
+        result
+    }
+
+    async fn receipts_loop(&self, id: SessionId, session: &Session, stream: &mut Stream) -> Result<(), ServeError> {
+        loop {
+            let msg: SessionMessage = match read_frame(stream, MAX_CONTROL_FRAME).await {
+                Ok(m) => m,
+                Err(FrameError::Closed) => return Ok(()),
+                Err(e) => {
+                    return self.refuse_bad_frame(stream, e, |code, reason| ReceiptReply::Rejected { seq: 0, code, reason }).await;
+                }
+            };
+            let SessionMessage::Receipt(receipt) = msg;
+            let started = Instant::now();
+            let seq = receipt.receipt.seq;
+            let verdict = match self.check_receipt(id, session, &receipt) {
+                Err(r) => Err(r),
+                Ok(()) => match self.ledger.commit(receipt.clone()).await {
+                    Ok(v) => v.map_err(|r| (r.code, r.reason)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "ledger unavailable; refusing receipts");
+                        Err((Code::Internal, "relay ledger unavailable".into()))
+                    }
+                },
+            };
+            match verdict {
+                Ok(()) => {
+                    let bytes = receipt.receipt.bytes;
+                    {
+                        let mut served = session.served.lock().unwrap_or_else(|p| p.into_inner());
+                        while served.boundaries.front().is_some_and(|b| b.0 <= bytes) {
+                            served.boundaries.pop_front();
+                        }
+                    }
+                    session.paid.send_if_modified(|p| {
+                        let grew = bytes > *p;
+                        *p = (*p).max(bytes);
+                        grew
+                    });
+                    self.metrics.receipts_accepted.inc();
+                    self.metrics.receipt_ack_seconds.observe(started.elapsed().as_secs_f64());
+                    write_frame(stream, &ReceiptReply::Ack { seq }).await?;
+                }
+                Err((code, reason)) => {
+                    self.metrics.reject(&self.metrics.receipts_rejected, code.as_str());
+                    tracing::warn!(peer = %session.peer, seq, %code, %reason, "receipt rejected");
+                    write_frame(stream, &ReceiptReply::Rejected { seq, code, reason }).await?;
+                    if code.closes_stream() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything about a receipt that does not need the previous receipt (the ledger checks that part).
+    fn check_receipt(&self, id: SessionId, session: &Session, signed: &SignedReceipt) -> Result<(), (Code, String)> {
+        let r = &signed.receipt;
+        if r.domain != self.domain {
+            return Err((Code::WrongDomain, "receipt is for another chain".into()));
+        }
+        if r.relay != self.account {
+            return Err((Code::WrongRelay, format!("receipt names relay {}", crate::identity::account_hex(&r.relay))));
+        }
+        if r.session != id || r.viewer != session.viewer || r.content != session.content {
+            return Err((Code::WrongSession, "receipt does not match this session's id, viewer or content".into()));
+        }
+        signed.verify().map_err(|e| (Code::BadSignature, e.to_string()))?;
+        let due = amount_for(r.bytes, self.price_per_mib);
+        if r.amount != due {
+            return Err((Code::WrongAmount, format!("amount {} for {} bytes; the price makes it {due}", r.amount, r.bytes)));
+        }
+        let served = session.served.lock().unwrap_or_else(|p| p.into_inner());
+        if !served.boundaries.iter().any(|(b, c)| *b == r.bytes && *c == r.chunk_chain) {
+            let paid = *session.paid.borrow();
+            return Err(if r.bytes <= paid {
+                (Code::Replayed, format!("{} bytes are already paid for", r.bytes))
+            } else {
+                (Code::Unserved, format!("no chunk this relay served ends at {} bytes with that chunk chain", r.bytes))
+            });
+        }
+        Ok(())
+    }
+
+    async fn serve_chunk(&self, peer: PeerId, stream: &mut Stream) -> Result<(), ServeError> {
+        let req: ChunkRequest = match read_frame(stream, MAX_CONTROL_FRAME).await {
+            Ok(r) => r,
+            Err(e) => return self.refuse_bad_frame(stream, e, |code, reason| ChunkReply::Refused { code, reason }).await,
+        };
+        let refuse = |code: Code, reason: String| ChunkReply::Refused { code, reason };
+        let session = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&req.session).cloned();
+        let Some(session) = session.filter(|s| s.peer == peer) else {
+            write_frame(stream, &refuse(Code::UnknownSession, "open a session on this connection first".into())).await?;
+            return Ok(());
+        };
+        let Some(segment) = session.manifest.manifest.blobs().find(|s| s.hash == req.blob && s.size == req.size).cloned() else {
+            write_frame(stream, &refuse(Code::NotFound, "that blob is not part of the session's content".into())).await?;
+            return Ok(());
+        };
+        let Ok(_transfer) = session.transfer.try_lock() else {
+            write_frame(stream, &refuse(Code::Busy, "one transfer at a time per session".into())).await?;
+            return Ok(());
+        };
+        let blob = match self.fetcher.blob(&session.content, &segment).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot get blob to serve");
+                write_frame(stream, &refuse(Code::NotFound, format!("blob unavailable: {e}"))).await?;
+                return Ok(());
+            }
+        };
+        write_frame(stream, &ChunkReply::Sending).await?;
+        self.metrics.chunk_streams_active.inc();
+        let ranges = ChunkRanges::from(ChunkNum(req.start_group.saturating_mul(GROUP_BYTES / 1024))..);
+        let mut writer = PaidWriter {
+            stream,
+            buf: Vec::with_capacity(WRITE_BUF + GROUP_BYTES as usize),
+            session: &session,
+            window: self.credit_window,
+            metrics: &self.metrics,
+            chunk: blake3::Hasher::new(),
+            chunk_len: 0,
+            transfer_bytes: 0,
+            flip_after: self.fault_flip_after,
+        };
+        let mut outboard = blob.outboard.clone();
+        let result = bao_tree::io::fsm::encode_ranges_validated(blob.data.clone(), &mut outboard, &ranges, &mut writer).await;
+        let result = match result {
+            Ok(()) => writer.finish().await.map_err(ServeError::from),
+            Err(e) => Err(ServeError::Encode(e.to_string())),
+        };
+        self.metrics.chunk_streams_active.dec();
+        result
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Manifest,
+    Session,
+    Chunk,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("stream write failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("transfer stopped: {0}")]
+    Encode(String),
+}
+
+/// Writes are gathered up to this size before they reach the stream.
+const WRITE_BUF: usize = 256 << 10;
+
+/// The bao encoder's output: it meters payload against the session's credit and records chunk boundaries.
+/// bao-tree writes hash pairs with `write` and leaf data with `write_bytes`, so payload is what `write_bytes` gets.
+struct PaidWriter<'a> {
+    stream: &'a mut Stream,
+    buf: Vec<u8>,
+    session: &'a Session,
+    window: u64,
+    metrics: &'a Metrics,
+    chunk: blake3::Hasher,
+    chunk_len: u64,
+    transfer_bytes: u64,
+    flip_after: Option<u64>,
+}
+
+impl PaidWriter<'_> {
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.stream.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        self.stream.flush().await
+    }
+
+    /// Waits until serving up to `upto` bytes stays within the credit window.
+    async fn wait_for_credit(&mut self, upto: u64) -> std::io::Result<()> {
+        let need = upto.saturating_sub(self.window);
+        if *self.session.paid.borrow() >= need {
+            return Ok(());
+        }
+        // The viewer can only pay for what it has received.
+        self.flush().await?;
+        let mut paid = self.session.paid.subscribe();
+        let paid_in_time = matches!(tokio::time::timeout(PAYMENT_TIMEOUT, paid.wait_for(|p| *p >= need)).await, Ok(Ok(_)));
+        match paid_in_time {
+            true => Ok(()),
+            false => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "viewer stopped paying (credit window used up)")),
+        }
+    }
+
+    fn close_chunk(&mut self) {
+        if self.chunk_len == 0 {
+            return;
+        }
+        let hash = self.chunk.finalize();
+        self.chunk.reset();
+        self.chunk_len = 0;
+        let mut s = self.session.served.lock().unwrap_or_else(|p| p.into_inner());
+        s.chain.extend_hash(hash.as_bytes());
+        let entry = (s.bytes, s.chain.0);
+        if s.boundaries.len() >= MAX_BOUNDARIES {
+            s.boundaries.pop_front();
+        }
+        s.boundaries.push_back(entry);
+    }
+
+    async fn finish(mut self) -> std::io::Result<()> {
+        self.close_chunk();
+        self.flush().await?;
+        self.stream.close().await
+    }
+}
+
+impl iroh_io::AsyncStreamWriter for PaidWriter<'_> {
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    async fn write_bytes(&mut self, leaf: Bytes) -> std::io::Result<()> {
+        let len = leaf.len() as u64;
+        let upto = self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes + len;
+        self.wait_for_credit(upto).await?;
+        self.chunk.update(&leaf);
+        self.chunk_len += len;
+        self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes += len;
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&leaf);
+        if let Some(after) = self.flip_after {
+            if self.transfer_bytes <= after && after < self.transfer_bytes + len {
+                let i = start + (after - self.transfer_bytes) as usize;
+                self.buf[i] ^= 0xff;
+                tracing::warn!(offset = after, "fault injection: flipped a served byte");
+            }
+        }
+        self.transfer_bytes += len;
+        self.metrics.bytes_served.inc_by(len);
+        if self.chunk_len >= CHUNK_BYTES {
+            self.close_chunk();
+        }
+        if self.buf.len() >= WRITE_BUF {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn sync(&mut self) -> std::io::Result<()> {
+        self.flush().await
+    }
+}

@@ -1,0 +1,167 @@
+//! The paying side of a session: it opens the session with a relay, signs a cumulative receipt after every
+//! verified chunk, keeps a durable copy, and sends it to the relay. Acknowledgements arrive on the same stream
+//! and are recorded in the ledger.
+
+use ferry_primitives::{amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, Receipt, SessionId};
+use futures::io::{ReadHalf, WriteHalf};
+use futures::AsyncReadExt;
+use libp2p::{PeerId, Stream};
+
+use crate::identity::Identity;
+use crate::ledger::Ledger;
+use crate::p2p::frame::{read_frame, write_frame, FrameError};
+use crate::p2p::protocol::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("relay refused the session: {0} ({1})")]
+    Refused(Code, String),
+    #[error("relay asks {asked} per MiB, above our limit of {limit}")]
+    TooExpensive { asked: Balance, limit: Balance },
+    #[error("session stream failed: {0}")]
+    Stream(String),
+    #[error("cannot keep a copy of our receipt: {0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
+}
+
+pub struct PaySession {
+    id: SessionId,
+    peer: PeerId,
+    relay: AccountId,
+    price_per_mib: Balance,
+    secret: [u8; 32],
+    viewer: AccountId,
+    content: ContentId,
+    domain: Domain,
+    seq: u64,
+    bytes: u64,
+    tip: Balance,
+    chain: ChunkChain,
+    chunk: blake3::Hasher,
+    chunk_len: u64,
+    writer: WriteHalf<Stream>,
+    ledger: Ledger,
+}
+
+impl PaySession {
+    pub async fn open(
+        mut stream: Stream,
+        peer: PeerId,
+        identity: &Identity,
+        content: ContentId,
+        domain: Domain,
+        max_price_per_mib: Balance,
+        ledger: Ledger,
+    ) -> Result<PaySession, SessionError> {
+        let id: SessionId = rand::random();
+        let open = OpenSession { session: id, content, viewer: identity.account, domain };
+        write_frame(&mut stream, &open).await.map_err(|e| SessionError::Stream(e.to_string()))?;
+        let reply: SessionReply = read_frame(&mut stream, MAX_CONTROL_FRAME).await.map_err(|e| SessionError::Stream(e.to_string()))?;
+        let (relay, price_per_mib) = match reply {
+            SessionReply::Opened { relay, price_per_mib, .. } => (relay, price_per_mib),
+            SessionReply::Refused { code, reason } => return Err(SessionError::Refused(code, reason)),
+        };
+        if price_per_mib > max_price_per_mib {
+            return Err(SessionError::TooExpensive { asked: price_per_mib, limit: max_price_per_mib });
+        }
+        tracing::info!(%peer, session = %hex::encode(id), price_per_mib, "session open");
+        let (reader, writer) = stream.split();
+        tokio::spawn(read_acks(reader, peer, id, ledger.clone()));
+        Ok(PaySession {
+            id,
+            peer,
+            relay,
+            price_per_mib,
+            secret: *identity.secret(),
+            viewer: identity.account,
+            content,
+            domain,
+            seq: 0,
+            bytes: 0,
+            tip: 0,
+            chain: ChunkChain::default(),
+            chunk: blake3::Hasher::new(),
+            chunk_len: 0,
+            writer,
+            ledger,
+        })
+    }
+
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// Counts one verified group; pays when it completes a chunk.
+    pub async fn verified(&mut self, group: &[u8]) -> Result<(), SessionError> {
+        self.chunk.update(group);
+        self.chunk_len += group.len() as u64;
+        if self.chunk_len >= CHUNK_BYTES {
+            self.pay_chunk().await?;
+        }
+        Ok(())
+    }
+
+    /// The transfer ended with every byte verified: pay for the last, partial chunk.
+    pub async fn end_transfer(&mut self) -> Result<(), SessionError> {
+        if self.chunk_len > 0 {
+            self.pay_chunk().await?;
+        }
+        Ok(())
+    }
+
+    /// The transfer broke mid-chunk: the relay is not paid for an incomplete chunk.
+    pub fn abandon_chunk(&mut self) {
+        self.chunk.reset();
+        self.chunk_len = 0;
+    }
+
+    async fn pay_chunk(&mut self) -> Result<(), SessionError> {
+        self.chain.extend_hash(self.chunk.finalize().as_bytes());
+        self.bytes += self.chunk_len;
+        self.seq += 1;
+        self.chunk.reset();
+        self.chunk_len = 0;
+        let receipt = Receipt {
+            domain: self.domain,
+            session: self.id,
+            relay: self.relay,
+            viewer: self.viewer,
+            content: self.content,
+            seq: self.seq,
+            bytes: self.bytes,
+            amount: amount_for(self.bytes, self.price_per_mib),
+            chunk_chain: self.chain.0,
+            tip: self.tip,
+        }
+        .sign(&self.secret);
+        self.ledger.record_own(receipt.clone()).await?;
+        write_frame(&mut self.writer, &SessionMessage::Receipt(receipt)).await.map_err(|e| SessionError::Stream(e.to_string()))?;
+        Ok(())
+    }
+}
+
+async fn read_acks(mut reader: ReadHalf<Stream>, peer: PeerId, id: SessionId, ledger: Ledger) {
+    loop {
+        match read_frame::<_, ReceiptReply>(&mut reader, MAX_CONTROL_FRAME).await {
+            Ok(ReceiptReply::Ack { seq }) => {
+                if ledger.mark_acked(id, seq).await.is_err() {
+                    return;
+                }
+            }
+            Ok(ReceiptReply::Rejected { seq, code, reason }) => {
+                tracing::warn!(%peer, seq, %code, %reason, "relay rejected our receipt");
+            }
+            Err(FrameError::Closed) => return,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "session stream ended");
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for PaySession {
+    fn drop(&mut self) {
+        tracing::debug!(peer = %self.peer, session = %hex::encode(self.id), bytes = self.bytes, "session closed");
+    }
+}

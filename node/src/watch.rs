@@ -1,0 +1,68 @@
+//! `ferry watch`: find relays for a content id, verify and pay for what they serve, and hand the video to any
+//! player through the local HLS gateway.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferry_primitives::{ContentId, Domain};
+use libp2p::Multiaddr;
+
+use crate::fetch::Fetcher;
+use crate::identity::Identity;
+use crate::ledger::Ledger;
+use crate::p2p;
+use crate::store::Store;
+
+pub struct WatchOptions {
+    pub bootstrap: Vec<Multiaddr>,
+    pub gateway: SocketAddr,
+    pub max_price_per_mib: u128,
+    pub stall: Duration,
+    pub prefetch: usize,
+    pub cache_bytes: u64,
+    pub domain: Domain,
+}
+
+pub async fn run(home: &std::path::Path, identity: Identity, cid: ContentId, opts: WatchOptions, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let store = Store::open(home, opts.cache_bytes).context("cannot open the local video cache")?;
+    let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
+    let (client, control, _events) = p2p::start(&identity, false)?;
+    let mut boot = vec![];
+    for addr in &opts.bootstrap {
+        match client.dial(addr).await {
+            Ok(peer) => boot.push(peer),
+            Err(e) => tracing::warn!(%addr, error = %e, "bootstrap relay unreachable"),
+        }
+    }
+    if boot.is_empty() {
+        anyhow::bail!("no bootstrap relay reachable; pass --bootstrap /ip4/…/tcp/…/p2p/<peer id> of a running relay");
+    }
+    let fetcher = Fetcher::new(identity, client, control, store, ledger.clone(), opts.domain, opts.max_price_per_mib, opts.stall);
+    fetcher.set_bootstrap(boot);
+    let manifest = fetcher.manifest(&cid).await.context("cannot get the video's manifest")?;
+    let title = String::from_utf8_lossy(&manifest.manifest.title).to_string();
+    tracing::info!(%title, renditions = manifest.manifest.renditions.len(), "manifest verified");
+    // Start on the first segment of every rendition before the player asks.
+    for r in &manifest.manifest.renditions {
+        if let Some(first) = r.segments.first().cloned() {
+            let f = fetcher.clone();
+            tokio::spawn(async move {
+                let _ = f.blob(&cid, &first).await;
+            });
+        }
+    }
+    let bound = crate::gateway::serve(opts.gateway, cid, manifest, fetcher, opts.prefetch)
+        .await
+        .with_context(|| format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway))?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "http://{bound}/{}/master.m3u8", hex::encode(cid))?;
+        out.flush()?;
+    }
+    shutdown.await;
+    tracing::info!("stopping; flushing receipts");
+    ledger.sync().await.ok();
+    Ok(())
+}
