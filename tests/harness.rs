@@ -1,1 +1,294 @@
-//! placeholder
+//! Test harness: real `ferry` processes on 127.0.0.1, real video made by ffmpeg, real players (ffprobe, curl).
+//!
+//! Every process writes its log to a file in its home; a test that fails prints those logs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The `ferry` binary cargo built next to this test.
+pub fn ferry_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    dir.join("ferry")
+}
+
+/// Runs `ferry --home HOME args…` to completion and returns stdout.
+pub fn ferry(home: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(ferry_bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env("FERRY_LOG", "warn")
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "ferry {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A node home with an identity.
+pub struct Home {
+    pub dir: PathBuf,
+    pub account: String,
+}
+
+impl Home {
+    pub fn new(root: &Path, name: &str) -> Result<Home> {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        ferry(&dir, &["init"])?;
+        let id: serde_json::Value = serde_json::from_str(&ferry(&dir, &["id", "--json"])?)?;
+        Ok(Home {
+            dir,
+            account: id["account"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    pub fn receipts(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&ferry(
+            &self.dir,
+            &["receipts", "--json"],
+        )?)?)
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+/// A running ferry process; killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(home: &Path, name: &str, args: &[&str]) -> Result<Proc> {
+        let log = home.join(format!("{name}.log"));
+        let logfile = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let mut child = Command::new(ferry_bin())
+            .arg("--home")
+            .arg(home)
+            .args(args)
+            .env(
+                "FERRY_LOG",
+                "info,ferry_node=debug,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error",
+            )
+            .stdout(Stdio::piped())
+            .stderr(logfile)
+            .spawn()
+            .context("cannot start ferry")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Proc { child, lines, log })
+    }
+
+    /// Waits for the next stdout line that satisfies `pred`.
+    pub fn line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if pred(&l) => return Ok(l),
+                Ok(_) => continue,
+                Err(_) => bail!(
+                    "no matching output within {timeout:?}; log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                ),
+            }
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> Result<()> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!(
+                        "exited with {status}; log:\n{}",
+                        std::fs::read_to_string(&self.log).unwrap_or_default()
+                    );
+                }
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("did not stop within 15 s after SIGTERM")
+    }
+
+    /// kill -9.
+    pub fn kill9(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a relay on ephemeral loopback ports; returns it and its TCP address (with /p2p/).
+pub fn relay(home: &Home, extra: &[&str]) -> Result<(Proc, String)> {
+    let mut args = vec![
+        "relay",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--listen",
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+    ];
+    args.extend_from_slice(extra);
+    let p = Proc::spawn(&home.dir, "relay", &args)?;
+    let addr = p.line(Duration::from_secs(20), |l| {
+        l.contains("/tcp/") && l.contains("/p2p/")
+    })?;
+    Ok((p, addr))
+}
+
+/// Starts `ferry watch`; returns it and the playlist URL.
+pub fn watch(home: &Home, cid: &str, bootstrap: &[&str]) -> Result<(Proc, String)> {
+    let mut args = vec!["watch", cid, "--gateway", "127.0.0.1:0"];
+    for b in bootstrap {
+        args.extend_from_slice(&["--bootstrap", b]);
+    }
+    let p = Proc::spawn(&home.dir, "watch", &args)?;
+    let url = p.line(Duration::from_secs(30), |l| l.starts_with("http://"))?;
+    Ok((p, url))
+}
+
+/// A real source video: ffmpeg testsrc2 + sine, H.264/AAC, `seconds` long, 25 fps.
+pub fn make_video(dir: &Path, seconds: u32) -> Result<PathBuf> {
+    let out = dir.join("source.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &seconds.to_string(),
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&out)
+        .status()
+        .context("ffmpeg is required (apt-get install ffmpeg)")?;
+    if !status.success() {
+        bail!("ffmpeg could not make the test video");
+    }
+    Ok(out)
+}
+
+/// What ffprobe decodes from a URL or file: duration and the number of video frames, per video stream.
+pub struct Decoded {
+    pub duration: f64,
+    pub video_frames: Vec<u64>,
+}
+
+pub fn decode(input: &str) -> Result<Decoded> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "format=duration:stream=codec_type,nb_read_frames",
+            "-of",
+            "json",
+            input,
+        ])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "ffprobe failed on {input}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let duration = v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    let video_frames = v["streams"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter(|s| s["codec_type"] == "video")
+                .filter_map(|s| s["nb_read_frames"].as_str().and_then(|n| n.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Decoded {
+        duration,
+        video_frames,
+    })
+}
+
+/// GETs a URL with curl; returns (status line + headers, body).
+pub fn http_get(url: &str, range: Option<&str>) -> Result<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir()?;
+    let headers = dir.path().join("h");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-D"]).arg(&headers);
+    if let Some(r) = range {
+        cmd.args(["-r", r]);
+    }
+    cmd.args(["-H", "Origin: http://example.test", url]);
+    let out = cmd.output().context("curl is required")?;
+    if !out.status.success() {
+        bail!("curl {url} failed");
+    }
+    Ok((std::fs::read_to_string(headers)?, out.stdout))
+}
+
+/// The bytes of a blob in a node's content store.
+pub fn stored_blob(home: &Home, hash_hex: &str) -> Option<Vec<u8>> {
+    std::fs::read(home.dir.join("store/blobs").join(hash_hex)).ok()
+}

@@ -80,7 +80,10 @@ impl Default for Config {
 impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
-            listen: vec!["/ip4/0.0.0.0/tcp/4001".into(), "/ip4/0.0.0.0/udp/4001/quic-v1".into()],
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4001".into(),
+                "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
+            ],
             bootstrap: vec![],
             price_per_mib: 1_000,
             credit_window_bytes: 2 << 20,
@@ -107,13 +110,19 @@ impl Default for ViewerConfig {
 
 impl Default for PublishConfig {
     fn default() -> Self {
-        PublishConfig { creator_share_bps: 2_000, segment_seconds: 2, renditions: 2 }
+        PublishConfig {
+            creator_share_bps: 2_000,
+            segment_seconds: 2,
+            renditions: 2,
+        }
     }
 }
 
 impl Default for ChainConfig {
     fn default() -> Self {
-        ChainConfig { genesis: format!("0x{}", "00".repeat(32)) }
+        ChainConfig {
+            genesis: format!("0x{}", "00".repeat(32)),
+        }
     }
 }
 
@@ -182,7 +191,10 @@ mod tests {
         assert_eq!(parsed.relay.price_per_mib, d.relay.price_per_mib);
         assert_eq!(parsed.relay.cache_bytes, d.relay.cache_bytes);
         assert_eq!(parsed.viewer.gateway, d.viewer.gateway);
-        assert_eq!(parsed.publish.creator_share_bps, d.publish.creator_share_bps);
+        assert_eq!(
+            parsed.publish.creator_share_bps,
+            d.publish.creator_share_bps
+        );
         assert_eq!(parsed.chain.genesis, d.chain.genesis);
     }
 

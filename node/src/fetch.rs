@@ -151,13 +151,23 @@ impl Fetcher {
                 }
             }
         }
-        Err(FetchError::AllFailed { blob: format!("manifest {}", hex::encode(cid)), last })
+        Err(FetchError::AllFailed {
+            blob: format!("manifest {}", hex::encode(cid)),
+            last,
+        })
     }
 
     async fn manifest_from(&self, peer: PeerId, cid: &ContentId) -> Result<SignedManifest, String> {
-        let mut stream = self.open(peer, MANIFEST_PROTOCOL).await.map_err(|e| e.to_string())?;
-        write_frame(&mut stream, &ManifestRequest { content: *cid }).await.map_err(|e| e.to_string())?;
-        let reply: ManifestReply = read_frame(&mut stream, MAX_MANIFEST_FRAME).await.map_err(|e| e.to_string())?;
+        let mut stream = self
+            .open(peer, MANIFEST_PROTOCOL)
+            .await
+            .map_err(|e| e.to_string())?;
+        write_frame(&mut stream, &ManifestRequest { content: *cid })
+            .await
+            .map_err(|e| e.to_string())?;
+        let reply: ManifestReply = read_frame(&mut stream, MAX_MANIFEST_FRAME)
+            .await
+            .map_err(|e| e.to_string())?;
         let bytes = match reply {
             ManifestReply::Found(b) => b,
             ManifestReply::Refused { code, reason } => return Err(format!("{code}: {reason}")),
@@ -170,7 +180,11 @@ impl Fetcher {
         Ok(m)
     }
 
-    async fn open(&self, peer: PeerId, protocol: StreamProtocol) -> Result<libp2p::Stream, TransferError> {
+    async fn open(
+        &self,
+        peer: PeerId,
+        protocol: StreamProtocol,
+    ) -> Result<libp2p::Stream, TransferError> {
         if let Err(e) = self.inner.client.connect(peer).await {
             return Err(TransferError::Io(e.to_string()));
         }
@@ -192,7 +206,10 @@ impl Fetcher {
         if let Some(b) = self.inner.store.blob(&segment.hash)? {
             return Ok(b);
         }
-        let gate = lock(&self.inner.blob_locks).entry(segment.hash).or_default().clone();
+        let gate = lock(&self.inner.blob_locks)
+            .entry(segment.hash)
+            .or_default()
+            .clone();
         let _guard = gate.lock().await;
         if let Some(b) = self.inner.store.blob(&segment.hash)? {
             return Ok(b);
@@ -203,7 +220,12 @@ impl Fetcher {
         let store = self.inner.store.clone();
         let hash = store.put_blob(&data)?;
         debug_assert_eq!(hash, segment.hash);
-        store.blob(&segment.hash)?.ok_or_else(|| FetchError::AllFailed { blob: hex::encode(hash), last: "evicted at once".into() })
+        store
+            .blob(&segment.hash)?
+            .ok_or_else(|| FetchError::AllFailed {
+                blob: hex::encode(hash),
+                last: "evicted at once".into(),
+            })
     }
 
     async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Vec<u8>, FetchError> {
@@ -229,10 +251,17 @@ impl Fetcher {
                 }
             }
         }
-        Err(FetchError::AllFailed { blob: hex::encode(segment.hash), last: last.unwrap_or_else(|| "no relay".into()) })
+        Err(FetchError::AllFailed {
+            blob: hex::encode(segment.hash),
+            last: last.unwrap_or_else(|| "no relay".into()),
+        })
     }
 
-    async fn session(&self, peer: PeerId, cid: &ContentId) -> Result<Arc<tokio::sync::Mutex<PaySession>>, TransferError> {
+    async fn session(
+        &self,
+        peer: PeerId,
+        cid: &ContentId,
+    ) -> Result<Arc<tokio::sync::Mutex<PaySession>>, TransferError> {
         if let Some(s) = lock(&self.inner.sessions).get(&(peer, *cid)) {
             return Ok(s.clone());
         }
@@ -253,24 +282,43 @@ impl Fetcher {
     }
 
     /// Fetches the rest of `segment` (after the groups already in `data`) from one relay, paying as it goes.
-    async fn transfer(&self, peer: PeerId, cid: &ContentId, segment: &Segment, data: &mut BytesMut) -> Result<(), TransferError> {
+    async fn transfer(
+        &self,
+        peer: PeerId,
+        cid: &ContentId,
+        segment: &Segment,
+        data: &mut BytesMut,
+    ) -> Result<(), TransferError> {
         let session = self.session(peer, cid).await?;
         let mut session = session.lock().await;
         let start_group = data.len() as u64 / GROUP_BYTES;
         data.truncate((start_group * GROUP_BYTES) as usize);
         let mut stream = self.open(peer, CHUNK_PROTOCOL).await?;
-        let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
-        write_frame(&mut stream, &req).await.map_err(|e| TransferError::Io(e.to_string()))?;
-        let reply: ChunkReply = tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
+        let req = ChunkRequest {
+            session: session.id(),
+            blob: segment.hash,
+            size: segment.size,
+            start_group,
+        };
+        write_frame(&mut stream, &req)
             .await
-            .map_err(|_| TransferError::Stall(self.inner.stall))?
             .map_err(|e| TransferError::Io(e.to_string()))?;
+        let reply: ChunkReply =
+            tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
+                .await
+                .map_err(|_| TransferError::Stall(self.inner.stall))?
+                .map_err(|e| TransferError::Io(e.to_string()))?;
         if let ChunkReply::Refused { code, reason } = reply {
             return Err(TransferError::Refused(code, reason));
         }
         let tree = BaoTree::new(segment.size, BLOCK_SIZE);
         let ranges = ChunkRanges::from(ChunkNum(start_group * (GROUP_BYTES / 1024))..);
-        let mut decoder = ResponseDecoder::new(blake3::Hash::from(segment.hash), ranges, tree, StreamReader::new(stream));
+        let mut decoder = ResponseDecoder::new(
+            blake3::Hash::from(segment.hash),
+            ranges,
+            tree,
+            StreamReader::new(stream),
+        );
         let result = loop {
             let next = match tokio::time::timeout(self.inner.stall, decoder.next()).await {
                 Ok(n) => n,
@@ -283,13 +331,21 @@ impl Fetcher {
                         Ok(BaoContentItem::Parent(_)) => {}
                         Ok(BaoContentItem::Leaf(leaf)) => {
                             if leaf.offset != data.len() as u64 {
-                                break Err(TransferError::Io(format!("leaf at {} but expected {}", leaf.offset, data.len())));
+                                break Err(TransferError::Io(format!(
+                                    "leaf at {} but expected {}",
+                                    leaf.offset,
+                                    data.len()
+                                )));
                             }
                             data.extend_from_slice(&leaf.data);
                             session.verified(&leaf.data).await?;
                         }
-                        Err(bao_tree::io::DecodeError::LeafHashMismatch(c)) => break Err(TransferError::Corrupt(format!("16 KiB group {}", c.0 / 16))),
-                        Err(bao_tree::io::DecodeError::ParentHashMismatch(n)) => break Err(TransferError::Corrupt(format!("hash pair {n:?}"))),
+                        Err(bao_tree::io::DecodeError::LeafHashMismatch(c)) => {
+                            break Err(TransferError::Corrupt(format!("16 KiB group {}", c.0 / 16)))
+                        }
+                        Err(bao_tree::io::DecodeError::ParentHashMismatch(n)) => {
+                            break Err(TransferError::Corrupt(format!("hash pair {n:?}")))
+                        }
                         Err(e) => break Err(TransferError::Io(e.to_string())),
                     }
                 }
@@ -303,7 +359,11 @@ impl Fetcher {
             }
             Ok(()) => {
                 session.abandon_chunk();
-                Err(TransferError::Io(format!("stream ended after {} of {} bytes", data.len(), segment.size)))
+                Err(TransferError::Io(format!(
+                    "stream ended after {} of {} bytes",
+                    data.len(),
+                    segment.size
+                )))
             }
             Err(e) => {
                 session.abandon_chunk();

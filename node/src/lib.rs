@@ -18,3 +18,6 @@ pub mod serve;
 pub mod session;
 pub mod store;
 pub mod watch;
+
+/// Re-exported so tests and tools speak to a node with the same libp2p the node uses.
+pub use libp2p;

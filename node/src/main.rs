@@ -1,5 +1,6 @@
 //! The `ferry` binary: argument parsing, configuration, and one call into the library per command.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +14,11 @@ use ferry_primitives::Domain;
 use libp2p::Multiaddr;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Ferry: a video relay network that pays its operators")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Ferry: a video relay network that pays its operators"
+)]
 struct Cli {
     /// Node home: identity, config, content store and ledger.
     #[arg(long, global = true, env = "FERRY_HOME")]
@@ -75,7 +80,10 @@ enum Command {
 }
 
 fn default_home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".ferry")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".ferry")
 }
 
 async fn shutdown_signal() {
@@ -94,7 +102,12 @@ async fn shutdown_signal() {
 }
 
 fn domain(cfg: &Config) -> anyhow::Result<Domain> {
-    let g = parse_hex32(&cfg.chain.genesis).with_context(|| format!("chain.genesis {:?} is not a 32-byte hex hash", cfg.chain.genesis))?;
+    let g = parse_hex32(&cfg.chain.genesis).with_context(|| {
+        format!(
+            "chain.genesis {:?} is not a 32-byte hex hash",
+            cfg.chain.genesis
+        )
+    })?;
     Ok(Domain(g))
 }
 
@@ -106,19 +119,26 @@ fn load_identity(home: &Path) -> anyhow::Result<Identity> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "info,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error",
+                )
+            }),
         )
         .init();
     let cli = Cli::parse();
     let home = cli.home.unwrap_or_else(default_home);
     match cli.command {
         Command::Init => {
-            std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
+            std::fs::create_dir_all(&home)
+                .with_context(|| format!("cannot create {}", home.display()))?;
             let id = Identity::create(&home)?;
             let cfg = home.join(CONFIG_FILE);
             if !cfg.exists() {
-                std::fs::write(&cfg, TEMPLATE).with_context(|| format!("cannot write {}", cfg.display()))?;
+                std::fs::write(&cfg, TEMPLATE)
+                    .with_context(|| format!("cannot write {}", cfg.display()))?;
             }
             println!("peer id: {}", id.peer_id);
             println!("account: {}", account_hex(&id.account));
@@ -127,17 +147,29 @@ async fn main() -> anyhow::Result<()> {
         Command::Id { json } => {
             let id = load_identity(&home)?;
             if json {
-                println!("{}", serde_json::json!({"peer_id": id.peer_id.to_string(), "account": account_hex(&id.account)}));
+                println!(
+                    "{}",
+                    serde_json::json!({"peer_id": id.peer_id.to_string(), "account": account_hex(&id.account)})
+                );
             } else {
                 println!("peer id: {}", id.peer_id);
                 println!("account: {}", account_hex(&id.account));
             }
         }
-        Command::Publish { source, title, share_bps } => {
+        Command::Publish {
+            source,
+            title,
+            share_bps,
+        } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
             let store = ferry_node::store::Store::open(&home, cfg.relay.cache_bytes)?;
-            let title = title.unwrap_or_else(|| Path::new(&source).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default());
+            let title = title.unwrap_or_else(|| {
+                Path::new(&source)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            });
             let opts = ferry_node::publish::PublishOptions {
                 title,
                 creator_share_bps: share_bps.unwrap_or(cfg.publish.creator_share_bps),
@@ -145,10 +177,15 @@ async fn main() -> anyhow::Result<()> {
                 renditions: cfg.publish.renditions,
             };
             if opts.creator_share_bps > 10_000 {
-                bail!("--share-bps {} is above 10000 (100%)", opts.creator_share_bps);
+                bail!(
+                    "--share-bps {} is above 10000 (100%)",
+                    opts.creator_share_bps
+                );
             }
             let source = ferry_node::publish::Source::parse(&source);
-            let (cid, m) = ferry_node::publish::publish(source, &opts, &id, &store).await.context("publish failed")?;
+            let (cid, m) = ferry_node::publish::publish(source, &opts, &id, &store)
+                .await
+                .context("publish failed")?;
             let segments: usize = m.manifest.renditions.iter().map(|r| r.segments.len()).sum();
             let bytes: u64 = m.manifest.blobs().map(|s| s.size).sum();
             eprintln!(
@@ -158,13 +195,34 @@ async fn main() -> anyhow::Result<()> {
             );
             println!("{}", hex::encode(cid));
         }
-        Command::Relay { listen, bootstrap, price, metrics, fault_flip_after } => {
+        Command::Relay {
+            listen,
+            bootstrap,
+            price,
+            metrics,
+            fault_flip_after,
+        } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
-            let parse = |v: &[String]| v.iter().map(|s| s.parse::<Multiaddr>().with_context(|| format!("bad multiaddr {s:?} in config"))).collect::<anyhow::Result<Vec<_>>>();
+            let parse = |v: &[String]| {
+                v.iter()
+                    .map(|s| {
+                        s.parse::<Multiaddr>()
+                            .with_context(|| format!("bad multiaddr {s:?} in config"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            };
             let opts = ferry_node::relay::RelayOptions {
-                listen: if listen.is_empty() { parse(&cfg.relay.listen)? } else { listen },
-                bootstrap: if bootstrap.is_empty() { parse(&cfg.relay.bootstrap)? } else { bootstrap },
+                listen: if listen.is_empty() {
+                    parse(&cfg.relay.listen)?
+                } else {
+                    listen
+                },
+                bootstrap: if bootstrap.is_empty() {
+                    parse(&cfg.relay.bootstrap)?
+                } else {
+                    bootstrap
+                },
                 price_per_mib: price.unwrap_or(cfg.relay.price_per_mib),
                 credit_window: cfg.relay.credit_window_bytes,
                 cache_bytes: cfg.relay.cache_bytes,
@@ -181,13 +239,30 @@ async fn main() -> anyhow::Result<()> {
             };
             ferry_node::relay::run(&home, id, opts, shutdown_signal()).await?;
         }
-        Command::Watch { cid, bootstrap, gateway, max_price } => {
+        Command::Watch {
+            cid,
+            bootstrap,
+            gateway,
+            max_price,
+        } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
-            let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
-            let parse = |v: &[String]| v.iter().map(|s| s.parse::<Multiaddr>().with_context(|| format!("bad multiaddr {s:?} in config"))).collect::<anyhow::Result<Vec<_>>>();
+            let cid = parse_hex32(&cid)
+                .with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
+            let parse = |v: &[String]| {
+                v.iter()
+                    .map(|s| {
+                        s.parse::<Multiaddr>()
+                            .with_context(|| format!("bad multiaddr {s:?} in config"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            };
             let opts = ferry_node::watch::WatchOptions {
-                bootstrap: if bootstrap.is_empty() { parse(&cfg.viewer.bootstrap)? } else { bootstrap },
+                bootstrap: if bootstrap.is_empty() {
+                    parse(&cfg.viewer.bootstrap)?
+                } else {
+                    bootstrap
+                },
                 gateway: gateway.unwrap_or(cfg.viewer.gateway),
                 max_price_per_mib: max_price,
                 stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),
@@ -197,13 +272,20 @@ async fn main() -> anyhow::Result<()> {
             };
             ferry_node::watch::run(&home, id, cid, opts, shutdown_signal()).await?;
         }
-        Command::Receipts { json } => receipts(&home, json)?,
+        Command::Receipts { json } => match receipts(&home, json) {
+            // `ferry receipts | head` is fine.
+            Err(e)
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {}
+            r => r?,
+        },
     }
     Ok(())
 }
 
 fn receipts(home: &Path, json: bool) -> anyhow::Result<()> {
     let view = LedgerView::read(home)?;
+    let mut o = std::io::stdout().lock();
     let receipt_json = |r: &ferry_primitives::SignedReceipt| {
         let x = &r.receipt;
         serde_json::json!({
@@ -229,43 +311,58 @@ fn receipts(home: &Path, json: bool) -> anyhow::Result<()> {
                 "receipts": view.own.iter().map(|o| { let mut v = receipt_json(&o.receipt); v["acked"] = o.acked.into(); v }).collect::<Vec<_>>(),
             },
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(o, "{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     if view.sessions.is_empty() && view.own.is_empty() {
-        println!("no receipts yet");
+        writeln!(o, "no receipts yet")?;
     }
     if !view.sessions.is_empty() {
         let total: u128 = view.sessions.iter().map(|s| s.latest.receipt.amount).sum();
         let bytes: u64 = view.sessions.iter().map(|s| s.latest.receipt.bytes).sum();
-        println!("relay ledger: {} sessions, {} receipts, {bytes} bytes served, {total} owed", view.sessions.len(), view.receipts.len());
+        writeln!(
+            o,
+            "relay ledger: {} sessions, {} receipts, {bytes} bytes served, {total} owed",
+            view.sessions.len(),
+            view.receipts.len()
+        )?;
         for s in &view.sessions {
             let r = &s.latest.receipt;
-            println!(
+            writeln!(
+                o,
                 "  session {}  viewer {}  seq {:>5}  {:>12} bytes  amount {:>10}  {}",
                 hex::encode(r.session),
                 account_hex(&r.viewer),
                 r.seq,
                 r.bytes,
                 r.amount,
-                if s.settled.is_some() { "settled" } else { "pending" }
-            );
+                if s.settled.is_some() {
+                    "settled"
+                } else {
+                    "pending"
+                }
+            )?;
         }
     }
     if !view.own.is_empty() {
-        let acked = view.own.iter().filter(|o| o.acked).count();
-        println!("signed as viewer: {} receipts ({acked} acknowledged)", view.own.len());
-        for o in &view.own {
-            let r = &o.receipt.receipt;
-            println!(
+        let acked = view.own.iter().filter(|r| r.acked).count();
+        writeln!(
+            o,
+            "signed as viewer: {} receipts ({acked} acknowledged)",
+            view.own.len()
+        )?;
+        for own in &view.own {
+            let r = &own.receipt.receipt;
+            writeln!(
+                o,
                 "  session {}  relay {}  seq {:>5}  {:>12} bytes  amount {:>10}  {}",
                 hex::encode(r.session),
                 account_hex(&r.relay),
                 r.seq,
                 r.bytes,
                 r.amount,
-                if o.acked { "acked" } else { "unacked" }
-            );
+                if own.acked { "acked" } else { "unacked" }
+            )?;
         }
     }
     Ok(())

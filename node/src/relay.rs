@@ -33,24 +33,47 @@ pub struct RelayOptions {
 /// How often the store is scanned for newly published content.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 
-pub async fn run(home: &std::path::Path, identity: Identity, opts: RelayOptions, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    home: &std::path::Path,
+    identity: Identity,
+    opts: RelayOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let store = Store::open(home, opts.cache_bytes).context("cannot open the content store")?;
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
     let metrics = Metrics::new();
     if let Some(addr) = opts.metrics {
-        let bound = metrics.clone().serve(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?;
+        let bound = metrics
+            .clone()
+            .serve(addr)
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
     let (client, mut control, mut events) = p2p::start(&identity, true)?;
     for addr in &opts.listen {
-        client.listen(addr.clone()).await.with_context(|| format!("cannot listen on {addr}"))?;
+        client
+            .listen(addr.clone())
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
     }
-    let fetcher = Fetcher::new(identity.clone(), client.clone(), control.clone(), store.clone(), ledger.clone(), opts.domain, u128::MAX, opts.stall);
+    let fetcher = Fetcher::new(
+        identity.clone(),
+        client.clone(),
+        control.clone(),
+        store.clone(),
+        ledger.clone(),
+        opts.domain,
+        u128::MAX,
+        opts.stall,
+    );
     let mut boot = vec![];
     for addr in &opts.bootstrap {
         match client.dial(addr).await {
             Ok(peer) => boot.push(peer),
-            Err(e) => tracing::warn!(%addr, error = %e, "bootstrap relay unreachable; continuing without it"),
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "bootstrap relay unreachable; continuing without it")
+            }
         }
     }
     fetcher.set_bootstrap(boot);
@@ -66,7 +89,9 @@ pub async fn run(home: &std::path::Path, identity: Identity, opts: RelayOptions,
         opts.limits,
         opts.fault_flip_after,
     );
-    relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
+    relay
+        .spawn_accept(&mut control)
+        .map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
     tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib = opts.price_per_mib, "relay running");
 
     let mut provided = HashSet::new();
@@ -102,6 +127,6 @@ pub async fn run(home: &std::path::Path, identity: Identity, opts: RelayOptions,
         }
     }
     tracing::info!("shutting down; flushing the ledger");
-    ledger.sync().await.ok();
+    ledger.close().await.ok();
     Ok(())
 }

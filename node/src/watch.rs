@@ -25,7 +25,13 @@ pub struct WatchOptions {
     pub domain: Domain,
 }
 
-pub async fn run(home: &std::path::Path, identity: Identity, cid: ContentId, opts: WatchOptions, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    home: &std::path::Path,
+    identity: Identity,
+    cid: ContentId,
+    opts: WatchOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let store = Store::open(home, opts.cache_bytes).context("cannot open the local video cache")?;
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
     let (client, control, _events) = p2p::start(&identity, false)?;
@@ -39,9 +45,21 @@ pub async fn run(home: &std::path::Path, identity: Identity, cid: ContentId, opt
     if boot.is_empty() {
         anyhow::bail!("no bootstrap relay reachable; pass --bootstrap /ip4/…/tcp/…/p2p/<peer id> of a running relay");
     }
-    let fetcher = Fetcher::new(identity, client, control, store, ledger.clone(), opts.domain, opts.max_price_per_mib, opts.stall);
+    let fetcher = Fetcher::new(
+        identity,
+        client,
+        control,
+        store,
+        ledger.clone(),
+        opts.domain,
+        opts.max_price_per_mib,
+        opts.stall,
+    );
     fetcher.set_bootstrap(boot);
-    let manifest = fetcher.manifest(&cid).await.context("cannot get the video's manifest")?;
+    let manifest = fetcher
+        .manifest(&cid)
+        .await
+        .context("cannot get the video's manifest")?;
     let title = String::from_utf8_lossy(&manifest.manifest.title).to_string();
     tracing::info!(%title, renditions = manifest.manifest.renditions.len(), "manifest verified");
     // Start on the first segment of every rendition before the player asks.
@@ -55,7 +73,12 @@ pub async fn run(home: &std::path::Path, identity: Identity, cid: ContentId, opt
     }
     let bound = crate::gateway::serve(opts.gateway, cid, manifest, fetcher, opts.prefetch)
         .await
-        .with_context(|| format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway))?;
+        .with_context(|| {
+            format!(
+                "cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT",
+                opts.gateway
+            )
+        })?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "http://{bound}/{}/master.m3u8", hex::encode(cid))?;
@@ -63,6 +86,6 @@ pub async fn run(home: &std::path::Path, identity: Identity, cid: ContentId, opt
     }
     shutdown.await;
     tracing::info!("stopping; flushing receipts");
-    ledger.sync().await.ok();
+    ledger.close().await.ok();
     Ok(())
 }

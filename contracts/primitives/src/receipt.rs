@@ -44,7 +44,10 @@ impl Receipt {
     #[cfg(feature = "dalek")]
     pub fn sign(self, secret: &[u8; 32]) -> SignedReceipt {
         let signature = crate::signing::sign(secret, &self.signing_payload());
-        SignedReceipt { receipt: self, signature }
+        SignedReceipt {
+            receipt: self,
+            signature,
+        }
     }
 }
 
@@ -59,7 +62,11 @@ impl SignedReceipt {
     /// Checks the viewer's signature.
     #[cfg(feature = "dalek")]
     pub fn verify(&self) -> Result<(), crate::SignatureError> {
-        crate::signing::verify(&self.receipt.viewer, &self.receipt.signing_payload(), &self.signature)
+        crate::signing::verify(
+            &self.receipt.viewer,
+            &self.receipt.signing_payload(),
+            &self.signature,
+        )
     }
 }
 

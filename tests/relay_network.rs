@@ -1,0 +1,261 @@
+//! The relay network end to end: a real video published on an origin relay, cached by a second relay, played by a
+//! viewer through its HLS gateway, and paid for with receipts.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Result;
+use ferry_tests::*;
+
+struct Published {
+    root: tempfile::TempDir,
+    source_frames: u64,
+    source_duration: f64,
+    origin: Home,
+    cid: String,
+    manifest: ferry_primitives::Manifest,
+}
+
+fn publish(seconds: u32) -> Result<Published> {
+    let root = tempfile::tempdir()?;
+    let video = make_video(root.path(), seconds)?;
+    let source = decode(video.to_str().unwrap_or_default())?;
+    let origin = Home::new(root.path(), "origin")?;
+    let out = ferry(
+        &origin.dir,
+        &[
+            "publish",
+            video.to_str().unwrap_or_default(),
+            "--title",
+            "test pattern",
+        ],
+    )?;
+    let cid = out.lines().last().unwrap_or_default().trim().to_string();
+    let store = ferry_node::store::Store::open(&origin.dir, u64::MAX)?;
+    let cid_bytes = ferry_node::identity::parse_hex32(&cid).expect("publish prints a content id");
+    let manifest = store
+        .manifest(&cid_bytes)?
+        .expect("published manifest is stored")
+        .manifest;
+    Ok(Published {
+        source_frames: source.video_frames[0],
+        source_duration: source.duration,
+        root,
+        origin,
+        cid,
+        manifest,
+    })
+}
+
+fn total_bytes(m: &ferry_primitives::Manifest) -> u64 {
+    m.blobs().map(|s| s.size).sum()
+}
+
+/// Sum over a ledger's sessions of the bytes the latest receipt covers, for sessions signed by `viewer`.
+fn paid_bytes(ledger: &serde_json::Value, viewer: &str) -> u64 {
+    ledger["relay"]["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["latest"]["viewer"] == viewer)
+        .map(|s| s["latest"]["bytes"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn video_plays_through_a_caching_relay_and_every_byte_is_paid_for() -> Result<()> {
+    let p = publish(20)?;
+    assert!(
+        p.manifest.renditions.len() >= 2,
+        "a 720p source gets at least two renditions"
+    );
+    let (origin, origin_addr) = relay(&p.origin, &[])?;
+    let cache = Home::new(p.root.path(), "cache")?;
+    let (cache_relay, cache_addr) = relay(&cache, &["--bootstrap", &origin_addr])?;
+    let viewer = Home::new(p.root.path(), "viewer")?;
+    let (watcher, url) = watch(&viewer, &p.cid, &[&cache_addr])?;
+
+    // ffprobe decodes the whole video through the gateway: the source's duration and frame count, per rendition.
+    let decoded = decode(&url)?;
+    assert!(
+        (decoded.duration - p.source_duration).abs() < 0.5,
+        "duration {} vs source {}",
+        decoded.duration,
+        p.source_duration
+    );
+    assert_eq!(decoded.video_frames.len(), p.manifest.renditions.len());
+    for frames in &decoded.video_frames {
+        assert_eq!(
+            *frames, p.source_frames,
+            "every frame of every rendition decodes"
+        );
+    }
+
+    // The bytes served are the published segments, with the types, ranges and CORS players need.
+    let base = url.trim_end_matches("master.m3u8");
+    for r in &p.manifest.renditions {
+        let name = String::from_utf8_lossy(&r.name);
+        for (i, s) in r.segments.iter().enumerate() {
+            let (headers, body) = http_get(&format!("{base}{name}/{i}.ts"), None)?;
+            let published =
+                stored_blob(&p.origin, &hex::encode(s.hash)).expect("origin holds its segments");
+            assert_eq!(body, published, "segment {name}/{i}");
+            assert!(
+                headers.to_lowercase().contains("content-type: video/mp2t"),
+                "{headers}"
+            );
+            assert!(
+                headers
+                    .to_lowercase()
+                    .contains("access-control-allow-origin"),
+                "{headers}"
+            );
+            assert!(
+                stored_blob(&cache, &hex::encode(s.hash)).is_some(),
+                "the cache relay kept {name}/{i}"
+            );
+        }
+    }
+    let first = &p.manifest.renditions[0];
+    let (headers, body) = http_get(
+        &format!("{base}{}/0.ts", String::from_utf8_lossy(&first.name)),
+        Some("100-199"),
+    )?;
+    assert!(headers.starts_with("HTTP/1.1 206"), "{headers}");
+    assert_eq!(
+        body,
+        stored_blob(&p.origin, &hex::encode(first.segments[0].hash)).unwrap()[100..200]
+    );
+
+    watcher.stop()?;
+    cache_relay.stop()?;
+    origin.stop()?;
+
+    // The viewer paid the cache relay for every byte once; the cache relay paid the origin for every byte once.
+    let total = total_bytes(&p.manifest);
+    let v = viewer.receipts()?;
+    let own = v["viewer"]["receipts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!own.is_empty());
+    assert!(
+        own.iter()
+            .all(|r| r["acked"] == true && r["relay"] == cache.account.as_str()),
+        "all receipts acked, all to the cache relay"
+    );
+    assert_eq!(paid_bytes(&cache.receipts()?, &viewer.account), total);
+    assert_eq!(paid_bytes(&p.origin.receipts()?, &cache.account), total);
+    Ok(())
+}
+
+#[test]
+fn a_relay_that_flips_bytes_is_dropped_and_never_paid() -> Result<()> {
+    let p = publish(8)?;
+    let (origin, origin_addr) = relay(&p.origin, &[])?;
+    let liar = Home::new(p.root.path(), "liar")?;
+    let (liar_relay, liar_addr) = relay(
+        &liar,
+        &["--bootstrap", &origin_addr, "--fault-flip-after", "100000"],
+    )?;
+    let viewer = Home::new(p.root.path(), "viewer")?;
+    // The lying relay is asked first.
+    let (watcher, url) = watch(&viewer, &p.cid, &[&liar_addr, &origin_addr])?;
+
+    let decoded = decode(&url)?;
+    for frames in &decoded.video_frames {
+        assert_eq!(*frames, p.source_frames);
+    }
+    let base = url.trim_end_matches("master.m3u8");
+    for r in &p.manifest.renditions {
+        for (i, s) in r.segments.iter().enumerate() {
+            let (_, body) = http_get(
+                &format!("{base}{}/{i}.ts", String::from_utf8_lossy(&r.name)),
+                None,
+            )?;
+            assert_eq!(body, stored_blob(&p.origin, &hex::encode(s.hash)).unwrap());
+        }
+    }
+    watcher.stop()?;
+    liar_relay.stop()?;
+    origin.stop()?;
+
+    assert!(
+        liar.log("relay").contains("flipped a served byte"),
+        "the fault was injected"
+    );
+    assert!(
+        viewer.log("watch").contains("served bad data"),
+        "the viewer noticed"
+    );
+    let own = viewer.receipts()?["viewer"]["receipts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!own.is_empty());
+    assert!(
+        own.iter().all(|r| r["relay"] != liar.account.as_str()),
+        "no receipt was signed for the lying relay"
+    );
+    assert!(liar.receipts()?["relay"]["receipts"]
+        .as_array()
+        .is_none_or(|r| r.iter().all(|r| r["viewer"] != viewer.account.as_str())));
+    Ok(())
+}
+
+#[test]
+fn acknowledged_receipts_survive_kill_9_of_the_relay() -> Result<()> {
+    let p = publish(20)?;
+    let (origin, origin_addr) = relay(&p.origin, &[])?;
+    let viewer = Home::new(p.root.path(), "viewer")?;
+    let (watcher, url) = watch(&viewer, &p.cid, &[&origin_addr])?;
+    let base = url.trim_end_matches("master.m3u8");
+    let name = String::from_utf8_lossy(&p.manifest.renditions[0].name).to_string();
+    // Play the first segments; each request also prefetches the next ones, so transfers are in flight at the kill.
+    for i in 0..5 {
+        http_get(&format!("{base}{name}/{i}.ts"), None)?;
+    }
+    origin.kill9()?;
+    std::thread::sleep(Duration::from_millis(300));
+    watcher.stop()?;
+
+    let acked: HashSet<(String, u64, String)> = viewer.receipts()?["viewer"]["receipts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["acked"] == true)
+        .map(|r| {
+            (
+                r["session"].as_str().unwrap_or_default().to_string(),
+                r["seq"].as_u64().unwrap_or(0),
+                r["signature"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        acked.len() >= 5,
+        "receipts were acknowledged before the kill"
+    );
+
+    // The relay restarts on the same ledger and serves again; then every acknowledged receipt is there.
+    let (restarted, _) = relay(&p.origin, &[])?;
+    restarted.stop()?;
+    let stored: HashSet<(String, u64, String)> = p.origin.receipts()?["relay"]["receipts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["session"].as_str().unwrap_or_default().to_string(),
+                r["seq"].as_u64().unwrap_or(0),
+                r["signature"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let missing: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged receipts lost by kill -9: {missing:?}"
+    );
+    Ok(())
+}
