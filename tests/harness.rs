@@ -13,26 +13,15 @@ use anyhow::{bail, Context, Result};
 /// The `ferry` binary cargo built next to this test.
 pub fn ferry_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
     dir.join("ferry")
 }
 
 /// Runs `ferry --home HOME args…` to completion and returns stdout.
 pub fn ferry(home: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new(ferry_bin())
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env("FERRY_LOG", "warn")
-        .output()?;
+    let out = Command::new(ferry_bin()).arg("--home").arg(home).args(args).env("FERRY_LOG", "warn").output()?;
     if !out.status.success() {
-        bail!(
-            "ferry {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("ferry {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8(out.stdout)?)
 }
@@ -49,17 +38,11 @@ impl Home {
         std::fs::create_dir_all(&dir)?;
         ferry(&dir, &["init"])?;
         let id: serde_json::Value = serde_json::from_str(&ferry(&dir, &["id", "--json"])?)?;
-        Ok(Home {
-            dir,
-            account: id["account"].as_str().unwrap_or_default().to_string(),
-        })
+        Ok(Home { dir, account: id["account"].as_str().unwrap_or_default().to_string() })
     }
 
     pub fn receipts(&self) -> Result<serde_json::Value> {
-        Ok(serde_json::from_str(&ferry(
-            &self.dir,
-            &["receipts", "--json"],
-        )?)?)
+        Ok(serde_json::from_str(&ferry(&self.dir, &["receipts", "--json"])?)?)
     }
 
     pub fn log(&self, name: &str) -> String {
@@ -77,18 +60,12 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(home: &Path, name: &str, args: &[&str]) -> Result<Proc> {
         let log = home.join(format!("{name}.log"));
-        let logfile = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)?;
+        let logfile = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
         let mut child = Command::new(ferry_bin())
             .arg("--home")
             .arg(home)
             .args(args)
-            .env(
-                "FERRY_LOG",
-                "info,ferry_node=debug,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error",
-            )
+            .env("FERRY_LOG", "info,ferry_node=debug,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error")
             .stdout(Stdio::piped())
             .stderr(logfile)
             .spawn()
@@ -129,10 +106,7 @@ impl Proc {
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
                 if !status.success() {
-                    bail!(
-                        "exited with {status}; log:\n{}",
-                        std::fs::read_to_string(&self.log).unwrap_or_default()
-                    );
+                    bail!("exited with {status}; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
                 }
                 return Ok(());
             }
@@ -158,18 +132,10 @@ impl Drop for Proc {
 
 /// Starts a relay on ephemeral loopback ports; returns it and its TCP address (with /p2p/).
 pub fn relay(home: &Home, extra: &[&str]) -> Result<(Proc, String)> {
-    let mut args = vec![
-        "relay",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--listen",
-        "/ip4/127.0.0.1/udp/0/quic-v1",
-    ];
+    let mut args = vec!["relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1"];
     args.extend_from_slice(extra);
     let p = Proc::spawn(&home.dir, "relay", &args)?;
-    let addr = p.line(Duration::from_secs(20), |l| {
-        l.contains("/tcp/") && l.contains("/p2p/")
-    })?;
+    let addr = p.line(Duration::from_secs(20), |l| l.contains("/tcp/") && l.contains("/p2p/"))?;
     Ok((p, addr))
 }
 
@@ -188,35 +154,9 @@ pub fn watch(home: &Home, cid: &str, bootstrap: &[&str]) -> Result<(Proc, String
 pub fn make_video(dir: &Path, seconds: u32) -> Result<PathBuf> {
     let out = dir.join("source.mp4");
     let status = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            &seconds.to_string(),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
         .arg(&out)
         .status()
         .context("ffmpeg is required (apt-get install ffmpeg)")?;
@@ -246,16 +186,10 @@ pub fn decode(input: &str) -> Result<Decoded> {
         ])
         .output()?;
     if !out.status.success() {
-        bail!(
-            "ffprobe failed on {input}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("ffprobe failed on {input}: {}", String::from_utf8_lossy(&out.stderr));
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let duration = v["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
+    let duration = v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0);
     let video_frames = v["streams"]
         .as_array()
         .map(|s| {
@@ -265,10 +199,7 @@ pub fn decode(input: &str) -> Result<Decoded> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Decoded {
-        duration,
-        video_frames,
-    })
+    Ok(Decoded { duration, video_frames })
 }
 
 /// GETs a URL with curl; returns (status line + headers, body).

@@ -28,33 +28,18 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     let root = tempfile::tempdir()?;
     let video = make_video(root.path(), 6)?;
     let origin = Home::new(root.path(), "origin")?;
-    let cid_hex = ferry(
-        &origin.dir,
-        &["publish", video.to_str().unwrap_or_default()],
-    )?
-    .lines()
-    .last()
-    .unwrap_or_default()
-    .to_string();
+    let cid_hex = ferry(&origin.dir, &["publish", video.to_str().unwrap_or_default()])?
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
     let cid = ferry_node::identity::parse_hex32(&cid_hex).context("content id")?;
-    let manifest = ferry_node::store::Store::open(&origin.dir, u64::MAX)?
-        .manifest(&cid)?
-        .context("manifest")?
-        .manifest;
-    let segment = manifest
-        .blobs()
-        .max_by_key(|s| s.size)
-        .cloned()
-        .context("a segment")?;
-    assert!(
-        segment.size as usize > 2 * CHUNK,
-        "the test needs a segment of more than two chunks"
-    );
+    let manifest = ferry_node::store::Store::open(&origin.dir, u64::MAX)?.manifest(&cid)?.context("manifest")?.manifest;
+    let segment = manifest.blobs().max_by_key(|s| s.size).cloned().context("a segment")?;
+    assert!(segment.size as usize > 2 * CHUNK, "the test needs a segment of more than two chunks");
     let data = stored_blob(&origin, &hex::encode(segment.hash)).context("segment bytes")?;
 
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let metrics = format!("127.0.0.1:{metrics_port}");
     let (relay_proc, addr) = relay(&origin, &["--metrics", &metrics])?;
 
@@ -67,41 +52,25 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     let mut session = control.open_stream(peer, SESSION_PROTOCOL).await?;
     write_frame(
         &mut session,
-        &OpenSession {
-            session: session_id,
-            content: cid,
-            viewer: viewer.account,
-            domain: Domain::default(),
-        },
+        &OpenSession { session: session_id, content: cid, viewer: viewer.account, domain: Domain::default() },
     )
     .await?;
-    let SessionReply::Opened {
-        relay: relay_account,
-        price_per_mib,
-        ..
-    } = read_frame(&mut session, MAX_CONTROL_FRAME).await?
+    let SessionReply::Opened { relay: relay_account, price_per_mib, .. } =
+        read_frame(&mut session, MAX_CONTROL_FRAME).await?
     else {
         bail!("session refused");
     };
     let mut chunk = control.open_stream(peer, CHUNK_PROTOCOL).await?;
     write_frame(
         &mut chunk,
-        &ChunkRequest {
-            session: session_id,
-            blob: segment.hash,
-            size: segment.size,
-            start_group: 0,
-        },
+        &ChunkRequest { session: session_id, blob: segment.hash, size: segment.size, start_group: 0 },
     )
     .await?;
     let reply: ChunkReply = read_frame(&mut chunk, MAX_CONTROL_FRAME).await?;
     assert_eq!(reply, ChunkReply::Sending);
     let mut body = Vec::new();
     chunk.read_to_end(&mut body).await?;
-    assert!(
-        body.len() as u64 >= segment.size,
-        "the whole segment arrived within the credit window"
-    );
+    assert!(body.len() as u64 >= segment.size, "the whole segment arrived within the credit window");
 
     let mut chain1 = ChunkChain::default();
     chain1.extend(&data[..CHUNK]);
@@ -121,56 +90,26 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     };
 
     let first = receipt(1, CHUNK as u64, chain1, 5).sign(viewer.secret());
-    assert_eq!(
-        send(&mut session, &first).await?,
-        ReceiptReply::Ack { seq: 1 }
-    );
-    assert_eq!(
-        rejected(send(&mut session, &first).await?),
-        Some(Code::Replayed),
-        "the same receipt twice"
-    );
+    assert_eq!(send(&mut session, &first).await?, ReceiptReply::Ack { seq: 1 });
+    assert_eq!(rejected(send(&mut session, &first).await?), Some(Code::Replayed), "the same receipt twice");
     let tip_down = receipt(2, 2 * CHUNK as u64, chain2, 0).sign(viewer.secret());
-    assert_eq!(
-        rejected(send(&mut session, &tip_down).await?),
-        Some(Code::NotMonotonic),
-        "tip went down"
-    );
+    assert_eq!(rejected(send(&mut session, &tip_down).await?), Some(Code::NotMonotonic), "tip went down");
     let old_seq = receipt(1, 2 * CHUNK as u64, chain2, 5).sign(viewer.secret());
-    assert_eq!(
-        rejected(send(&mut session, &old_seq).await?),
-        Some(Code::Replayed),
-        "seq did not grow"
-    );
+    assert_eq!(rejected(send(&mut session, &old_seq).await?), Some(Code::Replayed), "seq did not grow");
     let wrong_chain = receipt(3, 2 * CHUNK as u64, chain1, 5).sign(viewer.secret());
-    assert_eq!(
-        rejected(send(&mut session, &wrong_chain).await?),
-        Some(Code::Unserved),
-        "chunk chain of other bytes"
-    );
+    assert_eq!(rejected(send(&mut session, &wrong_chain).await?), Some(Code::Unserved), "chunk chain of other bytes");
     let mut overpriced = receipt(3, 2 * CHUNK as u64, chain2, 5);
     overpriced.amount += 1;
-    assert_eq!(
-        rejected(send(&mut session, &overpriced.sign(viewer.secret())).await?),
-        Some(Code::WrongAmount)
-    );
+    assert_eq!(rejected(send(&mut session, &overpriced.sign(viewer.secret())).await?), Some(Code::WrongAmount));
     // The session still works for honest receipts.
     let second = receipt(3, 2 * CHUNK as u64, chain2, 5).sign(viewer.secret());
-    assert_eq!(
-        send(&mut session, &second).await?,
-        ReceiptReply::Ack { seq: 3 }
-    );
+    assert_eq!(send(&mut session, &second).await?, ReceiptReply::Ack { seq: 3 });
 
     let mut forged = receipt(4, segment.size, chain2, 5).sign(&[1; 32]);
     forged.receipt.viewer = viewer.account;
-    assert_eq!(
-        rejected(send(&mut session, &forged).await?),
-        Some(Code::BadSignature)
-    );
+    assert_eq!(rejected(send(&mut session, &forged).await?), Some(Code::BadSignature));
     assert!(
-        read_frame::<_, ReceiptReply>(&mut session, MAX_CONTROL_FRAME)
-            .await
-            .is_err(),
+        read_frame::<_, ReceiptReply>(&mut session, MAX_CONTROL_FRAME).await.is_err(),
         "a forger's session is closed"
     );
 
@@ -178,38 +117,21 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     let mut s2 = control.open_stream(peer, SESSION_PROTOCOL).await?;
     write_frame(
         &mut s2,
-        &OpenSession {
-            session: [43; 16],
-            content: cid,
-            viewer: viewer.account,
-            domain: Domain::default(),
-        },
+        &OpenSession { session: [43; 16], content: cid, viewer: viewer.account, domain: Domain::default() },
     )
     .await?;
     let _: SessionReply = read_frame(&mut s2, MAX_CONTROL_FRAME).await?;
     let mut elsewhere = receipt(1, CHUNK as u64, chain1, 0);
     elsewhere.session = [43; 16];
     elsewhere.relay = [7; 32];
-    assert_eq!(
-        rejected(send(&mut s2, &elsewhere.sign(viewer.secret())).await?),
-        Some(Code::WrongRelay)
-    );
+    assert_eq!(rejected(send(&mut s2, &elsewhere.sign(viewer.secret())).await?), Some(Code::WrongRelay));
 
     // A garbage frame gets a refusal, not a crash; the relay keeps serving.
     let mut s3 = control.open_stream(peer, SESSION_PROTOCOL).await?;
     futures::AsyncWriteExt::write_all(&mut s3, &[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]).await?;
     futures::AsyncWriteExt::flush(&mut s3).await?;
     let refused: SessionReply = read_frame(&mut s3, MAX_CONTROL_FRAME).await?;
-    assert!(
-        matches!(
-            refused,
-            SessionReply::Refused {
-                code: Code::Malformed,
-                ..
-            }
-        ),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, SessionReply::Refused { code: Code::Malformed, .. }), "{refused:?}");
 
     let (_, text) = http_get(&format!("http://{metrics}/metrics"), None)?;
     let text = String::from_utf8(text)?;
@@ -228,19 +150,12 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     relay_proc.stop()?;
     let log = origin.log("relay");
     for code in ["replayed", "not_monotonic", "bad_signature", "wrong_relay"] {
-        assert!(
-            log.contains(&format!("code={code}")),
-            "relay log names {code}"
-        );
+        assert!(log.contains(&format!("code={code}")), "relay log names {code}");
     }
     // Only the two honest receipts are in the ledger.
     let ledger = origin.receipts()?;
-    let seqs: Vec<u64> = ledger["relay"]["receipts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["seq"].as_u64())
-        .collect();
+    let seqs: Vec<u64> =
+        ledger["relay"]["receipts"].as_array().into_iter().flatten().filter_map(|r| r["seq"].as_u64()).collect();
     assert_eq!(seqs, vec![1, 3]);
     Ok(())
 }

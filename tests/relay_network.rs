@@ -21,22 +21,11 @@ fn publish(seconds: u32) -> Result<Published> {
     let video = make_video(root.path(), seconds)?;
     let source = decode(video.to_str().unwrap_or_default())?;
     let origin = Home::new(root.path(), "origin")?;
-    let out = ferry(
-        &origin.dir,
-        &[
-            "publish",
-            video.to_str().unwrap_or_default(),
-            "--title",
-            "test pattern",
-        ],
-    )?;
+    let out = ferry(&origin.dir, &["publish", video.to_str().unwrap_or_default(), "--title", "test pattern"])?;
     let cid = out.lines().last().unwrap_or_default().trim().to_string();
     let store = ferry_node::store::Store::open(&origin.dir, u64::MAX)?;
     let cid_bytes = ferry_node::identity::parse_hex32(&cid).expect("publish prints a content id");
-    let manifest = store
-        .manifest(&cid_bytes)?
-        .expect("published manifest is stored")
-        .manifest;
+    let manifest = store.manifest(&cid_bytes)?.expect("published manifest is stored").manifest;
     Ok(Published {
         source_frames: source.video_frames[0],
         source_duration: source.duration,
@@ -65,10 +54,7 @@ fn paid_bytes(ledger: &serde_json::Value, viewer: &str) -> u64 {
 #[test]
 fn video_plays_through_a_caching_relay_and_every_byte_is_paid_for() -> Result<()> {
     let p = publish(20)?;
-    assert!(
-        p.manifest.renditions.len() >= 2,
-        "a 720p source gets at least two renditions"
-    );
+    assert!(p.manifest.renditions.len() >= 2, "a 720p source gets at least two renditions");
     let (origin, origin_addr) = relay(&p.origin, &[])?;
     let cache = Home::new(p.root.path(), "cache")?;
     let (cache_relay, cache_addr) = relay(&cache, &["--bootstrap", &origin_addr])?;
@@ -85,10 +71,7 @@ fn video_plays_through_a_caching_relay_and_every_byte_is_paid_for() -> Result<()
     );
     assert_eq!(decoded.video_frames.len(), p.manifest.renditions.len());
     for frames in &decoded.video_frames {
-        assert_eq!(
-            *frames, p.source_frames,
-            "every frame of every rendition decodes"
-        );
+        assert_eq!(*frames, p.source_frames, "every frame of every rendition decodes");
     }
 
     // The bytes served are the published segments, with the types, ranges and CORS players need.
@@ -97,35 +80,17 @@ fn video_plays_through_a_caching_relay_and_every_byte_is_paid_for() -> Result<()
         let name = String::from_utf8_lossy(&r.name);
         for (i, s) in r.segments.iter().enumerate() {
             let (headers, body) = http_get(&format!("{base}{name}/{i}.ts"), None)?;
-            let published =
-                stored_blob(&p.origin, &hex::encode(s.hash)).expect("origin holds its segments");
+            let published = stored_blob(&p.origin, &hex::encode(s.hash)).expect("origin holds its segments");
             assert_eq!(body, published, "segment {name}/{i}");
-            assert!(
-                headers.to_lowercase().contains("content-type: video/mp2t"),
-                "{headers}"
-            );
-            assert!(
-                headers
-                    .to_lowercase()
-                    .contains("access-control-allow-origin"),
-                "{headers}"
-            );
-            assert!(
-                stored_blob(&cache, &hex::encode(s.hash)).is_some(),
-                "the cache relay kept {name}/{i}"
-            );
+            assert!(headers.to_lowercase().contains("content-type: video/mp2t"), "{headers}");
+            assert!(headers.to_lowercase().contains("access-control-allow-origin"), "{headers}");
+            assert!(stored_blob(&cache, &hex::encode(s.hash)).is_some(), "the cache relay kept {name}/{i}");
         }
     }
     let first = &p.manifest.renditions[0];
-    let (headers, body) = http_get(
-        &format!("{base}{}/0.ts", String::from_utf8_lossy(&first.name)),
-        Some("100-199"),
-    )?;
+    let (headers, body) = http_get(&format!("{base}{}/0.ts", String::from_utf8_lossy(&first.name)), Some("100-199"))?;
     assert!(headers.starts_with("HTTP/1.1 206"), "{headers}");
-    assert_eq!(
-        body,
-        stored_blob(&p.origin, &hex::encode(first.segments[0].hash)).unwrap()[100..200]
-    );
+    assert_eq!(body, stored_blob(&p.origin, &hex::encode(first.segments[0].hash)).unwrap()[100..200]);
 
     watcher.stop()?;
     cache_relay.stop()?;
@@ -134,14 +99,10 @@ fn video_plays_through_a_caching_relay_and_every_byte_is_paid_for() -> Result<()
     // The viewer paid the cache relay for every byte once; the cache relay paid the origin for every byte once.
     let total = total_bytes(&p.manifest);
     let v = viewer.receipts()?;
-    let own = v["viewer"]["receipts"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let own = v["viewer"]["receipts"].as_array().cloned().unwrap_or_default();
     assert!(!own.is_empty());
     assert!(
-        own.iter()
-            .all(|r| r["acked"] == true && r["relay"] == cache.account.as_str()),
+        own.iter().all(|r| r["acked"] == true && r["relay"] == cache.account.as_str()),
         "all receipts acked, all to the cache relay"
     );
     assert_eq!(paid_bytes(&cache.receipts()?, &viewer.account), total);
@@ -154,10 +115,7 @@ fn a_relay_that_flips_bytes_is_dropped_and_never_paid() -> Result<()> {
     let p = publish(8)?;
     let (origin, origin_addr) = relay(&p.origin, &[])?;
     let liar = Home::new(p.root.path(), "liar")?;
-    let (liar_relay, liar_addr) = relay(
-        &liar,
-        &["--bootstrap", &origin_addr, "--fault-flip-after", "100000"],
-    )?;
+    let (liar_relay, liar_addr) = relay(&liar, &["--bootstrap", &origin_addr, "--fault-flip-after", "100000"])?;
     let viewer = Home::new(p.root.path(), "viewer")?;
     // The lying relay is asked first.
     let (watcher, url) = watch(&viewer, &p.cid, &[&liar_addr, &origin_addr])?;
@@ -169,10 +127,7 @@ fn a_relay_that_flips_bytes_is_dropped_and_never_paid() -> Result<()> {
     let base = url.trim_end_matches("master.m3u8");
     for r in &p.manifest.renditions {
         for (i, s) in r.segments.iter().enumerate() {
-            let (_, body) = http_get(
-                &format!("{base}{}/{i}.ts", String::from_utf8_lossy(&r.name)),
-                None,
-            )?;
+            let (_, body) = http_get(&format!("{base}{}/{i}.ts", String::from_utf8_lossy(&r.name)), None)?;
             assert_eq!(body, stored_blob(&p.origin, &hex::encode(s.hash)).unwrap());
         }
     }
@@ -180,23 +135,11 @@ fn a_relay_that_flips_bytes_is_dropped_and_never_paid() -> Result<()> {
     liar_relay.stop()?;
     origin.stop()?;
 
-    assert!(
-        liar.log("relay").contains("flipped a served byte"),
-        "the fault was injected"
-    );
-    assert!(
-        viewer.log("watch").contains("served bad data"),
-        "the viewer noticed"
-    );
-    let own = viewer.receipts()?["viewer"]["receipts"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    assert!(liar.log("relay").contains("flipped a served byte"), "the fault was injected");
+    assert!(viewer.log("watch").contains("served bad data"), "the viewer noticed");
+    let own = viewer.receipts()?["viewer"]["receipts"].as_array().cloned().unwrap_or_default();
     assert!(!own.is_empty());
-    assert!(
-        own.iter().all(|r| r["relay"] != liar.account.as_str()),
-        "no receipt was signed for the lying relay"
-    );
+    assert!(own.iter().all(|r| r["relay"] != liar.account.as_str()), "no receipt was signed for the lying relay");
     assert!(liar.receipts()?["relay"]["receipts"]
         .as_array()
         .is_none_or(|r| r.iter().all(|r| r["viewer"] != viewer.account.as_str())));
@@ -232,10 +175,7 @@ fn acknowledged_receipts_survive_kill_9_of_the_relay() -> Result<()> {
             )
         })
         .collect();
-    assert!(
-        acked.len() >= 5,
-        "receipts were acknowledged before the kill"
-    );
+    assert!(acked.len() >= 5, "receipts were acknowledged before the kill");
 
     // The relay restarts on the same ledger and serves again; then every acknowledged receipt is there.
     let (restarted, _) = relay(&p.origin, &[])?;
@@ -253,9 +193,6 @@ fn acknowledged_receipts_survive_kill_9_of_the_relay() -> Result<()> {
         })
         .collect();
     let missing: Vec<_> = acked.difference(&stored).collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged receipts lost by kill -9: {missing:?}"
-    );
+    assert!(missing.is_empty(), "acknowledged receipts lost by kill -9: {missing:?}");
     Ok(())
 }

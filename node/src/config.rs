@@ -18,7 +18,7 @@ pub enum ConfigError {
     Parse(PathBuf, toml::de::Error),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub relay: RelayConfig,
@@ -66,24 +66,10 @@ pub struct ChainConfig {
     pub genesis: String,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            relay: RelayConfig::default(),
-            viewer: ViewerConfig::default(),
-            publish: PublishConfig::default(),
-            chain: ChainConfig::default(),
-        }
-    }
-}
-
 impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
-            listen: vec![
-                "/ip4/0.0.0.0/tcp/4001".into(),
-                "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
-            ],
+            listen: vec!["/ip4/0.0.0.0/tcp/4001".into(), "/ip4/0.0.0.0/udp/4001/quic-v1".into()],
             bootstrap: vec![],
             price_per_mib: 1_000,
             credit_window_bytes: 2 << 20,
@@ -110,19 +96,13 @@ impl Default for ViewerConfig {
 
 impl Default for PublishConfig {
     fn default() -> Self {
-        PublishConfig {
-            creator_share_bps: 2_000,
-            segment_seconds: 2,
-            renditions: 2,
-        }
+        PublishConfig { creator_share_bps: 2_000, segment_seconds: 2, renditions: 2 }
     }
 }
 
 impl Default for ChainConfig {
     fn default() -> Self {
-        ChainConfig {
-            genesis: format!("0x{}", "00".repeat(32)),
-        }
+        ChainConfig { genesis: format!("0x{}", "00".repeat(32)) }
     }
 }
 
@@ -191,10 +171,7 @@ mod tests {
         assert_eq!(parsed.relay.price_per_mib, d.relay.price_per_mib);
         assert_eq!(parsed.relay.cache_bytes, d.relay.cache_bytes);
         assert_eq!(parsed.viewer.gateway, d.viewer.gateway);
-        assert_eq!(
-            parsed.publish.creator_share_bps,
-            d.publish.creator_share_bps
-        );
+        assert_eq!(parsed.publish.creator_share_bps, d.publish.creator_share_bps);
         assert_eq!(parsed.chain.genesis, d.chain.genesis);
     }
 

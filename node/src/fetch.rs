@@ -58,6 +58,9 @@ impl TransferError {
     }
 }
 
+/// A session that transfers take turns on.
+type SharedSession = Arc<tokio::sync::Mutex<PaySession>>;
+
 /// Cheap-clone fetcher.
 #[derive(Clone)]
 pub struct Fetcher {
@@ -74,7 +77,7 @@ struct Inner {
     max_price_per_mib: u128,
     bootstrap: Mutex<Vec<PeerId>>,
     stall: Duration,
-    sessions: Mutex<HashMap<(PeerId, ContentId), Arc<tokio::sync::Mutex<PaySession>>>>,
+    sessions: Mutex<HashMap<(PeerId, ContentId), SharedSession>>,
     bad: Mutex<HashSet<PeerId>>,
     /// One fetch per blob at a time; later callers find it in the store.
     blob_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
@@ -151,23 +154,13 @@ impl Fetcher {
                 }
             }
         }
-        Err(FetchError::AllFailed {
-            blob: format!("manifest {}", hex::encode(cid)),
-            last,
-        })
+        Err(FetchError::AllFailed { blob: format!("manifest {}", hex::encode(cid)), last })
     }
 
     async fn manifest_from(&self, peer: PeerId, cid: &ContentId) -> Result<SignedManifest, String> {
-        let mut stream = self
-            .open(peer, MANIFEST_PROTOCOL)
-            .await
-            .map_err(|e| e.to_string())?;
-        write_frame(&mut stream, &ManifestRequest { content: *cid })
-            .await
-            .map_err(|e| e.to_string())?;
-        let reply: ManifestReply = read_frame(&mut stream, MAX_MANIFEST_FRAME)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut stream = self.open(peer, MANIFEST_PROTOCOL).await.map_err(|e| e.to_string())?;
+        write_frame(&mut stream, &ManifestRequest { content: *cid }).await.map_err(|e| e.to_string())?;
+        let reply: ManifestReply = read_frame(&mut stream, MAX_MANIFEST_FRAME).await.map_err(|e| e.to_string())?;
         let bytes = match reply {
             ManifestReply::Found(b) => b,
             ManifestReply::Refused { code, reason } => return Err(format!("{code}: {reason}")),
@@ -180,11 +173,7 @@ impl Fetcher {
         Ok(m)
     }
 
-    async fn open(
-        &self,
-        peer: PeerId,
-        protocol: StreamProtocol,
-    ) -> Result<libp2p::Stream, TransferError> {
+    async fn open(&self, peer: PeerId, protocol: StreamProtocol) -> Result<libp2p::Stream, TransferError> {
         if let Err(e) = self.inner.client.connect(peer).await {
             return Err(TransferError::Io(e.to_string()));
         }
@@ -206,10 +195,7 @@ impl Fetcher {
         if let Some(b) = self.inner.store.blob(&segment.hash)? {
             return Ok(b);
         }
-        let gate = lock(&self.inner.blob_locks)
-            .entry(segment.hash)
-            .or_default()
-            .clone();
+        let gate = lock(&self.inner.blob_locks).entry(segment.hash).or_default().clone();
         let _guard = gate.lock().await;
         if let Some(b) = self.inner.store.blob(&segment.hash)? {
             return Ok(b);
@@ -222,10 +208,7 @@ impl Fetcher {
         debug_assert_eq!(hash, segment.hash);
         store
             .blob(&segment.hash)?
-            .ok_or_else(|| FetchError::AllFailed {
-                blob: hex::encode(hash),
-                last: "evicted at once".into(),
-            })
+            .ok_or_else(|| FetchError::AllFailed { blob: hex::encode(hash), last: "evicted at once".into() })
     }
 
     async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Vec<u8>, FetchError> {
@@ -251,17 +234,10 @@ impl Fetcher {
                 }
             }
         }
-        Err(FetchError::AllFailed {
-            blob: hex::encode(segment.hash),
-            last: last.unwrap_or_else(|| "no relay".into()),
-        })
+        Err(FetchError::AllFailed { blob: hex::encode(segment.hash), last: last.unwrap_or_else(|| "no relay".into()) })
     }
 
-    async fn session(
-        &self,
-        peer: PeerId,
-        cid: &ContentId,
-    ) -> Result<Arc<tokio::sync::Mutex<PaySession>>, TransferError> {
+    async fn session(&self, peer: PeerId, cid: &ContentId) -> Result<SharedSession, TransferError> {
         if let Some(s) = lock(&self.inner.sessions).get(&(peer, *cid)) {
             return Ok(s.clone());
         }
@@ -294,31 +270,19 @@ impl Fetcher {
         let start_group = data.len() as u64 / GROUP_BYTES;
         data.truncate((start_group * GROUP_BYTES) as usize);
         let mut stream = self.open(peer, CHUNK_PROTOCOL).await?;
-        let req = ChunkRequest {
-            session: session.id(),
-            blob: segment.hash,
-            size: segment.size,
-            start_group,
-        };
-        write_frame(&mut stream, &req)
+        let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
+        write_frame(&mut stream, &req).await.map_err(|e| TransferError::Io(e.to_string()))?;
+        let reply: ChunkReply = tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
             .await
+            .map_err(|_| TransferError::Stall(self.inner.stall))?
             .map_err(|e| TransferError::Io(e.to_string()))?;
-        let reply: ChunkReply =
-            tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
-                .await
-                .map_err(|_| TransferError::Stall(self.inner.stall))?
-                .map_err(|e| TransferError::Io(e.to_string()))?;
         if let ChunkReply::Refused { code, reason } = reply {
             return Err(TransferError::Refused(code, reason));
         }
         let tree = BaoTree::new(segment.size, BLOCK_SIZE);
         let ranges = ChunkRanges::from(ChunkNum(start_group * (GROUP_BYTES / 1024))..);
-        let mut decoder = ResponseDecoder::new(
-            blake3::Hash::from(segment.hash),
-            ranges,
-            tree,
-            StreamReader::new(stream),
-        );
+        let mut decoder =
+            ResponseDecoder::new(blake3::Hash::from(segment.hash), ranges, tree, StreamReader::new(stream));
         let result = loop {
             let next = match tokio::time::timeout(self.inner.stall, decoder.next()).await {
                 Ok(n) => n,
@@ -359,11 +323,7 @@ impl Fetcher {
             }
             Ok(()) => {
                 session.abandon_chunk();
-                Err(TransferError::Io(format!(
-                    "stream ended after {} of {} bytes",
-                    data.len(),
-                    segment.size
-                )))
+                Err(TransferError::Io(format!("stream ended after {} of {} bytes", data.len(), segment.size)))
             }
             Err(e) => {
                 session.abandon_chunk();

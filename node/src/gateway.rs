@@ -32,12 +32,7 @@ pub async fn serve(
     fetcher: Fetcher,
     prefetch: usize,
 ) -> std::io::Result<SocketAddr> {
-    let state = Arc::new(Gateway {
-        cid,
-        manifest,
-        fetcher,
-        prefetch,
-    });
+    let state = Arc::new(Gateway { cid, manifest, fetcher, prefetch });
     let app = Router::new()
         .route("/{cid}/master.m3u8", get(master))
         .route("/{cid}/{rendition}/{file}", get(rendition_file))
@@ -69,13 +64,7 @@ async fn master(State(g): State<Arc<Gateway>>, Path(cid): Path<String>) -> Respo
 }
 
 fn playlist_response(body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
+    ([(header::CONTENT_TYPE, "application/vnd.apple.mpegurl"), (header::CACHE_CONTROL, "no-cache")], body)
         .into_response()
 }
 
@@ -101,10 +90,7 @@ async fn rendition_file(
         }
     } else {
         let ext = playlist::segment_ext(m.container);
-        let Some(i) = file
-            .strip_suffix(&format!(".{ext}"))
-            .and_then(|n| n.parse::<usize>().ok())
-        else {
+        let Some(i) = file.strip_suffix(&format!(".{ext}")).and_then(|n| n.parse::<usize>().ok()) else {
             return not_found("file");
         };
         match r.segments.get(i) {
@@ -116,15 +102,12 @@ async fn rendition_file(
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "segment unavailable");
-            return (
-                StatusCode::BAD_GATEWAY,
-                format!("segment unavailable: {e}\n"),
-            )
-                .into_response();
+            return (StatusCode::BAD_GATEWAY, format!("segment unavailable: {e}\n")).into_response();
         }
     };
     if let Some(i) = index {
-        for next in r.segments.iter().skip(i + 1).take(g.prefetch).cloned() {
+        for next in r.segments[i + 1..].iter().take(g.prefetch) {
+            let next = next.clone();
             let (fetcher, cid) = (g.fetcher.clone(), g.cid);
             tokio::spawn(async move {
                 if let Err(e) = fetcher.blob(&cid, &next).await {
@@ -133,11 +116,7 @@ async fn rendition_file(
             });
         }
     }
-    let mime = if index.is_some() {
-        playlist::mime(m.container)
-    } else {
-        "video/mp4"
-    };
+    let mime = if index.is_some() { playlist::mime(m.container) } else { "video/mp4" };
     ranged(blob.data, mime, headers.get(header::RANGE))
 }
 
@@ -152,45 +131,26 @@ fn ranged(data: bytes::Bytes, mime: &'static str, range: Option<&HeaderValue>) -
         r = r.header(header::CACHE_CONTROL, "max-age=31536000, immutable");
         r
     };
-    let Some(spec) = range
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.strip_prefix("bytes="))
-    else {
-        return base(StatusCode::OK)
-            .header(header::CONTENT_LENGTH, len)
-            .body(Body::from(data))
-            .unwrap_or_default();
+    let Some(spec) = range.and_then(|v| v.to_str().ok()).and_then(|s| s.strip_prefix("bytes=")) else {
+        return base(StatusCode::OK).header(header::CONTENT_LENGTH, len).body(Body::from(data)).unwrap_or_default();
     };
-    let parsed = spec
-        .split_once('-')
-        .and_then(|(a, b)| match (a.trim(), b.trim()) {
-            ("", suffix) => suffix
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(|n| (len.saturating_sub(n), len.saturating_sub(1))),
-            (start, "") => start
-                .parse::<u64>()
-                .ok()
-                .map(|s| (s, len.saturating_sub(1))),
-            (start, end) => Some((
-                start.parse().ok()?,
-                end.parse::<u64>().ok()?.min(len.saturating_sub(1)),
-            )),
-        });
-    match parsed {
-        Some((start, end)) if !spec.contains(',') && start <= end && start < len => {
-            base(StatusCode::PARTIAL_CONTENT)
-                .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
-                .header(header::CONTENT_LENGTH, end - start + 1)
-                .body(Body::from(data.slice(start as usize..=end as usize)))
-                .unwrap_or_default()
+    let parsed = spec.split_once('-').and_then(|(a, b)| match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            suffix.parse::<u64>().ok().filter(|n| *n > 0).map(|n| (len.saturating_sub(n), len.saturating_sub(1)))
         }
-        // Several ranges at once: serve the whole body, which the RFC allows.
-        Some(_) if spec.contains(',') => base(StatusCode::OK)
-            .header(header::CONTENT_LENGTH, len)
-            .body(Body::from(data))
+        (start, "") => start.parse::<u64>().ok().map(|s| (s, len.saturating_sub(1))),
+        (start, end) => Some((start.parse().ok()?, end.parse::<u64>().ok()?.min(len.saturating_sub(1)))),
+    });
+    match parsed {
+        Some((start, end)) if !spec.contains(',') && start <= end && start < len => base(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
+            .header(header::CONTENT_LENGTH, end - start + 1)
+            .body(Body::from(data.slice(start as usize..=end as usize)))
             .unwrap_or_default(),
+        // Several ranges at once: serve the whole body, which the RFC allows.
+        Some(_) if spec.contains(',') => {
+            base(StatusCode::OK).header(header::CONTENT_LENGTH, len).body(Body::from(data)).unwrap_or_default()
+        }
         _ => Response::builder()
             .status(StatusCode::RANGE_NOT_SATISFIABLE)
             .header(header::CONTENT_RANGE, format!("bytes */{len}"))
@@ -206,40 +166,17 @@ mod tests {
     fn range(data: &[u8], spec: &str) -> (StatusCode, Option<String>) {
         let v = HeaderValue::from_str(spec).unwrap();
         let r = ranged(bytes::Bytes::copy_from_slice(data), "video/mp2t", Some(&v));
-        (
-            r.status(),
-            r.headers()
-                .get(header::CONTENT_RANGE)
-                .map(|h| h.to_str().unwrap().to_string()),
-        )
+        (r.status(), r.headers().get(header::CONTENT_RANGE).map(|h| h.to_str().unwrap().to_string()))
     }
 
     #[test]
     fn ranges_follow_rfc_9110() {
         let d = [0u8; 100];
-        assert_eq!(
-            range(&d, "bytes=0-9"),
-            (StatusCode::PARTIAL_CONTENT, Some("bytes 0-9/100".into()))
-        );
-        assert_eq!(
-            range(&d, "bytes=90-"),
-            (StatusCode::PARTIAL_CONTENT, Some("bytes 90-99/100".into()))
-        );
-        assert_eq!(
-            range(&d, "bytes=-10"),
-            (StatusCode::PARTIAL_CONTENT, Some("bytes 90-99/100".into()))
-        );
-        assert_eq!(
-            range(&d, "bytes=50-500"),
-            (StatusCode::PARTIAL_CONTENT, Some("bytes 50-99/100".into()))
-        );
-        assert_eq!(
-            range(&d, "bytes=100-"),
-            (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                Some("bytes */100".into())
-            )
-        );
+        assert_eq!(range(&d, "bytes=0-9"), (StatusCode::PARTIAL_CONTENT, Some("bytes 0-9/100".into())));
+        assert_eq!(range(&d, "bytes=90-"), (StatusCode::PARTIAL_CONTENT, Some("bytes 90-99/100".into())));
+        assert_eq!(range(&d, "bytes=-10"), (StatusCode::PARTIAL_CONTENT, Some("bytes 90-99/100".into())));
+        assert_eq!(range(&d, "bytes=50-500"), (StatusCode::PARTIAL_CONTENT, Some("bytes 50-99/100".into())));
+        assert_eq!(range(&d, "bytes=100-"), (StatusCode::RANGE_NOT_SATISFIABLE, Some("bytes */100".into())));
         assert_eq!(range(&d, "bytes=0-1,5-6").0, StatusCode::OK);
     }
 }

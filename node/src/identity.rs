@@ -36,11 +36,7 @@ impl Identity {
     pub fn from_secret(secret: [u8; 32]) -> Identity {
         let account = ferry_primitives::signing::public_key(&secret);
         let peer_id = PeerId::from_public_key(&libp2p_keypair(&secret).public());
-        Identity {
-            secret,
-            account,
-            peer_id,
-        }
+        Identity { secret, account, peer_id }
     }
 
     pub fn secret(&self) -> &[u8; 32] {
@@ -56,14 +52,12 @@ impl Identity {
     pub fn create(home: &Path) -> Result<Identity, IdentityError> {
         let path = home.join(KEY_FILE);
         let secret: [u8; 32] = rand::random();
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => IdentityError::Exists(path.clone()),
-                _ => IdentityError::Io(path.clone(), e),
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| {
+                match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => IdentityError::Exists(path.clone()),
+                    _ => IdentityError::Io(path.clone(), e),
+                }
             })?;
         writeln!(file, "{}", hex::encode(secret))
             .and_then(|_| file.sync_all())
@@ -78,16 +72,12 @@ impl Identity {
             std::io::ErrorKind::NotFound => IdentityError::Missing(path.clone()),
             _ => IdentityError::Io(path.clone(), e),
         })?;
-        let mode = std::fs::metadata(&path)
-            .map_err(|e| IdentityError::Io(path.clone(), e))?
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(&path).map_err(|e| IdentityError::Io(path.clone(), e))?.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(IdentityError::Permissions(path, mode & 0o777));
         }
         let mut secret = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut secret)
-            .map_err(|_| IdentityError::Malformed(path))?;
+        hex::decode_to_slice(text.trim(), &mut secret).map_err(|_| IdentityError::Malformed(path))?;
         Ok(Identity::from_secret(secret))
     }
 }
@@ -95,8 +85,7 @@ impl Identity {
 fn libp2p_keypair(secret: &[u8; 32]) -> libp2p::identity::Keypair {
     let mut bytes = *secret;
     // Infallible for 32 bytes; ed25519 accepts any seed.
-    libp2p::identity::Keypair::ed25519_from_bytes(&mut bytes)
-        .expect("32-byte ed25519 seed is always valid")
+    libp2p::identity::Keypair::ed25519_from_bytes(&mut bytes).expect("32-byte ed25519 seed is always valid")
 }
 
 /// An account as users see it: `0x` and 64 hex digits.
@@ -119,18 +108,12 @@ mod tests {
     fn key_file_is_private_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let made = Identity::create(dir.path()).unwrap();
-        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let loaded = Identity::load(dir.path()).unwrap();
         assert_eq!(made.account, loaded.account);
         assert_eq!(made.peer_id, loaded.peer_id);
-        assert!(matches!(
-            Identity::create(dir.path()),
-            Err(IdentityError::Exists(_))
-        ));
+        assert!(matches!(Identity::create(dir.path()), Err(IdentityError::Exists(_))));
     }
 
     #[test]
@@ -139,9 +122,6 @@ mod tests {
         Identity::create(dir.path()).unwrap();
         let path = dir.path().join(KEY_FILE);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(
-            Identity::load(dir.path()),
-            Err(IdentityError::Permissions(..))
-        ));
+        assert!(matches!(Identity::load(dir.path()), Err(IdentityError::Permissions(..))));
     }
 }

@@ -14,11 +14,7 @@ use ferry_primitives::Domain;
 use libp2p::Multiaddr;
 
 #[derive(Parser)]
-#[command(
-    name = "ferry",
-    version,
-    about = "Ferry: a video relay network that pays its operators"
-)]
+#[command(name = "ferry", version, about = "Ferry: a video relay network that pays its operators")]
 struct Cli {
     /// Node home: identity, config, content store and ledger.
     #[arg(long, global = true, env = "FERRY_HOME")]
@@ -80,10 +76,7 @@ enum Command {
 }
 
 fn default_home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".ferry")
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".ferry")
 }
 
 async fn shutdown_signal() {
@@ -102,12 +95,8 @@ async fn shutdown_signal() {
 }
 
 fn domain(cfg: &Config) -> anyhow::Result<Domain> {
-    let g = parse_hex32(&cfg.chain.genesis).with_context(|| {
-        format!(
-            "chain.genesis {:?} is not a 32-byte hex hash",
-            cfg.chain.genesis
-        )
-    })?;
+    let g = parse_hex32(&cfg.chain.genesis)
+        .with_context(|| format!("chain.genesis {:?} is not a 32-byte hex hash", cfg.chain.genesis))?;
     Ok(Domain(g))
 }
 
@@ -120,25 +109,19 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    "info,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error",
-                )
-            }),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error")
+        }))
         .init();
     let cli = Cli::parse();
     let home = cli.home.unwrap_or_else(default_home);
     match cli.command {
         Command::Init => {
-            std::fs::create_dir_all(&home)
-                .with_context(|| format!("cannot create {}", home.display()))?;
+            std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
             let id = Identity::create(&home)?;
             let cfg = home.join(CONFIG_FILE);
             if !cfg.exists() {
-                std::fs::write(&cfg, TEMPLATE)
-                    .with_context(|| format!("cannot write {}", cfg.display()))?;
+                std::fs::write(&cfg, TEMPLATE).with_context(|| format!("cannot write {}", cfg.display()))?;
             }
             println!("peer id: {}", id.peer_id);
             println!("account: {}", account_hex(&id.account));
@@ -156,19 +139,12 @@ async fn main() -> anyhow::Result<()> {
                 println!("account: {}", account_hex(&id.account));
             }
         }
-        Command::Publish {
-            source,
-            title,
-            share_bps,
-        } => {
+        Command::Publish { source, title, share_bps } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
             let store = ferry_node::store::Store::open(&home, cfg.relay.cache_bytes)?;
             let title = title.unwrap_or_else(|| {
-                Path::new(&source)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_default()
+                Path::new(&source).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
             });
             let opts = ferry_node::publish::PublishOptions {
                 title,
@@ -177,15 +153,10 @@ async fn main() -> anyhow::Result<()> {
                 renditions: cfg.publish.renditions,
             };
             if opts.creator_share_bps > 10_000 {
-                bail!(
-                    "--share-bps {} is above 10000 (100%)",
-                    opts.creator_share_bps
-                );
+                bail!("--share-bps {} is above 10000 (100%)", opts.creator_share_bps);
             }
             let source = ferry_node::publish::Source::parse(&source);
-            let (cid, m) = ferry_node::publish::publish(source, &opts, &id, &store)
-                .await
-                .context("publish failed")?;
+            let (cid, m) = ferry_node::publish::publish(source, &opts, &id, &store).await.context("publish failed")?;
             let segments: usize = m.manifest.renditions.iter().map(|r| r.segments.len()).sum();
             let bytes: u64 = m.manifest.blobs().map(|s| s.size).sum();
             eprintln!(
@@ -195,34 +166,17 @@ async fn main() -> anyhow::Result<()> {
             );
             println!("{}", hex::encode(cid));
         }
-        Command::Relay {
-            listen,
-            bootstrap,
-            price,
-            metrics,
-            fault_flip_after,
-        } => {
+        Command::Relay { listen, bootstrap, price, metrics, fault_flip_after } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
             let parse = |v: &[String]| {
                 v.iter()
-                    .map(|s| {
-                        s.parse::<Multiaddr>()
-                            .with_context(|| format!("bad multiaddr {s:?} in config"))
-                    })
+                    .map(|s| s.parse::<Multiaddr>().with_context(|| format!("bad multiaddr {s:?} in config")))
                     .collect::<anyhow::Result<Vec<_>>>()
             };
             let opts = ferry_node::relay::RelayOptions {
-                listen: if listen.is_empty() {
-                    parse(&cfg.relay.listen)?
-                } else {
-                    listen
-                },
-                bootstrap: if bootstrap.is_empty() {
-                    parse(&cfg.relay.bootstrap)?
-                } else {
-                    bootstrap
-                },
+                listen: if listen.is_empty() { parse(&cfg.relay.listen)? } else { listen },
+                bootstrap: if bootstrap.is_empty() { parse(&cfg.relay.bootstrap)? } else { bootstrap },
                 price_per_mib: price.unwrap_or(cfg.relay.price_per_mib),
                 credit_window: cfg.relay.credit_window_bytes,
                 cache_bytes: cfg.relay.cache_bytes,
@@ -239,30 +193,17 @@ async fn main() -> anyhow::Result<()> {
             };
             ferry_node::relay::run(&home, id, opts, shutdown_signal()).await?;
         }
-        Command::Watch {
-            cid,
-            bootstrap,
-            gateway,
-            max_price,
-        } => {
+        Command::Watch { cid, bootstrap, gateway, max_price } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
-            let cid = parse_hex32(&cid)
-                .with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
+            let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
             let parse = |v: &[String]| {
                 v.iter()
-                    .map(|s| {
-                        s.parse::<Multiaddr>()
-                            .with_context(|| format!("bad multiaddr {s:?} in config"))
-                    })
+                    .map(|s| s.parse::<Multiaddr>().with_context(|| format!("bad multiaddr {s:?} in config")))
                     .collect::<anyhow::Result<Vec<_>>>()
             };
             let opts = ferry_node::watch::WatchOptions {
-                bootstrap: if bootstrap.is_empty() {
-                    parse(&cfg.viewer.bootstrap)?
-                } else {
-                    bootstrap
-                },
+                bootstrap: if bootstrap.is_empty() { parse(&cfg.viewer.bootstrap)? } else { bootstrap },
                 gateway: gateway.unwrap_or(cfg.viewer.gateway),
                 max_price_per_mib: max_price,
                 stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),
@@ -275,8 +216,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Receipts { json } => match receipts(&home, json) {
             // `ferry receipts | head` is fine.
             Err(e)
-                if e.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {}
+                if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {}
             r => r?,
         },
     }
@@ -336,21 +276,13 @@ fn receipts(home: &Path, json: bool) -> anyhow::Result<()> {
                 r.seq,
                 r.bytes,
                 r.amount,
-                if s.settled.is_some() {
-                    "settled"
-                } else {
-                    "pending"
-                }
+                if s.settled.is_some() { "settled" } else { "pending" }
             )?;
         }
     }
     if !view.own.is_empty() {
         let acked = view.own.iter().filter(|r| r.acked).count();
-        writeln!(
-            o,
-            "signed as viewer: {} receipts ({acked} acknowledged)",
-            view.own.len()
-        )?;
+        writeln!(o, "signed as viewer: {} receipts ({acked} acknowledged)", view.own.len())?;
         for own in &view.own {
             let r = &own.receipt.receipt;
             writeln!(

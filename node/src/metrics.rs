@@ -51,63 +51,24 @@ impl Metrics {
             cache_bytes: Gauge::default(),
             registry: Arc::new(Registry::default()),
         };
-        r.register(
-            "bytes_served",
-            "Verified video bytes sent to viewers",
-            m.bytes_served.clone(),
-        );
-        r.register(
-            "chunk_streams_active",
-            "Chunk transfers in progress",
-            m.chunk_streams_active.clone(),
-        );
-        r.register(
-            "sessions_active",
-            "Open viewer sessions",
-            m.sessions_active.clone(),
-        );
-        r.register(
-            "receipts_accepted",
-            "Receipts verified and durably committed",
-            m.receipts_accepted.clone(),
-        );
-        r.register(
-            "receipts_rejected",
-            "Receipts refused, by reason",
-            m.receipts_rejected.clone(),
-        );
-        r.register(
-            "streams_refused",
-            "Streams refused by limits or bad input, by reason",
-            m.streams_refused.clone(),
-        );
+        r.register("bytes_served", "Verified video bytes sent to viewers", m.bytes_served.clone());
+        r.register("chunk_streams_active", "Chunk transfers in progress", m.chunk_streams_active.clone());
+        r.register("sessions_active", "Open viewer sessions", m.sessions_active.clone());
+        r.register("receipts_accepted", "Receipts verified and durably committed", m.receipts_accepted.clone());
+        r.register("receipts_rejected", "Receipts refused, by reason", m.receipts_rejected.clone());
+        r.register("streams_refused", "Streams refused by limits or bad input, by reason", m.streams_refused.clone());
         r.register(
             "receipt_ack_seconds",
             "Time from receipt arrival to acknowledgement",
             m.receipt_ack_seconds.clone(),
         );
-        r.register(
-            "upstream_fetches",
-            "Blobs fetched from other relays into the cache",
-            m.upstream_fetches.clone(),
-        );
-        r.register(
-            "cache_bytes",
-            "Bytes of cached (unpinned) video",
-            m.cache_bytes.clone(),
-        );
-        Metrics {
-            registry: Arc::new(r),
-            ..m
-        }
+        r.register("upstream_fetches", "Blobs fetched from other relays into the cache", m.upstream_fetches.clone());
+        r.register("cache_bytes", "Bytes of cached (unpinned) video", m.cache_bytes.clone());
+        Metrics { registry: Arc::new(r), ..m }
     }
 
     pub fn reject(&self, family: &Family<ReasonLabel, Counter>, reason: &str) {
-        family
-            .get_or_create(&ReasonLabel {
-                reason: reason.to_string(),
-            })
-            .inc();
+        family.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
     }
 
     /// The text exposition format.

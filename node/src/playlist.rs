@@ -44,11 +44,7 @@ pub fn media(m: &Manifest, r: &Rendition) -> String {
     }
     let ext = segment_ext(m.container);
     for (i, s) in r.segments.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "#EXTINF:{:.3},\n{i}.{ext}",
-            s.duration_ms as f64 / 1000.0
-        );
+        let _ = writeln!(out, "#EXTINF:{:.3},\n{i}.{ext}", s.duration_ms as f64 / 1000.0);
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out

@@ -43,19 +43,12 @@ pub async fn run(
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
     let metrics = Metrics::new();
     if let Some(addr) = opts.metrics {
-        let bound = metrics
-            .clone()
-            .serve(addr)
-            .await
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        let bound = metrics.clone().serve(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?;
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
     let (client, mut control, mut events) = p2p::start(&identity, true)?;
     for addr in &opts.listen {
-        client
-            .listen(addr.clone())
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        client.listen(addr.clone()).await.with_context(|| format!("cannot listen on {addr}"))?;
     }
     let fetcher = Fetcher::new(
         identity.clone(),
@@ -89,9 +82,7 @@ pub async fn run(
         opts.limits,
         opts.fault_flip_after,
     );
-    relay
-        .spawn_accept(&mut control)
-        .map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
+    relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
     tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib = opts.price_per_mib, "relay running");
 
     let mut provided = HashSet::new();

@@ -11,8 +11,7 @@ use std::time::Instant;
 use bao_tree::{ChunkNum, ChunkRanges};
 use bytes::Bytes;
 use ferry_primitives::{
-    amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, SessionId, SignedManifest,
-    SignedReceipt,
+    amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, SessionId, SignedManifest, SignedReceipt,
 };
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
@@ -117,15 +116,10 @@ impl Relay {
     }
 
     /// Accepts the three protocols until the control is dropped.
-    pub fn spawn_accept(
-        self: &Arc<Self>,
-        control: &mut libp2p_stream::Control,
-    ) -> Result<(), String> {
-        for (protocol, kind) in [
-            (MANIFEST_PROTOCOL, Kind::Manifest),
-            (SESSION_PROTOCOL, Kind::Session),
-            (CHUNK_PROTOCOL, Kind::Chunk),
-        ] {
+    pub fn spawn_accept(self: &Arc<Self>, control: &mut libp2p_stream::Control) -> Result<(), String> {
+        for (protocol, kind) in
+            [(MANIFEST_PROTOCOL, Kind::Manifest), (SESSION_PROTOCOL, Kind::Session), (CHUNK_PROTOCOL, Kind::Chunk)]
+        {
             let mut incoming = control.accept(protocol).map_err(|e| e.to_string())?;
             let relay = self.clone();
             tokio::spawn(async move {
@@ -169,14 +163,11 @@ impl Relay {
         let u = peers.entry(peer).or_default();
         let now = Instant::now();
         let rate = self.limits.streams_per_second_per_peer as f64;
-        let elapsed = u
-            .refilled
-            .map_or(1.0, |t| now.duration_since(t).as_secs_f64());
+        let elapsed = u.refilled.map_or(1.0, |t| now.duration_since(t).as_secs_f64());
         u.tokens = (u.tokens + elapsed * rate).min(rate.max(1.0));
         u.refilled = Some(now);
         if u.tokens < 1.0 {
-            self.metrics
-                .reject(&self.metrics.streams_refused, "rate_limited");
+            self.metrics.reject(&self.metrics.streams_refused, "rate_limited");
             tracing::warn!(%peer, "peer opens streams too fast; refusing");
             return None;
         }
@@ -204,12 +195,7 @@ impl Relay {
         let req: ManifestRequest = match read_frame(stream, MAX_CONTROL_FRAME).await {
             Ok(r) => r,
             Err(e) => {
-                return self
-                    .refuse_bad_frame(stream, e, |code, reason| ManifestReply::Refused {
-                        code,
-                        reason,
-                    })
-                    .await
+                return self.refuse_bad_frame(stream, e, |code, reason| ManifestReply::Refused { code, reason }).await
             }
         };
         let reply = match self.manifest_bytes(&req.content).await {
@@ -234,11 +220,7 @@ impl Relay {
             }
         }
         let m = self.fetcher.manifest(cid).await.ok()?;
-        self.store
-            .manifest_bytes(cid)
-            .ok()
-            .flatten()
-            .or_else(|| Some(parity_scale_codec::Encode::encode(&m)))
+        self.store.manifest_bytes(cid).ok().flatten().or_else(|| Some(parity_scale_codec::Encode::encode(&m)))
     }
 
     async fn refuse_bad_frame<T: parity_scale_codec::Encode>(
@@ -253,8 +235,7 @@ impl Relay {
             _ => return Err(e.into()),
         };
         tracing::warn!(error = %e, "refusing malformed request");
-        self.metrics
-            .reject(&self.metrics.streams_refused, code.as_str());
+        self.metrics.reject(&self.metrics.streams_refused, code.as_str());
         write_frame(stream, &refuse(code, e.to_string())).await?;
         Err(e.into())
     }
@@ -263,41 +244,23 @@ impl Relay {
         let open: OpenSession = match read_frame(stream, MAX_CONTROL_FRAME).await {
             Ok(o) => o,
             Err(e) => {
-                return self
-                    .refuse_bad_frame(stream, e, |code, reason| SessionReply::Refused {
-                        code,
-                        reason,
-                    })
-                    .await
+                return self.refuse_bad_frame(stream, e, |code, reason| SessionReply::Refused { code, reason }).await
             }
         };
         let refusal = |code: Code, reason: String| SessionReply::Refused { code, reason };
         if open.domain != self.domain {
             write_frame(
                 stream,
-                &refusal(
-                    Code::WrongDomain,
-                    "session is for another chain (genesis hash differs)".into(),
-                ),
+                &refusal(Code::WrongDomain, "session is for another chain (genesis hash differs)".into()),
             )
             .await?;
             return Ok(());
         }
-        let manifest = match self
-            .manifest_bytes(&open.content)
-            .await
-            .map(|b| SignedManifest::decode_verified(&b))
-        {
+        let manifest = match self.manifest_bytes(&open.content).await.map(|b| SignedManifest::decode_verified(&b)) {
             Some(Ok((_, m))) => m,
             _ => {
-                write_frame(
-                    stream,
-                    &refusal(
-                        Code::NotFound,
-                        format!("no content {}", hex::encode(open.content)),
-                    ),
-                )
-                .await?;
+                write_frame(stream, &refusal(Code::NotFound, format!("no content {}", hex::encode(open.content))))
+                    .await?;
                 return Ok(());
             }
         };
@@ -314,20 +277,18 @@ impl Relay {
             let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
             let u = peers.entry(peer).or_default();
             let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            if u.sessions >= self.limits.max_sessions_per_peer {
-                Some(refusal(
-                    Code::Busy,
-                    "too many sessions from this peer".into(),
-                ))
-            } else if sessions.contains_key(&open.session) {
-                Some(refusal(
-                    Code::WrongSession,
-                    "session id already in use".into(),
-                ))
-            } else {
-                u.sessions += 1;
-                sessions.insert(open.session, session.clone());
-                None
+            match sessions.entry(open.session) {
+                _ if u.sessions >= self.limits.max_sessions_per_peer => {
+                    Some(refusal(Code::Busy, "too many sessions from this peer".into()))
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    Some(refusal(Code::WrongSession, "session id already in use".into()))
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    u.sessions += 1;
+                    slot.insert(session.clone());
+                    None
+                }
             }
         };
         if let Some(r) = refused {
@@ -344,39 +305,22 @@ impl Relay {
             Ok(()) => self.receipts_loop(open.session, &session, stream).await,
             Err(e) => Err(e.into()),
         };
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&open.session);
-        if let Some(u) = self
-            .peers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&peer)
-        {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&open.session);
+        if let Some(u) = self.peers.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&peer) {
             u.sessions = u.sessions.saturating_sub(1);
         }
         self.metrics.sessions_active.dec();
         result
     }
 
-    async fn receipts_loop(
-        &self,
-        id: SessionId,
-        session: &Session,
-        stream: &mut Stream,
-    ) -> Result<(), ServeError> {
+    async fn receipts_loop(&self, id: SessionId, session: &Session, stream: &mut Stream) -> Result<(), ServeError> {
         loop {
             let msg: SessionMessage = match read_frame(stream, MAX_CONTROL_FRAME).await {
                 Ok(m) => m,
                 Err(FrameError::Closed) => return Ok(()),
                 Err(e) => {
                     return self
-                        .refuse_bad_frame(stream, e, |code, reason| ReceiptReply::Rejected {
-                            seq: 0,
-                            code,
-                            reason,
-                        })
+                        .refuse_bad_frame(stream, e, |code, reason| ReceiptReply::Rejected { seq: 0, code, reason })
                         .await;
                 }
             };
@@ -408,14 +352,11 @@ impl Relay {
                         grew
                     });
                     self.metrics.receipts_accepted.inc();
-                    self.metrics
-                        .receipt_ack_seconds
-                        .observe(started.elapsed().as_secs_f64());
+                    self.metrics.receipt_ack_seconds.observe(started.elapsed().as_secs_f64());
                     write_frame(stream, &ReceiptReply::Ack { seq }).await?;
                 }
                 Err((code, reason)) => {
-                    self.metrics
-                        .reject(&self.metrics.receipts_rejected, code.as_str());
+                    self.metrics.reject(&self.metrics.receipts_rejected, code.as_str());
                     tracing::warn!(peer = %session.peer, seq, %code, %reason, "receipt rejected");
                     write_frame(stream, &ReceiptReply::Rejected { seq, code, reason }).await?;
                     if code.closes_stream() {
@@ -427,64 +368,32 @@ impl Relay {
     }
 
     /// Everything about a receipt that does not need the previous receipt (the ledger checks that part).
-    fn check_receipt(
-        &self,
-        id: SessionId,
-        session: &Session,
-        signed: &SignedReceipt,
-    ) -> Result<(), (Code, String)> {
+    fn check_receipt(&self, id: SessionId, session: &Session, signed: &SignedReceipt) -> Result<(), (Code, String)> {
         let r = &signed.receipt;
         if r.domain != self.domain {
             return Err((Code::WrongDomain, "receipt is for another chain".into()));
         }
         if r.relay != self.account {
-            return Err((
-                Code::WrongRelay,
-                format!(
-                    "receipt names relay {}",
-                    crate::identity::account_hex(&r.relay)
-                ),
-            ));
+            return Err((Code::WrongRelay, format!("receipt names relay {}", crate::identity::account_hex(&r.relay))));
         }
         if r.session != id || r.viewer != session.viewer || r.content != session.content {
-            return Err((
-                Code::WrongSession,
-                "receipt does not match this session's id, viewer or content".into(),
-            ));
+            return Err((Code::WrongSession, "receipt does not match this session's id, viewer or content".into()));
         }
-        signed
-            .verify()
-            .map_err(|e| (Code::BadSignature, e.to_string()))?;
+        signed.verify().map_err(|e| (Code::BadSignature, e.to_string()))?;
         let due = amount_for(r.bytes, self.price_per_mib);
         if r.amount != due {
             return Err((
                 Code::WrongAmount,
-                format!(
-                    "amount {} for {} bytes; the price makes it {due}",
-                    r.amount, r.bytes
-                ),
+                format!("amount {} for {} bytes; the price makes it {due}", r.amount, r.bytes),
             ));
         }
         let served = session.served.lock().unwrap_or_else(|p| p.into_inner());
-        if !served
-            .boundaries
-            .iter()
-            .any(|(b, c)| *b == r.bytes && *c == r.chunk_chain)
-        {
+        if !served.boundaries.iter().any(|(b, c)| *b == r.bytes && *c == r.chunk_chain) {
             let paid = *session.paid.borrow();
             return Err(if r.bytes <= paid {
-                (
-                    Code::Replayed,
-                    format!("{} bytes are already paid for", r.bytes),
-                )
+                (Code::Replayed, format!("{} bytes are already paid for", r.bytes))
             } else {
-                (
-                    Code::Unserved,
-                    format!(
-                        "no chunk this relay served ends at {} bytes with that chunk chain",
-                        r.bytes
-                    ),
-                )
+                (Code::Unserved, format!("no chunk this relay served ends at {} bytes with that chunk chain", r.bytes))
             });
         }
         Ok(())
@@ -494,73 +403,38 @@ impl Relay {
         let req: ChunkRequest = match read_frame(stream, MAX_CONTROL_FRAME).await {
             Ok(r) => r,
             Err(e) => {
-                return self
-                    .refuse_bad_frame(stream, e, |code, reason| ChunkReply::Refused {
-                        code,
-                        reason,
-                    })
-                    .await
+                return self.refuse_bad_frame(stream, e, |code, reason| ChunkReply::Refused { code, reason }).await
             }
         };
         let refuse = |code: Code, reason: String| ChunkReply::Refused { code, reason };
-        let session = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&req.session)
-            .cloned();
+        let session = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&req.session).cloned();
         let Some(session) = session.filter(|s| s.peer == peer) else {
-            write_frame(
-                stream,
-                &refuse(
-                    Code::UnknownSession,
-                    "open a session on this connection first".into(),
-                ),
-            )
-            .await?;
+            write_frame(stream, &refuse(Code::UnknownSession, "open a session on this connection first".into()))
+                .await?;
             return Ok(());
         };
-        let Some(segment) = session
-            .manifest
-            .manifest
-            .blobs()
-            .find(|s| s.hash == req.blob && s.size == req.size)
-            .cloned()
+        let Some(segment) =
+            session.manifest.manifest.blobs().find(|s| s.hash == req.blob && s.size == req.size).cloned()
         else {
-            write_frame(
-                stream,
-                &refuse(
-                    Code::NotFound,
-                    "that blob is not part of the session's content".into(),
-                ),
-            )
-            .await?;
+            write_frame(stream, &refuse(Code::NotFound, "that blob is not part of the session's content".into()))
+                .await?;
             return Ok(());
         };
         let Ok(_transfer) = session.transfer.try_lock() else {
-            write_frame(
-                stream,
-                &refuse(Code::Busy, "one transfer at a time per session".into()),
-            )
-            .await?;
+            write_frame(stream, &refuse(Code::Busy, "one transfer at a time per session".into())).await?;
             return Ok(());
         };
         let blob = match self.fetcher.blob(&session.content, &segment).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot get blob to serve");
-                write_frame(
-                    stream,
-                    &refuse(Code::NotFound, format!("blob unavailable: {e}")),
-                )
-                .await?;
+                write_frame(stream, &refuse(Code::NotFound, format!("blob unavailable: {e}"))).await?;
                 return Ok(());
             }
         };
         write_frame(stream, &ChunkReply::Sending).await?;
         self.metrics.chunk_streams_active.inc();
-        let ranges =
-            ChunkRanges::from(ChunkNum(req.start_group.saturating_mul(GROUP_BYTES / 1024))..);
+        let ranges = ChunkRanges::from(ChunkNum(req.start_group.saturating_mul(GROUP_BYTES / 1024))..);
         let mut writer = PaidWriter {
             stream,
             buf: Vec::with_capacity(WRITE_BUF + GROUP_BYTES as usize),
@@ -573,13 +447,8 @@ impl Relay {
             flip_after: self.fault_flip_after,
         };
         let mut outboard = blob.outboard.clone();
-        let result = bao_tree::io::fsm::encode_ranges_validated(
-            blob.data.clone(),
-            &mut outboard,
-            &ranges,
-            &mut writer,
-        )
-        .await;
+        let result =
+            bao_tree::io::fsm::encode_ranges_validated(blob.data.clone(), &mut outboard, &ranges, &mut writer).await;
         let result = match result {
             Ok(()) => writer.finish().await.map_err(ServeError::from),
             Err(e) => Err(ServeError::Encode(e.to_string())),
@@ -641,16 +510,13 @@ impl PaidWriter<'_> {
         // The viewer can only pay for what it has received.
         self.flush().await?;
         let mut paid = self.session.paid.subscribe();
-        let paid_in_time = matches!(
-            tokio::time::timeout(PAYMENT_TIMEOUT, paid.wait_for(|p| *p >= need)).await,
-            Ok(Ok(_))
-        );
+        let paid_in_time =
+            matches!(tokio::time::timeout(PAYMENT_TIMEOUT, paid.wait_for(|p| *p >= need)).await, Ok(Ok(_)));
         match paid_in_time {
             true => Ok(()),
-            false => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "viewer stopped paying (credit window used up)",
-            )),
+            false => {
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "viewer stopped paying (credit window used up)"))
+            }
         }
     }
 
@@ -661,11 +527,7 @@ impl PaidWriter<'_> {
         let hash = self.chunk.finalize();
         self.chunk.reset();
         self.chunk_len = 0;
-        let mut s = self
-            .session
-            .served
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut s = self.session.served.lock().unwrap_or_else(|p| p.into_inner());
         s.chain.extend_hash(hash.as_bytes());
         let entry = (s.bytes, s.chain.0);
         if s.boundaries.len() >= MAX_BOUNDARIES {
@@ -689,21 +551,11 @@ impl iroh_io::AsyncStreamWriter for PaidWriter<'_> {
 
     async fn write_bytes(&mut self, leaf: Bytes) -> std::io::Result<()> {
         let len = leaf.len() as u64;
-        let upto = self
-            .session
-            .served
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .bytes
-            + len;
+        let upto = self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes + len;
         self.wait_for_credit(upto).await?;
         self.chunk.update(&leaf);
         self.chunk_len += len;
-        self.session
-            .served
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .bytes += len;
+        self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes += len;
         let start = self.buf.len();
         self.buf.extend_from_slice(&leaf);
         if let Some(after) = self.flip_after {

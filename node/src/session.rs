@@ -2,9 +2,7 @@
 //! verified chunk, keeps a durable copy, and sends it to the relay. Acknowledgements arrive on the same stream
 //! and are recorded in the ledger.
 
-use ferry_primitives::{
-    amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, Receipt, SessionId,
-};
+use ferry_primitives::{amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, Receipt, SessionId};
 use futures::io::{ReadHalf, WriteHalf};
 use futures::AsyncReadExt;
 use libp2p::{PeerId, Stream};
@@ -56,33 +54,16 @@ impl PaySession {
         ledger: Ledger,
     ) -> Result<PaySession, SessionError> {
         let id: SessionId = rand::random();
-        let open = OpenSession {
-            session: id,
-            content,
-            viewer: identity.account,
-            domain,
-        };
-        write_frame(&mut stream, &open)
-            .await
-            .map_err(|e| SessionError::Stream(e.to_string()))?;
-        let reply: SessionReply = read_frame(&mut stream, MAX_CONTROL_FRAME)
-            .await
-            .map_err(|e| SessionError::Stream(e.to_string()))?;
+        let open = OpenSession { session: id, content, viewer: identity.account, domain };
+        write_frame(&mut stream, &open).await.map_err(|e| SessionError::Stream(e.to_string()))?;
+        let reply: SessionReply =
+            read_frame(&mut stream, MAX_CONTROL_FRAME).await.map_err(|e| SessionError::Stream(e.to_string()))?;
         let (relay, price_per_mib) = match reply {
-            SessionReply::Opened {
-                relay,
-                price_per_mib,
-                ..
-            } => (relay, price_per_mib),
-            SessionReply::Refused { code, reason } => {
-                return Err(SessionError::Refused(code, reason))
-            }
+            SessionReply::Opened { relay, price_per_mib, .. } => (relay, price_per_mib),
+            SessionReply::Refused { code, reason } => return Err(SessionError::Refused(code, reason)),
         };
         if price_per_mib > max_price_per_mib {
-            return Err(SessionError::TooExpensive {
-                asked: price_per_mib,
-                limit: max_price_per_mib,
-            });
+            return Err(SessionError::TooExpensive { asked: price_per_mib, limit: max_price_per_mib });
         }
         tracing::info!(%peer, session = %hex::encode(id), price_per_mib, "session open");
         let (reader, writer) = stream.split();

@@ -64,13 +64,7 @@ impl Store {
             let d = root.join(dir);
             std::fs::create_dir_all(&d).map_err(|e| StoreError::Io(d, e))?;
         }
-        let store = Store {
-            inner: Arc::new(Inner {
-                root,
-                cache_bytes,
-                lru: Mutex::new(Lru::default()),
-            }),
-        };
+        let store = Store { inner: Arc::new(Inner { root, cache_bytes, lru: Mutex::new(Lru::default()) }) };
         store.rebuild_index()?;
         Ok(store)
     }
@@ -89,16 +83,8 @@ impl Store {
             let Some(hash) = name.to_str().and_then(crate::identity::parse_hex32) else {
                 continue;
             };
-            let meta = entry
-                .metadata()
-                .map_err(|e| StoreError::Io(entry.path(), e))?;
-            lru.used.insert(
-                hash,
-                (
-                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    meta.len(),
-                ),
-            );
+            let meta = entry.metadata().map_err(|e| StoreError::Io(entry.path(), e))?;
+            lru.used.insert(hash, (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
         }
         for cid in self.pins()? {
             if let Some(m) = self.manifest(&cid)? {
@@ -139,9 +125,7 @@ impl Store {
             self.write_atomic("blobs", &format!("{name}.obao"), &ob.data)?;
             self.write_atomic("blobs", &name, data)?;
         }
-        self.lock()
-            .used
-            .insert(hash, (SystemTime::now(), data.len() as u64));
+        self.lock().used.insert(hash, (SystemTime::now(), data.len() as u64));
         self.evict()?;
         Ok(hash)
     }
@@ -160,18 +144,9 @@ impl Store {
         if ob.len() as u64 != tree.outboard_size() {
             return Err(StoreError::CorruptOutboard(name));
         }
-        self.lock()
-            .used
-            .insert(*hash, (SystemTime::now(), data.len() as u64));
-        let outboard = PreOrderOutboard {
-            root: blake3::Hash::from(*hash),
-            tree,
-            data: Bytes::from(ob),
-        };
-        Ok(Some(Blob {
-            data: Bytes::from(data),
-            outboard,
-        }))
+        self.lock().used.insert(*hash, (SystemTime::now(), data.len() as u64));
+        let outboard = PreOrderOutboard { root: blake3::Hash::from(*hash), tree, data: Bytes::from(ob) };
+        Ok(Some(Blob { data: Bytes::from(data), outboard }))
     }
 
     pub fn has_blob(&self, hash: &BlobHash) -> bool {
@@ -179,11 +154,7 @@ impl Store {
     }
 
     /// Stores a signed manifest (the caller has verified it) under its content id.
-    pub fn put_manifest(
-        &self,
-        cid: &ContentId,
-        manifest: &SignedManifest,
-    ) -> Result<(), StoreError> {
+    pub fn put_manifest(&self, cid: &ContentId, manifest: &SignedManifest) -> Result<(), StoreError> {
         self.write_atomic("manifests", &hex::encode(cid), &manifest.encode())
     }
 
@@ -196,8 +167,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::Io(path, e)),
         };
-        let (_, m) = SignedManifest::decode_verified(&bytes)
-            .map_err(|e| StoreError::CorruptManifest(name, e))?;
+        let (_, m) = SignedManifest::decode_verified(&bytes).map_err(|e| StoreError::CorruptManifest(name, e))?;
         Ok(Some(m))
     }
 
@@ -219,9 +189,7 @@ impl Store {
     /// Marks content as published here: its blobs are never evicted.
     pub fn pin(&self, cid: &ContentId, manifest: &SignedManifest) -> Result<(), StoreError> {
         self.write_atomic("pins", &hex::encode(cid), b"")?;
-        self.lock()
-            .pinned
-            .extend(manifest.manifest.blobs().map(|s| s.hash));
+        self.lock().pinned.extend(manifest.manifest.blobs().map(|s| s.hash));
         Ok(())
     }
 
@@ -232,26 +200,15 @@ impl Store {
     fn list(&self, dir: &str) -> Result<Vec<ContentId>, StoreError> {
         let d = self.inner.root.join(dir);
         let rd = std::fs::read_dir(&d).map_err(|e| StoreError::Io(d.clone(), e))?;
-        Ok(rd
-            .filter_map(|e| {
-                e.ok()?
-                    .file_name()
-                    .to_str()
-                    .and_then(crate::identity::parse_hex32)
-            })
-            .collect())
+        Ok(rd.filter_map(|e| e.ok()?.file_name().to_str().and_then(crate::identity::parse_hex32)).collect())
     }
 
     /// Removes least-recently-used unpinned blobs until the cache fits its budget.
     fn evict(&self) -> Result<(), StoreError> {
         let victims: Vec<BlobHash> = {
             let mut lru = self.lock();
-            let mut cached: Vec<(BlobHash, SystemTime, u64)> = lru
-                .used
-                .iter()
-                .filter(|(h, _)| !lru.pinned.contains(*h))
-                .map(|(h, (t, s))| (*h, *t, *s))
-                .collect();
+            let mut cached: Vec<(BlobHash, SystemTime, u64)> =
+                lru.used.iter().filter(|(h, _)| !lru.pinned.contains(*h)).map(|(h, (t, s))| (*h, *t, *s)).collect();
             let mut total: u64 = cached.iter().map(|c| c.2).sum();
             cached.sort_by_key(|c| c.1);
             let mut out = vec![];
@@ -283,11 +240,7 @@ impl Store {
     /// Bytes held by cached (unpinned) blobs.
     pub fn cached_bytes(&self) -> u64 {
         let lru = self.lock();
-        lru.used
-            .iter()
-            .filter(|(h, _)| !lru.pinned.contains(*h))
-            .map(|(_, (_, s))| s)
-            .sum()
+        lru.used.iter().filter(|(h, _)| !lru.pinned.contains(*h)).map(|(_, (_, s))| s).sum()
     }
 }
 
@@ -304,10 +257,7 @@ mod tests {
         assert_eq!(hash, *blake3::hash(&data).as_bytes());
         let blob = store.blob(&hash).unwrap().unwrap();
         assert_eq!(&blob.data[..], &data[..]);
-        assert_eq!(
-            blob.outboard.data.len() as u64,
-            blob.outboard.tree.outboard_size()
-        );
+        assert_eq!(blob.outboard.data.len() as u64, blob.outboard.tree.outboard_size());
     }
 
     #[test]
@@ -321,10 +271,7 @@ mod tests {
         store.blob(&a).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
         let c = store.put_blob(&vec![3u8; 100_000]).unwrap();
-        assert!(
-            store.blob(&b).unwrap().is_none(),
-            "b was least recently used"
-        );
+        assert!(store.blob(&b).unwrap().is_none(), "b was least recently used");
         assert!(store.blob(&a).unwrap().is_some());
         assert!(store.blob(&c).unwrap().is_some());
     }

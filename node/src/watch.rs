@@ -45,21 +45,10 @@ pub async fn run(
     if boot.is_empty() {
         anyhow::bail!("no bootstrap relay reachable; pass --bootstrap /ip4/…/tcp/…/p2p/<peer id> of a running relay");
     }
-    let fetcher = Fetcher::new(
-        identity,
-        client,
-        control,
-        store,
-        ledger.clone(),
-        opts.domain,
-        opts.max_price_per_mib,
-        opts.stall,
-    );
+    let fetcher =
+        Fetcher::new(identity, client, control, store, ledger.clone(), opts.domain, opts.max_price_per_mib, opts.stall);
     fetcher.set_bootstrap(boot);
-    let manifest = fetcher
-        .manifest(&cid)
-        .await
-        .context("cannot get the video's manifest")?;
+    let manifest = fetcher.manifest(&cid).await.context("cannot get the video's manifest")?;
     let title = String::from_utf8_lossy(&manifest.manifest.title).to_string();
     tracing::info!(%title, renditions = manifest.manifest.renditions.len(), "manifest verified");
     // Start on the first segment of every rendition before the player asks.
@@ -71,13 +60,9 @@ pub async fn run(
             });
         }
     }
-    let bound = crate::gateway::serve(opts.gateway, cid, manifest, fetcher, opts.prefetch)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT",
-                opts.gateway
-            )
+    let bound =
+        crate::gateway::serve(opts.gateway, cid, manifest, fetcher, opts.prefetch).await.with_context(|| {
+            format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway)
         })?;
     {
         let mut out = std::io::stdout().lock();

@@ -31,15 +31,11 @@ impl std::error::Error for DecodeError {}
 /// Decodes `bytes` as exactly one `T`: no more than `max` bytes, no trailing bytes, bounded nesting.
 pub fn decode_bounded<T: Decode>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
     if bytes.len() > max {
-        return Err(DecodeError::TooLarge {
-            len: bytes.len(),
-            max,
-        });
+        return Err(DecodeError::TooLarge { len: bytes.len(), max });
     }
     let mut input = bytes;
-    let value = T::decode_with_depth_limit(MAX_DEPTH, &mut input).map_err(|_| {
-        DecodeError::Malformed("not a valid encoding (truncated, or an unknown variant)")
-    })?;
+    let value = T::decode_with_depth_limit(MAX_DEPTH, &mut input)
+        .map_err(|_| DecodeError::Malformed("not a valid encoding (truncated, or an unknown variant)"))?;
     if !input.is_empty() {
         return Err(DecodeError::Malformed("trailing bytes after the value"));
     }

@@ -89,38 +89,24 @@ pub enum ManifestError {
 impl core::fmt::Display for ManifestError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            ManifestError::Version(v) => write!(
-                f,
-                "manifest version {v} is not supported (this node reads {MANIFEST_VERSION})"
-            ),
-            ManifestError::Title => write!(
-                f,
-                "title is not UTF-8 or longer than {MAX_TITLE_BYTES} bytes"
-            ),
+            ManifestError::Version(v) => {
+                write!(f, "manifest version {v} is not supported (this node reads {MANIFEST_VERSION})")
+            }
+            ManifestError::Title => write!(f, "title is not UTF-8 or longer than {MAX_TITLE_BYTES} bytes"),
             ManifestError::Share(s) => write!(f, "creator share {s} bps is above 10000"),
             ManifestError::Renditions(n) => {
                 write!(f, "{n} renditions (1 to {MAX_RENDITIONS} allowed)")
             }
-            ManifestError::RenditionName => {
-                f.write_str("rendition names must be 1-32 of [A-Za-z0-9_-] and unique")
-            }
-            ManifestError::Codecs => write!(
-                f,
-                "codecs string is not ASCII or longer than {MAX_CODECS_BYTES} bytes"
-            ),
-            ManifestError::Segments(n) => write!(
-                f,
-                "{n} segments in a rendition (1 to {MAX_SEGMENTS} allowed)"
-            ),
+            ManifestError::RenditionName => f.write_str("rendition names must be 1-32 of [A-Za-z0-9_-] and unique"),
+            ManifestError::Codecs => write!(f, "codecs string is not ASCII or longer than {MAX_CODECS_BYTES} bytes"),
+            ManifestError::Segments(n) => write!(f, "{n} segments in a rendition (1 to {MAX_SEGMENTS} allowed)"),
             ManifestError::SegmentSize(s) => {
                 write!(f, "segment of {s} bytes (1 to {MAX_SEGMENT_BYTES} allowed)")
             }
             ManifestError::InitSegment => {
                 f.write_str("init segments must be present exactly when the container is fMP4")
             }
-            ManifestError::Signature => {
-                f.write_str("the creator's signature does not match the manifest")
-            }
+            ManifestError::Signature => f.write_str("the creator's signature does not match the manifest"),
         }
     }
 }
@@ -144,9 +130,7 @@ impl Manifest {
 
     /// Every blob of the video (init segments included), in playback order per rendition.
     pub fn blobs(&self) -> impl Iterator<Item = &Segment> {
-        self.renditions
-            .iter()
-            .flat_map(|r| r.init.iter().chain(r.segments.iter()))
+        self.renditions.iter().flat_map(|r| r.init.iter().chain(r.segments.iter()))
     }
 
     /// Checks the limits that keep a manifest safe to serve and render.
@@ -166,9 +150,7 @@ impl Manifest {
         for (i, r) in self.renditions.iter().enumerate() {
             let name_ok = !r.name.is_empty()
                 && r.name.len() <= MAX_NAME_BYTES
-                && r.name
-                    .iter()
-                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+                && r.name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
                 && self.renditions[..i].iter().all(|o| o.name != r.name);
             if !name_ok {
                 return Err(ManifestError::RenditionName);
@@ -195,10 +177,7 @@ impl Manifest {
     #[cfg(feature = "dalek")]
     pub fn sign(self, secret: &[u8; 32]) -> SignedManifest {
         let signature = crate::signing::sign(secret, &self.signing_payload());
-        SignedManifest {
-            manifest: self,
-            signature,
-        }
+        SignedManifest { manifest: self, signature }
     }
 }
 
@@ -212,17 +191,11 @@ pub struct SignedManifest {
 impl SignedManifest {
     /// Decodes, checks limits and the creator's signature, and returns the manifest with its content id.
     #[cfg(feature = "dalek")]
-    pub fn decode_verified(
-        bytes: &[u8],
-    ) -> Result<(ContentId, SignedManifest), crate::DecodeOrManifestError> {
+    pub fn decode_verified(bytes: &[u8]) -> Result<(ContentId, SignedManifest), crate::DecodeOrManifestError> {
         let signed: SignedManifest = crate::decode_bounded(bytes, MAX_MANIFEST_BYTES)?;
         signed.manifest.check()?;
-        crate::signing::verify(
-            &signed.manifest.creator,
-            &signed.manifest.signing_payload(),
-            &signed.signature,
-        )
-        .map_err(|_| ManifestError::Signature)?;
+        crate::signing::verify(&signed.manifest.creator, &signed.manifest.signing_payload(), &signed.signature)
+            .map_err(|_| ManifestError::Signature)?;
         Ok((signed.manifest.content_id(), signed))
     }
 }

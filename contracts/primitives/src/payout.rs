@@ -22,17 +22,11 @@ impl Split {
     /// The creator's share and the protocol fee are taken from `amount` (rounded down); the operator gets the rest,
     /// so the three always add up to `amount`.
     pub fn of(amount: Balance, creator_share_bps: u16, fee_bps: u16) -> Split {
-        let part = |bps: u16| {
-            amount.saturating_mul(bps.min(BPS_DENOMINATOR as u16) as Balance)
-                / BPS_DENOMINATOR as Balance
-        };
+        let part =
+            |bps: u16| amount.saturating_mul(bps.min(BPS_DENOMINATOR as u16) as Balance) / BPS_DENOMINATOR as Balance;
         let creator = part(creator_share_bps);
         let burn = part(fee_bps).min(amount - creator);
-        Split {
-            creator,
-            burn,
-            operator: amount - creator - burn,
-        }
+        Split { creator, burn, operator: amount - creator - burn }
     }
 }
 
@@ -43,19 +37,9 @@ mod tests {
     #[test]
     fn split_always_adds_up() {
         for amount in [0u128, 1, 7, 999, 10_000, 123_456_789] {
-            for (c, f) in [
-                (0, 0),
-                (1_000, 500),
-                (10_000, 0),
-                (9_000, 5_000),
-                (10_000, 10_000),
-            ] {
+            for (c, f) in [(0, 0), (1_000, 500), (10_000, 0), (9_000, 5_000), (10_000, 10_000)] {
                 let s = Split::of(amount, c, f);
-                assert_eq!(
-                    s.creator + s.burn + s.operator,
-                    amount,
-                    "amount {amount} share {c} fee {f}"
-                );
+                assert_eq!(s.creator + s.burn + s.operator, amount, "amount {amount} share {c} fee {f}");
             }
         }
     }

@@ -44,10 +44,7 @@ impl Receipt {
     #[cfg(feature = "dalek")]
     pub fn sign(self, secret: &[u8; 32]) -> SignedReceipt {
         let signature = crate::signing::sign(secret, &self.signing_payload());
-        SignedReceipt {
-            receipt: self,
-            signature,
-        }
+        SignedReceipt { receipt: self, signature }
     }
 }
 
@@ -62,11 +59,7 @@ impl SignedReceipt {
     /// Checks the viewer's signature.
     #[cfg(feature = "dalek")]
     pub fn verify(&self) -> Result<(), crate::SignatureError> {
-        crate::signing::verify(
-            &self.receipt.viewer,
-            &self.receipt.signing_payload(),
-            &self.signature,
-        )
+        crate::signing::verify(&self.receipt.viewer, &self.receipt.signing_payload(), &self.signature)
     }
 }
 

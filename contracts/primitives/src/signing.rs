@@ -28,9 +28,7 @@ pub enum SignatureError {
 impl core::fmt::Display for SignatureError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SignatureError::BadKey => {
-                f.write_str("the signer's public key is not a valid ed25519 key")
-            }
+            SignatureError::BadKey => f.write_str("the signer's public key is not a valid ed25519 key"),
             SignatureError::Invalid => f.write_str("the signature does not match the signed bytes"),
         }
     }
@@ -43,29 +41,19 @@ impl std::error::Error for SignatureError {}
 #[cfg(feature = "dalek")]
 pub fn sign(secret: &[u8; 32], payload: &[u8]) -> crate::Signature {
     use ed25519_dalek::Signer;
-    ed25519_dalek::SigningKey::from_bytes(secret)
-        .sign(payload)
-        .to_bytes()
+    ed25519_dalek::SigningKey::from_bytes(secret).sign(payload).to_bytes()
 }
 
 /// The public key (account) of an ed25519 secret key.
 #[cfg(feature = "dalek")]
 pub fn public_key(secret: &[u8; 32]) -> crate::AccountId {
-    ed25519_dalek::SigningKey::from_bytes(secret)
-        .verifying_key()
-        .to_bytes()
+    ed25519_dalek::SigningKey::from_bytes(secret).verifying_key().to_bytes()
 }
 
 /// Verifies strictly: anything this accepts, the chain's ed25519 host function (ZIP-215 rules) accepts too, so a
 /// relay never acknowledges a receipt the chain would refuse.
 #[cfg(feature = "dalek")]
-pub fn verify(
-    public: &crate::AccountId,
-    payload: &[u8],
-    signature: &crate::Signature,
-) -> Result<(), SignatureError> {
-    let key =
-        ed25519_dalek::VerifyingKey::from_bytes(public).map_err(|_| SignatureError::BadKey)?;
-    key.verify_strict(payload, &ed25519_dalek::Signature::from_bytes(signature))
-        .map_err(|_| SignatureError::Invalid)
+pub fn verify(public: &crate::AccountId, payload: &[u8], signature: &crate::Signature) -> Result<(), SignatureError> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(public).map_err(|_| SignatureError::BadKey)?;
+    key.verify_strict(payload, &ed25519_dalek::Signature::from_bytes(signature)).map_err(|_| SignatureError::Invalid)
 }

@@ -21,11 +21,7 @@ fn valid_manifest_bytes() -> Vec<u8> {
             height: 2,
             codecs: vec![],
             init: None,
-            segments: vec![ferry_primitives::Segment {
-                hash: [1; 32],
-                size: 10,
-                duration_ms: 2000,
-            }],
+            segments: vec![ferry_primitives::Segment { hash: [1; 32], size: 10, duration_ms: 2000 }],
         }],
     };
     m.sign(&[7; 32]).encode()
@@ -38,20 +34,14 @@ fn valid_manifest_decodes_and_a_flipped_byte_fails() {
     for i in 0..bytes.len() {
         let mut b = bytes.clone();
         b[i] ^= 0x01;
-        assert!(
-            SignedManifest::decode_verified(&b).is_err(),
-            "flipping byte {i} went unnoticed"
-        );
+        assert!(SignedManifest::decode_verified(&b).is_err(), "flipping byte {i} went unnoticed");
     }
 }
 
 #[test]
 fn oversized_and_trailing_input_is_refused() {
     let big = vec![0u8; MAX_MANIFEST_BYTES + 1];
-    assert!(matches!(
-        decode_bounded::<SignedManifest>(&big, MAX_MANIFEST_BYTES),
-        Err(DecodeError::TooLarge { .. })
-    ));
+    assert!(matches!(decode_bounded::<SignedManifest>(&big, MAX_MANIFEST_BYTES), Err(DecodeError::TooLarge { .. })));
     let mut bytes = valid_manifest_bytes();
     bytes.push(0);
     assert!(SignedManifest::decode_verified(&bytes).is_err());

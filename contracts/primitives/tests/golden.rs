@@ -40,11 +40,7 @@ fn manifest() -> Manifest {
             height: 360,
             codecs: b"avc1.64001e,mp4a.40.2".to_vec(),
             init: None,
-            segments: vec![Segment {
-                hash: [0x05; 32],
-                size: 123_456,
-                duration_ms: 2_000,
-            }],
+            segments: vec![Segment { hash: [0x05; 32], size: 123_456, duration_ms: 2_000 }],
         }],
     }
 }
@@ -76,10 +72,7 @@ fn encodings_and_signatures_match_the_committed_vectors() {
     }
     let committed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("vectors/v1.json")).unwrap();
-    assert_eq!(
-        now, committed,
-        "the v1 wire format changed; that breaks on-chain verification of existing receipts"
-    );
+    assert_eq!(now, committed, "the v1 wire format changed; that breaks on-chain verification of existing receipts");
 }
 
 #[test]

@@ -97,75 +97,50 @@ impl Ledger {
         let (tx, rx) = mpsc::channel(MAX_GROUP);
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || {
-                Writer {
-                    db,
-                    path,
-                    cache: HashMap::new(),
-                }
-                .run(rx)
-            })
+            .spawn(move || Writer { db, path, cache: HashMap::new() }.run(rx))
             .map_err(|e| LedgerError::Db(home.join(LEDGER_FILE), e.to_string()))?;
         Ok(Ledger { tx })
     }
 
     /// Checks `receipt` against its session's last one and commits it durably. `Ok` means it is on disk.
-    pub async fn commit(
-        &self,
-        receipt: SignedReceipt,
-    ) -> Result<Result<(), Rejection>, LedgerError> {
+    pub async fn commit(&self, receipt: SignedReceipt) -> Result<Result<(), Rejection>, LedgerError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Op::Commit(Box::new(receipt), tx))
-            .await
-            .map_err(|_| LedgerError::Stopped)?;
+        self.tx.send(Op::Commit(Box::new(receipt), tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
     /// Keeps a durable copy of a receipt this node signed, before it is sent.
     pub async fn record_own(&self, receipt: SignedReceipt) -> Result<(), LedgerError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Op::RecordOwn(Box::new(receipt), tx))
-            .await
-            .map_err(|_| LedgerError::Stopped)?;
+        self.tx.send(Op::RecordOwn(Box::new(receipt), tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
     /// Waits until every operation sent so far is on disk.
     pub async fn sync(&self) -> Result<(), LedgerError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Op::Barrier(tx))
-            .await
-            .map_err(|_| LedgerError::Stopped)?;
+        self.tx.send(Op::Barrier(tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
     /// Commits everything sent so far and closes the database, so the next open needs no repair.
     pub async fn close(&self) -> Result<(), LedgerError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Op::Close(tx))
-            .await
-            .map_err(|_| LedgerError::Stopped)?;
+        self.tx.send(Op::Close(tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
     /// Notes that the relay acknowledged one of our receipts.
     pub async fn mark_acked(&self, session: SessionId, seq: u64) -> Result<(), LedgerError> {
-        self.tx
-            .send(Op::MarkAcked(session, seq))
-            .await
-            .map_err(|_| LedgerError::Stopped)
+        self.tx.send(Op::MarkAcked(session, seq)).await.map_err(|_| LedgerError::Stopped)
     }
 }
 
 struct Writer {
     db: Database,
     path: PathBuf,
-    /// Latest committed receipt per session, so checks need no read.
-    cache: HashMap<SessionId, SignedReceipt>,
+    /// Committed state per session, so checks need no read.
+    cache: HashMap<SessionId, SessionRecord>,
 }
 
 impl Writer {
@@ -216,59 +191,42 @@ impl Writer {
                 match op {
                     Op::Commit(r, reply) => {
                         let session = r.receipt.session;
-                        if !self.cache.contains_key(&session) {
+                        if let std::collections::hash_map::Entry::Vacant(slot) = self.cache.entry(session) {
                             if let Some(v) = sessions.get(session).map_err(|e| db_error(&p, e))? {
                                 let rec = SessionRecord::decode(&mut v.value())
                                     .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-                                self.cache.insert(session, rec.latest);
+                                slot.insert(rec);
                             }
                         }
-                        let verdict = check_successor(self.cache.get(&session), &r);
+                        let prev = self.cache.get(&session);
+                        let verdict = check_successor(prev.map(|rec| &rec.latest), &r);
                         if verdict.is_ok() {
-                            let settled =
-                                match sessions.get(session).map_err(|e| db_error(&p, e))? {
-                                    Some(v) => {
-                                        SessionRecord::decode(&mut v.value())
-                                            .map_err(|e| LedgerError::Corrupt(e.to_string()))?
-                                            .settled
-                                    }
-                                    None => None,
-                                };
+                            let rec = SessionRecord {
+                                latest: (*r).clone(),
+                                settled: prev.and_then(|rec| rec.settled.clone()),
+                            };
                             receipts
                                 .insert((session, r.receipt.seq), r.encode().as_slice())
                                 .map_err(|e| db_error(&p, e))?;
-                            let rec = SessionRecord {
-                                latest: (*r).clone(),
-                                settled,
-                            };
-                            sessions
-                                .insert(session, rec.encode().as_slice())
-                                .map_err(|e| db_error(&p, e))?;
-                            self.cache.insert(session, *r);
+                            sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                            self.cache.insert(session, rec);
                         }
                         replies.push((reply, verdict));
                     }
                     Op::RecordOwn(r, reply) => {
-                        let rec = OwnReceipt {
-                            receipt: (*r).clone(),
-                            acked: false,
-                        };
+                        let rec = OwnReceipt { receipt: (*r).clone(), acked: false };
                         own.insert((r.receipt.session, r.receipt.seq), rec.encode().as_slice())
                             .map_err(|e| db_error(&p, e))?;
                         own_replies.push(reply);
                     }
                     Op::Barrier(reply) | Op::Close(reply) => own_replies.push(reply),
                     Op::MarkAcked(session, seq) => {
-                        let current = own
-                            .get((session, seq))
-                            .map_err(|e| db_error(&p, e))?
-                            .map(|v| v.value().to_vec());
+                        let current = own.get((session, seq)).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
                         if let Some(bytes) = current {
                             let mut rec = OwnReceipt::decode(&mut bytes.as_slice())
                                 .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
                             rec.acked = true;
-                            own.insert((session, seq), rec.encode().as_slice())
-                                .map_err(|e| db_error(&p, e))?;
+                            own.insert((session, seq), rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
                         }
                     }
                 }
@@ -332,11 +290,7 @@ impl LedgerView {
     pub fn read(home: &Path) -> Result<LedgerView, LedgerError> {
         let path = home.join(LEDGER_FILE);
         if !path.exists() {
-            return Ok(LedgerView {
-                sessions: vec![],
-                receipts: vec![],
-                own: vec![],
-            });
+            return Ok(LedgerView { sessions: vec![], receipts: vec![], own: vec![] });
         }
         // A writable open repairs a ledger left by a crash; the file lock still refuses a running process's ledger.
         let db = Database::open(&path).map_err(|e| db_error(&path, e))?;
@@ -344,43 +298,25 @@ impl LedgerView {
         let decode_all = |table: redb::ReadOnlyTable<([u8; 16], u64), &[u8]>| -> Result<Vec<Vec<u8>>, LedgerError> {
             let mut out = vec![];
             for item in table.iter().map_err(|e| db_error(&path, e))? {
-                let (_, v): (redb::AccessGuard<'_, ([u8; 16], u64)>, redb::AccessGuard<'_, &[u8]>) = item.map_err(|e| db_error(&path, e))?;
+                let (_, v) = item.map_err(|e| db_error(&path, e))?;
                 out.push(v.value().to_vec());
             }
             Ok(out)
         };
         let receipts = decode_all(r.open_table(RECEIPTS).map_err(|e| db_error(&path, e))?)?
             .into_iter()
-            .map(|b| {
-                SignedReceipt::decode(&mut b.as_slice())
-                    .map_err(|e| LedgerError::Corrupt(e.to_string()))
-            })
+            .map(|b| SignedReceipt::decode(&mut b.as_slice()).map_err(|e| LedgerError::Corrupt(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let own = decode_all(r.open_table(OWN_RECEIPTS).map_err(|e| db_error(&path, e))?)?
             .into_iter()
-            .map(|b| {
-                OwnReceipt::decode(&mut b.as_slice())
-                    .map_err(|e| LedgerError::Corrupt(e.to_string()))
-            })
+            .map(|b| OwnReceipt::decode(&mut b.as_slice()).map_err(|e| LedgerError::Corrupt(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let mut sessions = vec![];
-        for item in r
-            .open_table(SESSIONS)
-            .map_err(|e| db_error(&path, e))?
-            .iter()
-            .map_err(|e| db_error(&path, e))?
-        {
+        for item in r.open_table(SESSIONS).map_err(|e| db_error(&path, e))?.iter().map_err(|e| db_error(&path, e))? {
             let (_, v) = item.map_err(|e| db_error(&path, e))?;
-            sessions.push(
-                SessionRecord::decode(&mut v.value())
-                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?,
-            );
+            sessions.push(SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?);
         }
-        Ok(LedgerView {
-            sessions,
-            receipts,
-            own,
-        })
+        Ok(LedgerView { sessions, receipts, own })
     }
 }
 
@@ -418,24 +354,8 @@ mod tests {
             let ledger = Ledger::open(dir.path()).unwrap();
             assert_eq!(ledger.commit(receipt(1, 100)).await.unwrap(), Ok(()));
             assert_eq!(ledger.commit(receipt(2, 200)).await.unwrap(), Ok(()));
-            assert_eq!(
-                ledger
-                    .commit(receipt(2, 300))
-                    .await
-                    .unwrap()
-                    .unwrap_err()
-                    .code,
-                Code::Replayed
-            );
-            assert_eq!(
-                ledger
-                    .commit(receipt(3, 150))
-                    .await
-                    .unwrap()
-                    .unwrap_err()
-                    .code,
-                Code::NotMonotonic
-            );
+            assert_eq!(ledger.commit(receipt(2, 300)).await.unwrap().unwrap_err().code, Code::Replayed);
+            assert_eq!(ledger.commit(receipt(3, 150)).await.unwrap().unwrap_err().code, Code::NotMonotonic);
         }
         // The writer thread holds the database until its channel closes.
         for _ in 0..50 {

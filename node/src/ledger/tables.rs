@@ -7,5 +7,4 @@ pub const RECEIPTS: TableDefinition<([u8; 16], u64), &[u8]> = TableDefinition::n
 /// Relay side: per session, the latest accepted receipt and its settlement state (`SessionRecord`).
 pub const SESSIONS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sessions-0");
 /// Viewer side: every receipt this node signed, keyed by (session, seq), with whether the relay acknowledged it.
-pub const OWN_RECEIPTS: TableDefinition<([u8; 16], u64), &[u8]> =
-    TableDefinition::new("own-receipts-0");
+pub const OWN_RECEIPTS: TableDefinition<([u8; 16], u64), &[u8]> = TableDefinition::new("own-receipts-0");

@@ -24,14 +24,9 @@ impl Behaviour {
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_query_timeout(Duration::from_secs(10));
         kad_config.set_periodic_bootstrap_interval(Some(Duration::from_secs(60)));
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         // Relays answer DHT queries even with no confirmed public address (loopback, LAN); viewers only ask.
-        kad.set_mode(Some(if server {
-            kad::Mode::Server
-        } else {
-            kad::Mode::Client
-        }));
+        kad.set_mode(Some(if server { kad::Mode::Server } else { kad::Mode::Client }));
 
         let gossip_config = gossipsub::ConfigBuilder::default()
             .max_transmit_size(1024)
@@ -39,11 +34,8 @@ impl Behaviour {
             .heartbeat_interval(Duration::from_secs(1))
             .build()
             .map_err(|e| e.to_string())?;
-        let gossipsub = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossip_config,
-        )
-        .map_err(|e| e.to_string())?;
+        let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)
+            .map_err(|e| e.to_string())?;
 
         Ok(Behaviour {
             identify: identify::Behaviour::new(

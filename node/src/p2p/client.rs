@@ -29,15 +29,9 @@ impl Client {
         Client { tx }
     }
 
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, NetError> {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(make(tx))
-            .await
-            .map_err(|_| NetError::Stopped)?;
+        self.tx.send(make(tx)).await.map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)
     }
 
@@ -58,10 +52,7 @@ impl Client {
 
     /// Publishes a provider record for a content id (and keeps it fresh).
     pub async fn provide(&self, content: [u8; 32]) -> Result<(), NetError> {
-        self.tx
-            .send(Command::Provide(content))
-            .await
-            .map_err(|_| NetError::Stopped)
+        self.tx.send(Command::Provide(content)).await.map_err(|_| NetError::Stopped)
     }
 
     pub async fn find_providers(&self, content: [u8; 32]) -> Result<HashSet<PeerId>, NetError> {
@@ -70,9 +61,6 @@ impl Client {
 
     /// Tells the network about new content over gossipsub.
     pub async fn announce(&self, content: [u8; 32]) -> Result<(), NetError> {
-        self.tx
-            .send(Command::Announce(content))
-            .await
-            .map_err(|_| NetError::Stopped)
+        self.tx.send(Command::Announce(content)).await.map_err(|_| NetError::Stopped)
     }
 }

@@ -71,28 +71,18 @@ impl EventLoop {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Listen(addr, reply) => {
-                let r = self
-                    .swarm
-                    .listen_on(addr.clone())
-                    .map(|_| ())
-                    .map_err(|e| NetError::Listen(addr, e.to_string()));
+                let r =
+                    self.swarm.listen_on(addr.clone()).map(|_| ()).map_err(|e| NetError::Listen(addr, e.to_string()));
                 let _ = reply.send(r);
             }
             Command::Dial(peer, addr, reply) => {
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer, addr.clone());
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
                 self.addresses.entry(peer).or_default().push(addr.clone());
                 if self.swarm.is_connected(&peer) {
                     let _ = reply.send(Ok(()));
                     return;
                 }
-                match self.swarm.dial(
-                    DialOpts::peer_id(peer)
-                        .addresses(vec![addr.clone()])
-                        .build(),
-                ) {
+                match self.swarm.dial(DialOpts::peer_id(peer).addresses(vec![addr.clone()]).build()) {
                     Ok(()) => self.pending_dials.entry(peer).or_default().push(reply),
                     Err(e) => {
                         let _ = reply.send(Err(NetError::Dial(addr.to_string(), e.to_string())));
@@ -105,12 +95,10 @@ impl EventLoop {
                     return;
                 }
                 let addrs = self.addresses.get(&peer).cloned().unwrap_or_default();
-                match self.swarm.dial(
-                    DialOpts::peer_id(peer)
-                        .addresses(addrs)
-                        .extend_addresses_through_behaviour()
-                        .build(),
-                ) {
+                match self
+                    .swarm
+                    .dial(DialOpts::peer_id(peer).addresses(addrs).extend_addresses_through_behaviour().build())
+                {
                     Ok(()) => self.pending_dials.entry(peer).or_default().push(reply),
                     Err(e) => {
                         let _ = reply.send(Err(NetError::Dial(peer.to_string(), e.to_string())));
@@ -119,31 +107,17 @@ impl EventLoop {
             }
             Command::Provide(cid) => {
                 self.provided.insert(cid);
-                if let Err(e) = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .start_providing(cid.to_vec().into())
-                {
+                if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(cid.to_vec().into()) {
                     tracing::warn!(error = %e, "cannot store provider record");
                 }
             }
             Command::FindProviders(cid, reply) => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_providers(cid.to_vec().into());
+                let id = self.swarm.behaviour_mut().kad.get_providers(cid.to_vec().into());
                 self.pending_providers.insert(id, (HashSet::new(), reply));
             }
             Command::Announce(cid) => {
                 let topic = self.topic.clone();
-                if let Err(e) = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(topic, cid.to_vec())
-                {
+                if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, cid.to_vec()) {
                     // No subscribed peers yet is normal for a lone relay; the DHT record still finds the content.
                     tracing::debug!(error = %e, "announcement not sent");
                 }
@@ -162,33 +136,18 @@ impl EventLoop {
                     let _ = reply.send(Ok(()));
                 }
             }
-            SwarmEvent::OutgoingConnectionError {
-                peer_id: Some(peer),
-                error,
-                ..
-            } => {
-                if !self.swarm.is_connected(&peer) {
-                    for reply in self.pending_dials.remove(&peer).unwrap_or_default() {
-                        let _ =
-                            reply.send(Err(NetError::Dial(peer.to_string(), error.to_string())));
-                    }
+            SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. }
+                if !self.swarm.is_connected(&peer) =>
+            {
+                for reply in self.pending_dials.remove(&peer).unwrap_or_default() {
+                    let _ = reply.send(Err(NetError::Dial(peer.to_string(), error.to_string())));
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) => {
-                let kad_peer = info
-                    .protocols
-                    .iter()
-                    .any(|p| p.as_ref() == KAD_PROTOCOL.as_ref());
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                let kad_peer = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL.as_ref());
                 for addr in info.listen_addrs {
                     if kad_peer {
-                        self.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&peer_id, addr.clone());
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
                     }
                     let known = self.addresses.entry(peer_id).or_default();
                     if !known.contains(&addr) {
@@ -198,28 +157,26 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
-                result,
+                result: kad::QueryResult::GetProviders(r),
                 step,
                 ..
             })) => {
-                if let kad::QueryResult::GetProviders(r) = result {
-                    let done = match r {
-                        Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
-                            if let Some((found, _)) = self.pending_providers.get_mut(&id) {
-                                found.extend(providers);
-                            }
-                            step.last
+                let done = match r {
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
+                        if let Some((found, _)) = self.pending_providers.get_mut(&id) {
+                            found.extend(providers);
                         }
-                        Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => true,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "provider lookup ended");
-                            true
-                        }
-                    };
-                    if done {
-                        if let Some((found, reply)) = self.pending_providers.remove(&id) {
-                            let _ = reply.send(found);
-                        }
+                        step.last
+                    }
+                    Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => true,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "provider lookup ended");
+                        true
+                    }
+                };
+                if done {
+                    if let Some((found, reply)) = self.pending_providers.remove(&id) {
+                        let _ = reply.send(found);
                     }
                 }
             }
@@ -229,13 +186,7 @@ impl EventLoop {
                 ..
             })) => {
                 if let Ok(content) = <[u8; 32]>::try_from(message.data.as_slice()) {
-                    let _ = self
-                        .events
-                        .send(NetEvent::Announced {
-                            from: propagation_source,
-                            content,
-                        })
-                        .await;
+                    let _ = self.events.send(NetEvent::Announced { from: propagation_source, content }).await;
                 } else {
                     tracing::debug!(peer = %propagation_source, "ignoring malformed announcement");
                 }

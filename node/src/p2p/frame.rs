@@ -17,10 +17,7 @@ pub enum FrameError {
 }
 
 /// Writes one frame and flushes it.
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Encode>(
-    io: &mut W,
-    msg: &T,
-) -> std::io::Result<()> {
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Encode>(io: &mut W, msg: &T) -> std::io::Result<()> {
     let body = msg.encode();
     let mut buf = Vec::with_capacity(4 + body.len());
     buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
@@ -30,10 +27,7 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Encode>(
 }
 
 /// Reads one frame of at most `max` bytes. The length is checked before anything is buffered.
-pub async fn read_frame<R: AsyncRead + Unpin, T: Decode>(
-    io: &mut R,
-    max: usize,
-) -> Result<T, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin, T: Decode>(io: &mut R, max: usize) -> Result<T, FrameError> {
     let mut len = [0u8; 4];
     match io.read_exact(&mut len).await {
         Ok(()) => {}
@@ -61,16 +55,10 @@ mod tests {
 
     #[test]
     fn frame_round_trips() {
-        let req = ChunkRequest {
-            session: [9; 16],
-            blob: [8; 32],
-            size: 77,
-            start_group: 1,
-        };
+        let req = ChunkRequest { session: [9; 16], blob: [8; 32], size: 77, start_group: 1 };
         let mut buf = Vec::new();
         block_on(write_frame(&mut buf, &req)).unwrap();
-        let back: ChunkRequest =
-            block_on(read_frame(&mut buf.as_slice(), MAX_CONTROL_FRAME)).unwrap();
+        let back: ChunkRequest = block_on(read_frame(&mut buf.as_slice(), MAX_CONTROL_FRAME)).unwrap();
         assert_eq!(back, req);
     }
 
@@ -78,35 +66,19 @@ mod tests {
     fn oversized_length_is_refused_before_reading() {
         let mut buf = (u32::MAX).to_le_bytes().to_vec();
         buf.extend_from_slice(&[0; 8]);
-        let err = block_on(read_frame::<_, ChunkRequest>(
-            &mut buf.as_slice(),
-            MAX_CONTROL_FRAME,
-        ))
-        .unwrap_err();
+        let err = block_on(read_frame::<_, ChunkRequest>(&mut buf.as_slice(), MAX_CONTROL_FRAME)).unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { .. }), "{err}");
     }
 
     #[test]
     fn truncated_frame_is_an_error() {
-        let req = ChunkRequest {
-            session: [9; 16],
-            blob: [8; 32],
-            size: 77,
-            start_group: 1,
-        };
+        let req = ChunkRequest { session: [9; 16], blob: [8; 32], size: 77, start_group: 1 };
         let mut buf = Vec::new();
         block_on(write_frame(&mut buf, &req)).unwrap();
         buf.truncate(buf.len() - 3);
-        assert!(block_on(read_frame::<_, ChunkRequest>(
-            &mut buf.as_slice(),
-            MAX_CONTROL_FRAME
-        ))
-        .is_err());
+        assert!(block_on(read_frame::<_, ChunkRequest>(&mut buf.as_slice(), MAX_CONTROL_FRAME)).is_err());
         assert!(matches!(
-            block_on(read_frame::<_, ChunkRequest>(
-                &mut &[][..],
-                MAX_CONTROL_FRAME
-            )),
+            block_on(read_frame::<_, ChunkRequest>(&mut &[][..], MAX_CONTROL_FRAME)),
             Err(FrameError::Closed)
         ));
     }

@@ -47,19 +47,14 @@ pub fn start(
     identity: &Identity,
     server: bool,
 ) -> Result<(Client, libp2p_stream::Control, mpsc::Receiver<NetEvent>), NetError> {
-    let behaviour =
-        behaviour::Behaviour::new(&identity.keypair(), server).map_err(NetError::Build)?;
+    let behaviour = behaviour::Behaviour::new(&identity.keypair(), server).map_err(NetError::Build)?;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity.keypair())
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            || {
-                let mut c = yamux::Config::default();
-                c.set_max_num_streams(1024);
-                c
-            },
-        )
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, || {
+            let mut c = yamux::Config::default();
+            c.set_max_num_streams(1024);
+            c
+        })
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_quic()
         .with_behaviour(|_| behaviour)

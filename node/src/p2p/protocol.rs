@@ -75,22 +75,17 @@ pub struct OpenSession {
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum SessionReply {
-    Opened {
-        relay: AccountId,
-        price_per_mib: Balance,
-        credit_window: u64,
-    },
-    Refused {
-        code: Code,
-        reason: String,
-    },
+    Opened { relay: AccountId, price_per_mib: Balance, credit_window: u64 },
+    Refused { code: Code, reason: String },
 }
 
 /// The relay's answer to one receipt, in the order receipts were sent.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum ReceiptReply {
     /// Durably committed to the relay's ledger.
-    Ack { seq: u64 },
+    Ack {
+        seq: u64,
+    },
     Rejected {
         seq: u64,
         code: Code,
@@ -206,20 +201,15 @@ mod tests {
     /// Pins the wire bytes of a chunk request: changing them breaks every deployed peer.
     #[test]
     fn chunk_request_wire_format() {
-        let req = ChunkRequest {
-            session: [1; 16],
-            blob: [2; 32],
-            size: 0x0102,
-            start_group: 3,
-        };
+        let req = ChunkRequest { session: [1; 16], blob: [2; 32], size: 0x0102, start_group: 3 };
         let hex = hex::encode(req.encode());
         assert_eq!(
             hex,
             concat!(
-                "01010101010101010101010101010101", // session
+                "01010101010101010101010101010101",                                 // session
                 "0202020202020202020202020202020202020202020202020202020202020202", // blob
-                "0201000000000000",                 // size u64 LE
-                "0300000000000000",                 // start_group
+                "0201000000000000",                                                 // size u64 LE
+                "0300000000000000",                                                 // start_group
             )
         );
         assert_eq!(Code::Unserved.encode(), vec![14]);

@@ -14,10 +14,7 @@ pub struct StreamReader<R> {
 
 impl<R: AsyncRead + Unpin> StreamReader<R> {
     pub fn new(inner: R) -> Self {
-        StreamReader {
-            inner,
-            buf: BytesMut::with_capacity(READ_BUF),
-        }
+        StreamReader { inner, buf: BytesMut::with_capacity(READ_BUF) }
     }
 
     /// Fills the buffer until it holds `len` bytes or the stream ends.

@@ -54,10 +54,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<HlsRendition>, HlsError> {
                 out.push(r);
             }
             if out.is_empty() {
-                return Err(HlsError::Unsupported(
-                    path,
-                    "master playlist lists no variant streams",
-                ));
+                return Err(HlsError::Unsupported(path, "master playlist lists no variant streams"));
             }
             Ok(out)
         }
@@ -72,56 +69,29 @@ fn parse(path: &Path) -> Result<Playlist, HlsError> {
 
 fn read_media(path: &Path, name: String) -> Result<HlsRendition, HlsError> {
     let Playlist::MediaPlaylist(m) = parse(path)? else {
-        return Err(HlsError::Unsupported(
-            path.to_path_buf(),
-            "expected a media playlist",
-        ));
+        return Err(HlsError::Unsupported(path.to_path_buf(), "expected a media playlist"));
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let mut init = None;
     let mut segments = vec![];
     for s in &m.segments {
-        if s.key
-            .as_ref()
-            .is_some_and(|k| k.method != m3u8_rs::KeyMethod::None)
-        {
-            return Err(HlsError::Unsupported(
-                path.to_path_buf(),
-                "encrypted HLS is not supported",
-            ));
+        if s.key.as_ref().is_some_and(|k| k.method != m3u8_rs::KeyMethod::None) {
+            return Err(HlsError::Unsupported(path.to_path_buf(), "encrypted HLS is not supported"));
         }
         if let Some(map) = &s.map {
             init.get_or_insert_with(|| base.join(&map.uri));
         }
-        segments.push((
-            base.join(&s.uri),
-            (s.duration as f64 * 1000.0).round() as u32,
-        ));
+        segments.push((base.join(&s.uri), (s.duration as f64 * 1000.0).round() as u32));
     }
     if segments.is_empty() {
-        return Err(HlsError::Unsupported(
-            path.to_path_buf(),
-            "playlist has no segments",
-        ));
+        return Err(HlsError::Unsupported(path.to_path_buf(), "playlist has no segments"));
     }
-    Ok(HlsRendition {
-        name,
-        bandwidth: 0,
-        width: 0,
-        height: 0,
-        codecs: String::new(),
-        init,
-        segments,
-    })
+    Ok(HlsRendition { name, bandwidth: 0, width: 0, height: 0, codecs: String::new(), init, segments })
 }
 
 /// Rendition names go into URLs: keep [A-Za-z0-9_-], at most 32 characters.
 fn sanitize(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(32)
-        .collect();
+    let s: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(32).collect();
     if s.is_empty() {
         "main".into()
     } else {

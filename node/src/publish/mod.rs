@@ -64,9 +64,7 @@ pub async fn publish(
     creator: &Identity,
     store: &Store,
 ) -> Result<(ContentId, SignedManifest), PublishError> {
-    let work = tempfile::Builder::new()
-        .prefix("ferry-publish-")
-        .tempdir()?;
+    let work = tempfile::Builder::new().prefix("ferry-publish-").tempdir()?;
     let dir = match source {
         Source::File(f) => {
             transcode::to_hls(&f, work.path(), opts.segment_seconds, opts.renditions).await?;
@@ -94,10 +92,7 @@ fn hash_into_store(
     creator: &Identity,
     store: &Store,
 ) -> Result<Manifest, PublishError> {
-    let total: usize = renditions
-        .iter()
-        .map(|r| r.segments.len() + r.init.is_some() as usize)
-        .sum();
+    let total: usize = renditions.iter().map(|r| r.segments.len() + r.init.is_some() as usize).sum();
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} segments")
@@ -109,11 +104,7 @@ fn hash_into_store(
         let data = std::fs::read(path).map_err(|e| PublishError::Segment(path.to_path_buf(), e))?;
         let hash = store.put_blob(&data)?;
         bar.inc(1);
-        Ok(Segment {
-            hash,
-            size: data.len() as u64,
-            duration_ms,
-        })
+        Ok(Segment { hash, size: data.len() as u64, duration_ms })
     };
     let mut out = vec![];
     let mut container = Container::Ts;
@@ -126,11 +117,7 @@ fn hash_into_store(
             }
             None => None,
         };
-        let segments = r
-            .segments
-            .iter()
-            .map(|(p, d)| put(p, *d))
-            .collect::<Result<Vec<_>, _>>()?;
+        let segments = r.segments.iter().map(|(p, d)| put(p, *d)).collect::<Result<Vec<_>, _>>()?;
         longest = longest.max(segments.iter().map(|s| s.duration_ms).max().unwrap_or(0));
         out.push(Rendition {
             name: r.name.into_bytes(),
@@ -151,13 +138,7 @@ fn hash_into_store(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
-        title: opts
-            .title
-            .as_bytes()
-            .iter()
-            .copied()
-            .take(ferry_primitives::manifest::MAX_TITLE_BYTES)
-            .collect(),
+        title: opts.title.as_bytes().iter().copied().take(ferry_primitives::manifest::MAX_TITLE_BYTES).collect(),
         container,
         target_duration_ms: longest.div_ceil(1000) * 1000,
         renditions: out,
@@ -178,20 +159,12 @@ async fn download_hls(url: &str, dir: &Path) -> Result<(), PublishError> {
                 .await
                 .and_then(|r| r.error_for_status())
                 .map_err(|e| PublishError::Download(u.clone(), e.to_string()))?;
-            r.bytes()
-                .await
-                .map_err(|e| PublishError::Download(u, e.to_string()))
+            r.bytes().await.map_err(|e| PublishError::Download(u, e.to_string()))
         }
     };
-    let base = url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or_default();
+    let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or_default();
     let top = get(url.to_string()).await?;
-    let top_name = if matches!(
-        m3u8_rs::parse_playlist_res(&top),
-        Ok(m3u8_rs::Playlist::MasterPlaylist(_))
-    ) {
+    let top_name = if matches!(m3u8_rs::parse_playlist_res(&top), Ok(m3u8_rs::Playlist::MasterPlaylist(_))) {
         "master.m3u8"
     } else {
         "index.m3u8"
@@ -203,21 +176,12 @@ async fn download_hls(url: &str, dir: &Path) -> Result<(), PublishError> {
             std::fs::create_dir_all(p)?;
         }
         std::fs::write(&local, &bytes)?;
-        let rel_dir = rel
-            .rsplit_once('/')
-            .map(|(d, _)| format!("{d}/"))
-            .unwrap_or_default();
+        let rel_dir = rel.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
         let children: Vec<String> = match m3u8_rs::parse_playlist_res(&bytes) {
-            Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => {
-                m.variants.iter().map(|v| v.uri.clone()).collect()
-            }
+            Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m.variants.iter().map(|v| v.uri.clone()).collect(),
             Ok(m3u8_rs::Playlist::MediaPlaylist(m)) => {
                 let mut v: Vec<String> = m.segments.iter().map(|s| s.uri.clone()).collect();
-                v.extend(
-                    m.segments
-                        .iter()
-                        .filter_map(|s| s.map.as_ref().map(|m| m.uri.clone())),
-                );
+                v.extend(m.segments.iter().filter_map(|s| s.map.as_ref().map(|m| m.uri.clone())));
                 v.dedup();
                 v
             }
@@ -225,10 +189,7 @@ async fn download_hls(url: &str, dir: &Path) -> Result<(), PublishError> {
         };
         for child in children {
             if child.contains("://") || child.starts_with('/') || child.contains("..") {
-                return Err(PublishError::Download(
-                    child,
-                    "only relative URIs under the origin are mirrored".into(),
-                ));
+                return Err(PublishError::Download(child, "only relative URIs under the origin are mirrored".into()));
             }
             let rel_child = format!("{rel_dir}{child}");
             let data = get(format!("{base}/{rel_child}")).await?;

@@ -30,42 +30,21 @@ pub struct Probe {
 
 pub async fn probe(input: &Path) -> Result<Probe, TranscodeError> {
     let out = tokio::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
         .arg(input)
         .output()
         .await
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                TranscodeError::Missing
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { TranscodeError::Missing } else { e.into() })?;
     let name = input.display().to_string();
     if !out.status.success() {
-        return Err(TranscodeError::Probe(
-            name,
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
+        return Err(TranscodeError::Probe(name, String::from_utf8_lossy(&out.stderr).trim().to_string()));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| TranscodeError::Probe(name.clone(), e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| TranscodeError::Probe(name.clone(), e.to_string()))?;
     let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video")
-        .ok_or_else(|| TranscodeError::NoVideo(name.clone()))?;
-    let duration_s = v["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
+    let video =
+        streams.iter().find(|s| s["codec_type"] == "video").ok_or_else(|| TranscodeError::NoVideo(name.clone()))?;
+    let duration_s = v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0);
     Ok(Probe {
         duration_s,
         height: video["height"].as_u64().unwrap_or(0) as u32,
@@ -74,23 +53,12 @@ pub async fn probe(input: &Path) -> Result<Probe, TranscodeError> {
 }
 
 /// Heights and video bitrates (kbit/s) of the ladder, best first.
-const LADDER: [(u32, u32); 5] = [
-    (1080, 5000),
-    (720, 2800),
-    (480, 1400),
-    (360, 800),
-    (240, 400),
-];
+const LADDER: [(u32, u32); 5] = [(1080, 5000), (720, 2800), (480, 1400), (360, 800), (240, 400)];
 
 /// Which rungs a source of `height` gets: the best rung not above the source, then lower ones, `count` at most.
 /// A source smaller than every rung keeps its own height.
 pub fn ladder(height: u32, count: usize) -> Vec<(u32, u32)> {
-    let rungs: Vec<_> = LADDER
-        .iter()
-        .copied()
-        .filter(|(h, _)| *h <= height)
-        .take(count.max(1))
-        .collect();
+    let rungs: Vec<_> = LADDER.iter().copied().filter(|(h, _)| *h <= height).take(count.max(1)).collect();
     if rungs.is_empty() {
         vec![(height.max(2) & !1, 400)]
     } else {
@@ -99,12 +67,7 @@ pub fn ladder(height: u32, count: usize) -> Vec<(u32, u32)> {
 }
 
 /// Transcodes `input` into `out_dir/master.m3u8` and `out_dir/<rendition>/index.m3u8` + `.ts` segments.
-pub async fn to_hls(
-    input: &Path,
-    out_dir: &Path,
-    segment_s: u32,
-    renditions: usize,
-) -> Result<(), TranscodeError> {
+pub async fn to_hls(input: &Path, out_dir: &Path, segment_s: u32, renditions: usize) -> Result<(), TranscodeError> {
     let p = probe(input).await?;
     let rungs = ladder(p.height, renditions);
     let mut filter = format!("[0:v]split={}", rungs.len());
@@ -117,17 +80,7 @@ pub async fn to_hls(
     }
     filter.pop();
     let mut cmd = tokio::process::Command::new("ffmpeg");
-    cmd.args([
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-        "-progress",
-        "pipe:1",
-        "-i",
-    ])
-    .arg(input);
+    cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1", "-i"]).arg(input);
     cmd.args(["-filter_complex", &filter]);
     let mut map = vec![];
     for (i, (h, kbps)) in rungs.iter().enumerate() {
@@ -135,18 +88,9 @@ pub async fn to_hls(
         if p.has_audio {
             cmd.args(["-map", "0:a:0"]);
         }
-        cmd.args([
-            format!("-b:v:{i}"),
-            format!("{kbps}k"),
-            format!("-maxrate:v:{i}"),
-            format!("{}k", kbps * 3 / 2),
-        ]);
+        cmd.args([format!("-b:v:{i}"), format!("{kbps}k"), format!("-maxrate:v:{i}"), format!("{}k", kbps * 3 / 2)]);
         cmd.args([format!("-bufsize:v:{i}"), format!("{}k", kbps * 2)]);
-        map.push(if p.has_audio {
-            format!("v:{i},a:{i},name:{h}p")
-        } else {
-            format!("v:{i},name:{h}p")
-        });
+        map.push(if p.has_audio { format!("v:{i},a:{i},name:{h}p") } else { format!("v:{i},name:{h}p") });
     }
     cmd.args([
         "-c:v",
@@ -161,10 +105,7 @@ pub async fn to_hls(
         "0",
     ]);
     // A keyframe at every segment boundary, whatever the frame rate.
-    cmd.args([
-        "-force_key_frames",
-        &format!("expr:gte(t,n_forced*{segment_s})"),
-    ]);
+    cmd.args(["-force_key_frames", &format!("expr:gte(t,n_forced*{segment_s})")]);
     if p.has_audio {
         cmd.args(["-c:a", "aac", "-b:a", "128k", "-ac", "2"]);
     }
@@ -178,16 +119,8 @@ pub async fn to_hls(
         "-hls_flags",
         "independent_segments",
     ]);
-    cmd.args([
-        "-hls_segment_type",
-        "mpegts",
-        "-master_pl_name",
-        "master.m3u8",
-        "-var_stream_map",
-        &map.join(" "),
-    ]);
-    cmd.arg("-hls_segment_filename")
-        .arg(out_dir.join("%v/seg_%05d.ts"));
+    cmd.args(["-hls_segment_type", "mpegts", "-master_pl_name", "master.m3u8", "-var_stream_map", &map.join(" ")]);
+    cmd.arg("-hls_segment_filename").arg(out_dir.join("%v/seg_%05d.ts"));
     cmd.arg(out_dir.join("%v/index.m3u8"));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| {
@@ -223,10 +156,7 @@ pub async fn to_hls(
     if let Some(s) = stdout {
         let mut lines = BufReader::new(s).lines();
         while let Ok(Some(l)) = lines.next_line().await {
-            if let Some(us) = l
-                .strip_prefix("out_time_us=")
-                .and_then(|v| v.parse::<u64>().ok())
-            {
+            if let Some(us) = l.strip_prefix("out_time_us=").and_then(|v| v.parse::<u64>().ok()) {
                 bar.set_position(us / 1000);
             }
         }
