@@ -131,7 +131,10 @@ fn ranged(data: bytes::Bytes, mime: &'static str, range: Option<&HeaderValue>) -
         r = r.header(header::CACHE_CONTROL, "max-age=31536000, immutable");
         r
     };
-    let Some(spec) = range.and_then(|v| v.to_str().ok()).and_then(|s| s.strip_prefix("bytes=")) else {
+    // No range, or several at once (serving the whole body is allowed then): 200 with everything.
+    let Some(spec) =
+        range.and_then(|v| v.to_str().ok()).and_then(|s| s.strip_prefix("bytes=")).filter(|s| !s.contains(','))
+    else {
         return base(StatusCode::OK).header(header::CONTENT_LENGTH, len).body(Body::from(data)).unwrap_or_default();
     };
     let parsed = spec.split_once('-').and_then(|(a, b)| match (a.trim(), b.trim()) {
@@ -142,15 +145,11 @@ fn ranged(data: bytes::Bytes, mime: &'static str, range: Option<&HeaderValue>) -
         (start, end) => Some((start.parse().ok()?, end.parse::<u64>().ok()?.min(len.saturating_sub(1)))),
     });
     match parsed {
-        Some((start, end)) if !spec.contains(',') && start <= end && start < len => base(StatusCode::PARTIAL_CONTENT)
+        Some((start, end)) if start <= end && start < len => base(StatusCode::PARTIAL_CONTENT)
             .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
             .header(header::CONTENT_LENGTH, end - start + 1)
             .body(Body::from(data.slice(start as usize..=end as usize)))
             .unwrap_or_default(),
-        // Several ranges at once: serve the whole body, which the RFC allows.
-        Some(_) if spec.contains(',') => {
-            base(StatusCode::OK).header(header::CONTENT_LENGTH, len).body(Body::from(data)).unwrap_or_default()
-        }
         _ => Response::builder()
             .status(StatusCode::RANGE_NOT_SATISFIABLE)
             .header(header::CONTENT_RANGE, format!("bytes */{len}"))
