@@ -159,3 +159,55 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     assert_eq!(seqs, vec![1, 3]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_that_stops_paying_stops_getting_data() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let video = make_video(root.path(), 6)?;
+    let origin = Home::new(root.path(), "origin")?;
+    // One chunk of credit.
+    let config = std::fs::read_to_string(origin.dir.join("config.toml"))?
+        .replace("credit_window_bytes = 2097152", &format!("credit_window_bytes = {CHUNK_BYTES}"));
+    std::fs::write(origin.dir.join("config.toml"), config)?;
+    let cid_hex = ferry(&origin.dir, &["publish", video.to_str().unwrap_or_default()])?
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let cid = ferry_node::identity::parse_hex32(&cid_hex).context("content id")?;
+    let manifest = ferry_node::store::Store::open(&origin.dir, u64::MAX)?.manifest(&cid)?.context("manifest")?.manifest;
+    let segment = manifest.blobs().max_by_key(|s| s.size).cloned().context("a segment")?;
+    assert!(segment.size > 2 * CHUNK_BYTES);
+    let (relay_proc, addr) = relay(&origin, &[])?;
+
+    let viewer = Identity::from_secret([8; 32]);
+    let (client, mut control, _events) = ferry_node::p2p::start(&viewer, false)?;
+    let peer = client.dial(&addr.parse()?).await?;
+    let mut session = control.open_stream(peer, SESSION_PROTOCOL).await?;
+    write_frame(
+        &mut session,
+        &OpenSession { session: [1; 16], content: cid, viewer: viewer.account, domain: Domain::default() },
+    )
+    .await?;
+    let SessionReply::Opened { credit_window, .. } = read_frame(&mut session, MAX_CONTROL_FRAME).await? else {
+        bail!("session refused");
+    };
+    assert_eq!(credit_window, CHUNK_BYTES);
+    let mut chunk = control.open_stream(peer, CHUNK_PROTOCOL).await?;
+    write_frame(&mut chunk, &ChunkRequest { session: [1; 16], blob: segment.hash, size: segment.size, start_group: 0 })
+        .await?;
+    let _: ChunkReply = read_frame(&mut chunk, MAX_CONTROL_FRAME).await?;
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 64 << 10];
+    // Read until the relay stops sending: without receipts it must stop near one window (plus bao hash pairs).
+    while let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_secs(2), chunk.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let limit = CHUNK_BYTES as usize + CHUNK_BYTES as usize / 64 + 4096;
+    assert!(got > 0 && got <= limit, "received {got} bytes unpaid; the window allows {limit}");
+    relay_proc.stop()?;
+    Ok(())
+}

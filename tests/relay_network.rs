@@ -196,3 +196,83 @@ fn acknowledged_receipts_survive_kill_9_of_the_relay() -> Result<()> {
     assert!(missing.is_empty(), "acknowledged receipts lost by kill -9: {missing:?}");
     Ok(())
 }
+
+#[test]
+fn viewer_finds_another_relay_through_the_dht_when_its_relay_dies() -> Result<()> {
+    let p = publish(20)?;
+    let (origin, origin_addr) = relay(&p.origin, &[])?;
+    let cache = Home::new(p.root.path(), "cache")?;
+    let (cache_relay, cache_addr) = relay(&cache, &["--bootstrap", &origin_addr])?;
+    let viewer = Home::new(p.root.path(), "viewer")?;
+    // The viewer only knows the cache relay; the origin is reachable only through the DHT.
+    let (watcher, url) = watch(&viewer, &p.cid, &[&cache_addr])?;
+    let base = url.trim_end_matches("master.m3u8");
+    let name = String::from_utf8_lossy(&p.manifest.renditions[0].name).to_string();
+    http_get(&format!("{base}{name}/0.ts"), None)?;
+    cache_relay.kill9()?;
+
+    let decoded = decode(&url)?;
+    for frames in &decoded.video_frames {
+        assert_eq!(*frames, p.source_frames, "playback finished after the relay died");
+    }
+    watcher.stop()?;
+    origin.stop()?;
+    let own = viewer.receipts()?["viewer"]["receipts"].as_array().cloned().unwrap_or_default();
+    assert!(own.iter().any(|r| r["relay"] == p.origin.account.as_str()), "the origin, found through the DHT, was paid");
+    Ok(())
+}
+
+#[test]
+fn hls_folders_and_http_origins_publish_the_same_segments() -> Result<()> {
+    let p = publish(8)?;
+    let (origin, origin_addr) = relay(&p.origin, &[])?;
+    let viewer = Home::new(p.root.path(), "viewer")?;
+    let (watcher, url) = watch(&viewer, &p.cid, &[&origin_addr])?;
+
+    // An HTTP HLS origin: the viewer's gateway serves one. Every byte is hashed again on the way in.
+    let creator = Home::new(p.root.path(), "creator")?;
+    let cid2 =
+        ferry(&creator.dir, &["publish", &url, "--title", "mirrored"])?.lines().last().unwrap_or_default().to_string();
+    let store = ferry_node::store::Store::open(&creator.dir, u64::MAX)?;
+    let m2 = store.manifest(&ferry_node::identity::parse_hex32(&cid2).unwrap())?.expect("stored").manifest;
+    let hashes = |m: &ferry_primitives::Manifest| m.blobs().map(|s| s.hash).collect::<Vec<_>>();
+    assert_eq!(hashes(&m2), hashes(&p.manifest), "same segments, byte for byte");
+    assert_ne!(cid2, p.cid, "another creator, another manifest");
+    watcher.stop()?;
+    origin.stop()?;
+
+    // An HLS folder: mirror the gateway's layout on disk and publish it.
+    let dir = p.root.path().join("hls");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("master.m3u8"), ferry_node::playlist::master(&p.manifest))?;
+    for r in &p.manifest.renditions {
+        let rdir = dir.join(String::from_utf8_lossy(&r.name).as_ref());
+        std::fs::create_dir_all(&rdir)?;
+        std::fs::write(rdir.join("index.m3u8"), ferry_node::playlist::media(&p.manifest, r))?;
+        for (i, s) in r.segments.iter().enumerate() {
+            std::fs::write(rdir.join(format!("{i}.ts")), stored_blob(&p.origin, &hex::encode(s.hash)).unwrap())?;
+        }
+    }
+    let cid3 = ferry(&creator.dir, &["publish", dir.to_str().unwrap_or_default()])?
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let m3 = store.manifest(&ferry_node::identity::parse_hex32(&cid3).unwrap())?.expect("stored").manifest;
+    assert_eq!(hashes(&m3), hashes(&p.manifest));
+
+    // A segment that does not match is caught: a corrupt HLS folder publishes different hashes, never the old ones.
+    let r0 = &p.manifest.renditions[0];
+    let seg = dir.join(String::from_utf8_lossy(&r0.name).as_ref()).join("0.ts");
+    let mut bytes = std::fs::read(&seg)?;
+    bytes[1000] ^= 1;
+    std::fs::write(&seg, bytes)?;
+    let cid4 = ferry(&creator.dir, &["publish", dir.to_str().unwrap_or_default()])?
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let m4 = store.manifest(&ferry_node::identity::parse_hex32(&cid4).unwrap())?.expect("stored").manifest;
+    assert_ne!(m4.renditions[0].segments[0].hash, r0.segments[0].hash);
+    Ok(())
+}
