@@ -132,11 +132,25 @@ impl Drop for Proc {
 
 /// Starts a relay on ephemeral loopback ports; returns it and its TCP address (with /p2p/).
 pub fn relay(home: &Home, extra: &[&str]) -> Result<(Proc, String)> {
+    let (p, tcp, _) = relay_tcp_quic(home, extra)?;
+    Ok((p, tcp))
+}
+
+/// Starts a relay listening on TCP and QUIC; returns it and both addresses.
+pub fn relay_tcp_quic(home: &Home, extra: &[&str]) -> Result<(Proc, String, String)> {
     let mut args = vec!["relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1"];
     args.extend_from_slice(extra);
     let p = Proc::spawn(&home.dir, "relay", &args)?;
-    let addr = p.line(Duration::from_secs(20), |l| l.contains("/tcp/") && l.contains("/p2p/"))?;
-    Ok((p, addr))
+    let (mut tcp, mut quic) = (None, None);
+    while tcp.is_none() || quic.is_none() {
+        let l = p.line(Duration::from_secs(20), |l| l.contains("/p2p/"))?;
+        if l.contains("/quic-v1/") {
+            quic = Some(l);
+        } else if l.contains("/tcp/") {
+            tcp = Some(l);
+        }
+    }
+    Ok((p, tcp.unwrap_or_default(), quic.unwrap_or_default()))
 }
 
 /// Starts `ferry watch`; returns it and the playlist URL.

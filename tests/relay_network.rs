@@ -225,9 +225,10 @@ fn viewer_finds_another_relay_through_the_dht_when_its_relay_dies() -> Result<()
 #[test]
 fn hls_folders_and_http_origins_publish_the_same_segments() -> Result<()> {
     let p = publish(8)?;
-    let (origin, origin_addr) = relay(&p.origin, &[])?;
+    let (origin, _, origin_quic) = relay_tcp_quic(&p.origin, &[])?;
     let viewer = Home::new(p.root.path(), "viewer")?;
-    let (watcher, url) = watch(&viewer, &p.cid, &[&origin_addr])?;
+    // This viewer reaches the relay over QUIC.
+    let (watcher, url) = watch(&viewer, &p.cid, &[&origin_quic])?;
 
     // An HTTP HLS origin: the viewer's gateway serves one. Every byte is hashed again on the way in.
     let creator = Home::new(p.root.path(), "creator")?;

@@ -1,7 +1,7 @@
 //! Bandwidth receipts: the viewer's signed, cumulative statement of what one relay served it in one session.
 
 use alloc::vec::Vec;
-use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
 use crate::signing::{Domain, RECEIPT_TAG};
@@ -9,7 +9,7 @@ use crate::{AccountId, Balance, ContentId, SessionId, Signature};
 
 /// A cumulative receipt. Every field but `seq` and the totals is fixed for the session; each new receipt supersedes
 /// the last, so only the latest of a session needs settling.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct Receipt {
     /// The chain this receipt pays on.
     pub domain: Domain,
@@ -49,7 +49,7 @@ impl Receipt {
 }
 
 /// A receipt and the viewer's signature over [`Receipt::signing_payload`].
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct SignedReceipt {
     pub receipt: Receipt,
     pub signature: Signature,

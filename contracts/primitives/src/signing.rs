@@ -4,7 +4,7 @@
 //! purpose can never be replayed as another. Receipts also carry the chain's genesis hash ([`Domain`]), so a receipt
 //! for one chain is worthless on another.
 
-use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
 /// Tag that starts every receipt signing payload.
@@ -13,7 +13,9 @@ pub const RECEIPT_TAG: [u8; 16] = *b"ferry/receipt/v1";
 pub const MANIFEST_TAG: [u8; 16] = *b"ferry/manifst/v1";
 
 /// The chain a receipt is valid on: its genesis hash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, TypeInfo, MaxEncodedLen, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen, Default,
+)]
 pub struct Domain(pub [u8; 32]);
 
 /// Why a signature did not verify.
