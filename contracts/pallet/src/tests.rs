@@ -342,5 +342,5 @@ fn self_dealing_loses_money() {
 #[test]
 fn integrity_test_passes_for_the_mock() {
     use polkadot_sdk::frame_support::traits::Hooks;
-    new_test_ext().execute_with(|| <crate::Pallet<Test> as Hooks<u64>>::integrity_test());
+    new_test_ext().execute_with(<crate::Pallet<Test> as Hooks<u64>>::integrity_test);
 }
