@@ -14,7 +14,9 @@ use anyhow::{bail, Context, Result};
 pub fn ferry_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-    dir.join("ferry")
+    let bin = dir.join("ferry");
+    assert!(bin.exists(), "{} is missing: run `cargo build -p ferry-node --bin ferry` first (scripts/test does)", bin.display());
+    bin
 }
 
 /// Runs `ferry --home HOME args…` to completion and returns stdout.
