@@ -15,7 +15,11 @@ pub fn ferry_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
     let bin = dir.join("ferry");
-    assert!(bin.exists(), "{} is missing: run `cargo build -p ferry-node --bin ferry` first (scripts/test does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p ferry-node --bin ferry` first (scripts/test does)",
+        bin.display()
+    );
     bin
 }
 

@@ -74,6 +74,10 @@ enum Op {
     Barrier(oneshot::Sender<()>),
     /// Commits what is queued, closes the database cleanly and stops the writer.
     Close(oneshot::Sender<()>),
+    /// The latest receipt of up to N sessions that are not settled up to it.
+    Pending(usize, oneshot::Sender<Vec<SignedReceipt>>),
+    /// Records that these (session, seq) were settled in a finalized block.
+    MarkSettled(Vec<(SessionId, u64)>, u32, [u8; 32], oneshot::Sender<()>),
 }
 
 /// Cheap-clone handle to the ledger writer.
@@ -127,6 +131,25 @@ impl Ledger {
     pub async fn close(&self) -> Result<(), LedgerError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Op::Close(tx)).await.map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// Latest receipts of sessions with something left to settle, at most `limit`.
+    pub async fn pending(&self, limit: usize) -> Result<Vec<SignedReceipt>, LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Op::Pending(limit, tx)).await.map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// Marks receipts settled in a finalized block; durable when this returns.
+    pub async fn mark_settled(
+        &self,
+        settled: Vec<(SessionId, u64)>,
+        block_number: u32,
+        block_hash: [u8; 32],
+    ) -> Result<(), LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Op::MarkSettled(settled, block_number, block_hash, tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
@@ -220,6 +243,37 @@ impl Writer {
                         own_replies.push(reply);
                     }
                     Op::Barrier(reply) | Op::Close(reply) => own_replies.push(reply),
+                    Op::Pending(limit, reply) => {
+                        let mut out = vec![];
+                        for item in sessions.iter().map_err(|e| db_error(&p, e))? {
+                            if out.len() >= limit {
+                                break;
+                            }
+                            let (_, v) = item.map_err(|e| db_error(&p, e))?;
+                            let rec = SessionRecord::decode(&mut v.value())
+                                .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                            if rec.settled.as_ref().is_none_or(|s| s.seq < rec.latest.receipt.seq) {
+                                out.push(rec.latest);
+                            }
+                        }
+                        let _ = reply.send(out);
+                    }
+                    Op::MarkSettled(list, block_number, block_hash, reply) => {
+                        for (session, seq) in list {
+                            let current =
+                                sessions.get(session).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
+                            if let Some(bytes) = current {
+                                let mut rec = SessionRecord::decode(&mut bytes.as_slice())
+                                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                                if rec.settled.as_ref().is_none_or(|s| s.seq < seq) {
+                                    rec.settled = Some(Settlement { seq, block_number, block_hash });
+                                    sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                                    self.cache.insert(session, rec);
+                                }
+                            }
+                        }
+                        own_replies.push(reply);
+                    }
                     Op::MarkAcked(session, seq) => {
                         let current = own.get((session, seq)).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
                         if let Some(bytes) = current {
