@@ -64,6 +64,8 @@ pub struct PublishConfig {
 pub struct ChainConfig {
     /// Genesis hash of the chain receipts pay on (`0x…`); all zeros means "no chain yet".
     pub genesis: String,
+    /// WebSocket RPC of a chain node (e.g. `ws://127.0.0.1:9944`); unset means no chain.
+    pub url: Option<String>,
 }
 
 impl Default for RelayConfig {
@@ -102,7 +104,7 @@ impl Default for PublishConfig {
 
 impl Default for ChainConfig {
     fn default() -> Self {
-        ChainConfig { genesis: format!("0x{}", "00".repeat(32)) }
+        ChainConfig { genesis: format!("0x{}", "00".repeat(32)), url: None }
     }
 }
 
@@ -157,6 +159,8 @@ renditions = 2
 [chain]
 # Genesis hash of the settlement chain; receipts signed for one chain are worthless on another.
 genesis = "0x0000000000000000000000000000000000000000000000000000000000000000"
+# Chain node RPC for settlement, deposits and tips, e.g. "ws://127.0.0.1:9944". Off when unset.
+# url = "ws://127.0.0.1:9944"
 "#;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! [`session`] (receipt) → [`ledger`]. The [`p2p`] module is the network and [`p2p::protocol`] its spec;
 //! [`gateway`] hands verified video to players.
 
+pub mod chain;
 pub mod config;
 pub mod fetch;
 pub mod gateway;

@@ -73,6 +73,54 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Register this node as an operator on chain (bond, peer id, price per MiB).
+    Operator {
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
+    /// Put funds into escrow to pay relays (plus penalty collateral).
+    Deposit {
+        amount: u128,
+        #[arg(long, default_value_t = 0)]
+        collateral: u128,
+    },
+    /// Start taking funds out of escrow (relays can still settle during the delay).
+    Unbond { amount: u128 },
+    /// Take back escrow that finished unbonding.
+    Withdraw,
+    /// Tip a video's creator.
+    Tip { cid: String, amount: u128 },
+    /// This node's balance and escrow on chain.
+    Balance {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorAction {
+    Register {
+        #[arg(long)]
+        price: u128,
+        #[arg(long)]
+        bond: u128,
+    },
+}
+
+/// Connects to the configured chain with this node's identity.
+async fn chain(home: &Path) -> anyhow::Result<(ferry_node::chain::Chain, Identity)> {
+    let cfg = Config::load(home)?;
+    let id = load_identity(home)?;
+    let url = std::env::var("FERRY_CHAIN")
+        .ok()
+        .or(cfg.chain.url)
+        .context("no chain configured: set [chain] url in config.toml or FERRY_CHAIN (e.g. ws://127.0.0.1:9944)")?;
+    let c = ferry_node::chain::Chain::connect(&url, id.secret()).await?;
+    Ok((c, id))
+}
+
+fn landed(what: &str, at: ferry_node::chain::Inclusion) {
+    println!("{what}: finalized in block #{} (0x{})", at.block_number, hex::encode(at.block_hash));
 }
 
 fn default_home() -> PathBuf {
@@ -212,6 +260,43 @@ async fn main() -> anyhow::Result<()> {
                 domain: domain(&cfg)?,
             };
             ferry_node::watch::run(&home, id, cid, opts, shutdown_signal()).await?;
+        }
+        Command::Operator { action: OperatorAction::Register { price, bond } } => {
+            let (c, id) = chain(&home).await?;
+            landed("operator registered", c.register_operator(id.peer_id.to_bytes(), price, bond).await?);
+        }
+        Command::Deposit { amount, collateral } => {
+            let (c, _) = chain(&home).await?;
+            landed("deposited", c.deposit(amount, collateral).await?);
+        }
+        Command::Unbond { amount } => {
+            let (c, _) = chain(&home).await?;
+            landed("unbonding", c.unbond(amount).await?);
+        }
+        Command::Withdraw => {
+            let (c, _) = chain(&home).await?;
+            landed("withdrawn", c.withdraw().await?);
+        }
+        Command::Tip { cid, amount } => {
+            let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
+            let (c, _) = chain(&home).await?;
+            landed("tipped", c.tip(cid, amount).await?);
+        }
+        Command::Balance { json } => {
+            let (c, id) = chain(&home).await?;
+            let free = c.balance(id.account).await?;
+            let (escrow, collateral, unbonding) = c.escrow(id.account).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"account": account_hex(&id.account), "free": free.to_string(), "escrow": escrow.to_string(),
+                        "collateral": collateral.to_string(), "unbonding": unbonding.to_string()})
+                );
+            } else {
+                println!("account:    {}", account_hex(&id.account));
+                println!("free:       {free}");
+                println!("escrow:     {escrow}  (collateral {collateral}, unbonding {unbonding})");
+            }
         }
         Command::Receipts { json } => match receipts(&home, json) {
             // `ferry receipts | head` is fine.
