@@ -23,20 +23,30 @@ fn rejected(reply: ReceiptReply) -> Option<Code> {
     }
 }
 
+/// An origin home with a published 6 s video, optionally a credit window; returns its largest segment.
+fn publish_origin(
+    root: &std::path::Path,
+    credit_window: Option<u64>,
+) -> Result<(Home, [u8; 32], ferry_primitives::Segment)> {
+    let video = make_video(root, 6)?;
+    let origin = Home::new(root, "origin")?;
+    if let Some(window) = credit_window {
+        let config = std::fs::read_to_string(origin.dir.join("config.toml"))?
+            .replace("credit_window_bytes = 2097152", &format!("credit_window_bytes = {window}"));
+        std::fs::write(origin.dir.join("config.toml"), config)?;
+    }
+    let out = ferry(&origin.dir, &["publish", video.to_str().unwrap_or_default()])?;
+    let cid = ferry_node::identity::parse_hex32(out.lines().last().unwrap_or_default()).context("content id")?;
+    let manifest = ferry_node::store::Store::open(&origin.dir, u64::MAX)?.manifest(&cid)?.context("manifest")?.manifest;
+    let segment = manifest.blobs().max_by_key(|s| s.size).cloned().context("a segment")?;
+    assert!(segment.size as usize > 2 * CHUNK, "the tests need a segment of more than two chunks");
+    Ok((origin, cid, segment))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let video = make_video(root.path(), 6)?;
-    let origin = Home::new(root.path(), "origin")?;
-    let cid_hex = ferry(&origin.dir, &["publish", video.to_str().unwrap_or_default()])?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
-    let cid = ferry_node::identity::parse_hex32(&cid_hex).context("content id")?;
-    let manifest = ferry_node::store::Store::open(&origin.dir, u64::MAX)?.manifest(&cid)?.context("manifest")?.manifest;
-    let segment = manifest.blobs().max_by_key(|s| s.size).cloned().context("a segment")?;
-    assert!(segment.size as usize > 2 * CHUNK, "the test needs a segment of more than two chunks");
+    let (origin, cid, segment) = publish_origin(root.path(), None)?;
     let data = stored_blob(&origin, &hex::encode(segment.hash)).context("segment bytes")?;
 
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -163,21 +173,8 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_viewer_that_stops_paying_stops_getting_data() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let video = make_video(root.path(), 6)?;
-    let origin = Home::new(root.path(), "origin")?;
     // One chunk of credit.
-    let config = std::fs::read_to_string(origin.dir.join("config.toml"))?
-        .replace("credit_window_bytes = 2097152", &format!("credit_window_bytes = {CHUNK_BYTES}"));
-    std::fs::write(origin.dir.join("config.toml"), config)?;
-    let cid_hex = ferry(&origin.dir, &["publish", video.to_str().unwrap_or_default()])?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
-    let cid = ferry_node::identity::parse_hex32(&cid_hex).context("content id")?;
-    let manifest = ferry_node::store::Store::open(&origin.dir, u64::MAX)?.manifest(&cid)?.context("manifest")?.manifest;
-    let segment = manifest.blobs().max_by_key(|s| s.size).cloned().context("a segment")?;
-    assert!(segment.size > 2 * CHUNK_BYTES);
+    let (origin, cid, segment) = publish_origin(root.path(), Some(CHUNK_BYTES))?;
     let (relay_proc, addr) = relay(&origin, &[])?;
 
     let viewer = Identity::from_secret([8; 32]);
