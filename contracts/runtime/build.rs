@@ -1,4 +1,4 @@
 fn main() {
-    #[cfg(feature = "std")]
+    #[cfg(feature = "wasm")]
     substrate_wasm_builder::WasmBuilder::build_using_defaults();
 }
