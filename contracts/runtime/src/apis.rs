@@ -13,7 +13,7 @@ use polkadot_sdk::sp_version::RuntimeVersion;
 use polkadot_sdk::*;
 
 use super::{
-    AccountId, Aura, Balance, Block, ConsensusHook, Executive, InherentDataExt, Nonce, ParachainSystem, Runtime,
+    AccountId, Balance, Block, ConsensusHook, Executive, InherentDataExt, Nonce, ParachainSystem, Runtime,
     RuntimeGenesisConfig, SessionKeys, System, TransactionPayment, SLOT_DURATION, VERSION,
 };
 
@@ -163,7 +163,3 @@ impl_runtime_apis! {
         }
     }
 }
-
-// Aura is used by the node through the API above; keep the import meaningful for readers.
-#[allow(dead_code)]
-type _AuraPallet = Aura;
