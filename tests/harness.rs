@@ -243,3 +243,134 @@ pub fn http_get(url: &str, range: Option<&str>) -> Result<(String, Vec<u8>)> {
 pub fn stored_blob(home: &Home, hash_hex: &str) -> Option<Vec<u8>> {
     std::fs::read(home.dir.join("store/blobs").join(hash_hex)).ok()
 }
+
+/// A dev chain of its own for one test, on a free loopback port; stopped when dropped.
+/// Needs `scripts/devchain install` and `scripts/devchain spec` (scripts/test runs them).
+pub struct TestChain {
+    pub port: u16,
+    pub url: String,
+}
+
+impl TestChain {
+    pub fn up() -> Result<TestChain> {
+        let port = free_port()?;
+        let chain = TestChain { port, url: format!("ws://127.0.0.1:{port}") };
+        chain.cli(&["up", "--fresh"])?;
+        Ok(chain)
+    }
+
+    fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(ferry_bin())
+            .args(["chain"])
+            .args(args)
+            .args(["--rpc-port", &self.port.to_string()])
+            .env("FERRY_LOG", "warn")
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "ferry chain {args:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Starts the node again, keeping its state, and waits until it answers.
+    pub fn start(&self) -> Result<()> {
+        self.cli(&["up"]).map(|_| ())
+    }
+
+    pub fn stop(&self) -> Result<()> {
+        self.cli(&["down"]).map(|_| ())
+    }
+
+    pub fn status(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&self.cli(&["status", "--json"])?)?)
+    }
+
+    /// A client that signs as `home`'s identity.
+    pub fn client(&self, home: &Home) -> Result<ferry_node::chain::Chain> {
+        let id = ferry_node::identity::Identity::load(&home.dir)?;
+        Ok(block_on(ferry_node::chain::Chain::connect(&self.url, id.secret()))?)
+    }
+
+    /// Runs `ferry --home HOME --chain URL args…`.
+    pub fn ferry(&self, home: &Home, args: &[&str]) -> Result<String> {
+        let mut all = vec!["--chain", &self.url];
+        all.extend_from_slice(args);
+        ferry(&home.dir, &all)
+    }
+}
+
+impl Drop for TestChain {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// A loopback TCP port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Runs a future to completion on a runtime of its own (tests are synchronous).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
+}
+
+impl Home {
+    /// A home holding a funded demo account of the dev chain (`operator`, `creator` or `viewer`), configured to
+    /// settle on `chain` every `settle_every_ms`.
+    pub fn dev(root: &Path, name: &str, role: &str, settle_every_ms: u64) -> Result<Home> {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        ferry(&dir, &["init", "--dev-account", role])?;
+        let cfg = dir.join("config.toml");
+        let text = std::fs::read_to_string(&cfg)?
+            .replace("settle_every_ms = 6000", &format!("settle_every_ms = {settle_every_ms}"));
+        std::fs::write(&cfg, text)?;
+        let id: serde_json::Value = serde_json::from_str(&ferry(&dir, &["id", "--json"])?)?;
+        Ok(Home { dir, account: id["account"].as_str().unwrap_or_default().to_string() })
+    }
+
+    pub fn account_bytes(&self) -> [u8; 32] {
+        ferry_node::identity::parse_hex32(&self.account).unwrap_or_default()
+    }
+
+    pub fn earnings(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&ferry(&self.dir, &["earnings", "--json"])?)?)
+    }
+
+    /// Waits until this relay has settled everything it is owed, and at least `sessions` sessions.
+    pub fn wait_settled(&self, sessions: usize, timeout: Duration) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        let mut last = serde_json::Value::Null;
+        while Instant::now() < deadline {
+            if let Ok(e) = self.earnings() {
+                let n = e["sessions"].as_array().map_or(0, |s| s.len());
+                if n >= sessions && e["pending"] == "0" && e["in_flight"] == "0" {
+                    return Ok(e);
+                }
+                last = e;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        bail!("{} did not settle within {timeout:?}; last earnings: {last}", self.dir.display())
+    }
+}
+
+/// The latest receipt of every session in a relay's ledger (from `ferry receipts --json`), as (amount, tip).
+pub fn session_totals(receipts: &serde_json::Value) -> Vec<(u128, u128)> {
+    receipts["relay"]["sessions"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|s| {
+                    let n = |k: &str| s["latest"][k].as_str().and_then(|v| v.parse().ok()).unwrap_or(0u128);
+                    (n("amount"), n("tip"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -66,6 +66,10 @@ pub struct ChainConfig {
     pub genesis: String,
     /// WebSocket RPC of a chain node (e.g. `ws://127.0.0.1:9944`); unset means no chain.
     pub url: Option<String>,
+    /// Pause between settlement rounds when nothing is left to settle.
+    pub settle_every_ms: u64,
+    /// Most receipts per settlement transaction.
+    pub settle_batch: usize,
 }
 
 impl Default for RelayConfig {
@@ -104,7 +108,12 @@ impl Default for PublishConfig {
 
 impl Default for ChainConfig {
     fn default() -> Self {
-        ChainConfig { genesis: format!("0x{}", "00".repeat(32)), url: None }
+        ChainConfig {
+            genesis: format!("0x{}", "00".repeat(32)),
+            url: None,
+            settle_every_ms: 6_000,
+            settle_batch: 1_024,
+        }
     }
 }
 
@@ -160,7 +169,11 @@ renditions = 2
 # Genesis hash of the settlement chain; receipts signed for one chain are worthless on another.
 genesis = "0x0000000000000000000000000000000000000000000000000000000000000000"
 # Chain node RPC for settlement, deposits and tips, e.g. "ws://127.0.0.1:9944". Off when unset.
+# With a url and the all-zero genesis above, the genesis is read from the chain.
 # url = "ws://127.0.0.1:9944"
+# Pause between settlement rounds when nothing is left to settle, and most receipts per transaction.
+settle_every_ms = 6000
+settle_batch = 1024
 "#;
 
 #[cfg(test)]

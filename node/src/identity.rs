@@ -50,8 +50,12 @@ impl Identity {
 
     /// Makes a new random identity in `home` with mode 0600.
     pub fn create(home: &Path) -> Result<Identity, IdentityError> {
+        Identity::create_from(home, rand::random())
+    }
+
+    /// Writes the given secret as the identity of `home` with mode 0600.
+    pub fn create_from(home: &Path, secret: [u8; 32]) -> Result<Identity, IdentityError> {
         let path = home.join(KEY_FILE);
-        let secret: [u8; 32] = rand::random();
         let mut file =
             std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| {
                 match e.kind() {
@@ -88,6 +92,20 @@ fn libp2p_keypair(secret: &[u8; 32]) -> libp2p::identity::Keypair {
     libp2p::identity::Keypair::ed25519_from_bytes(&mut bytes).expect("32-byte ed25519 seed is always valid")
 }
 
+/// Roles with a funded account in the dev chain's genesis (`chain-spec/development.json`).
+pub const DEV_ROLES: [&str; 3] = ["operator", "creator", "viewer"];
+
+/// The publicly known secret of a dev-chain demo account: BLAKE2b-256("ferry/demo/<role>"). Worthless anywhere else.
+pub fn dev_secret(role: &str) -> Option<[u8; 32]> {
+    use blake2::digest::{consts::U32, Digest};
+    if !DEV_ROLES.contains(&role) {
+        return None;
+    }
+    let mut h = blake2::Blake2b::<U32>::new();
+    h.update(format!("ferry/demo/{role}").as_bytes());
+    Some(h.finalize().into())
+}
+
 /// An account as users see it: `0x` and 64 hex digits.
 pub fn account_hex(account: &AccountId) -> String {
     format!("0x{}", hex::encode(account))
@@ -114,6 +132,22 @@ mod tests {
         assert_eq!(made.account, loaded.account);
         assert_eq!(made.peer_id, loaded.peer_id);
         assert!(matches!(Identity::create(dir.path()), Err(IdentityError::Exists(_))));
+    }
+
+    #[test]
+    fn dev_accounts_match_the_genesis_preset() {
+        let preset = include_str!("../../chain-spec/development.json");
+        for (role, ss58) in [
+            ("operator", "5FwGpgjhA6UrwQCWQQFqBKrB5Urujdx61Y8ABRTi3XKp8gA1"),
+            ("creator", "5Emv2eELxKfd1s4Z89cAf7mr5pr41NnpKPcK5i1xyt9XsDAx"),
+            ("viewer", "5CCtmqNk32LNZcEyZrdVcBAnL3trGcwGKfNX3CfpkcBxp7Qi"),
+        ] {
+            assert!(preset.contains(ss58));
+            let id = Identity::from_secret(dev_secret(role).unwrap());
+            let account = subxt::utils::AccountId32(id.account);
+            assert_eq!(account.to_string(), ss58, "{role}");
+        }
+        assert!(dev_secret("alice").is_none());
     }
 
     #[test]

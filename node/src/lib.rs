@@ -1,11 +1,15 @@
 //! Ferry node: a relay network that pays its operators for carrying video.
 //!
 //! The data path, top to bottom: [`publish`] → [`store`] → [`serve`] (relay) → [`fetch`] (viewer: verify) →
-//! [`session`] (receipt) → [`ledger`]. The [`p2p`] module is the network and [`p2p::protocol`] its spec;
-//! [`gateway`] hands verified video to players.
+//! [`session`] (receipt) → [`ledger`] → [`settle`] (on [`chain`]) → [`earnings`]. The [`p2p`] module is the
+//! network and [`p2p::protocol`] its spec; [`gateway`] hands verified video to players; [`escrow`] is the relay's
+//! check that a viewer can pay.
 
 pub mod chain;
 pub mod config;
+pub mod devchain;
+pub mod earnings;
+pub mod escrow;
 pub mod fetch;
 pub mod gateway;
 pub mod identity;
@@ -17,6 +21,7 @@ pub mod publish;
 pub mod relay;
 pub mod serve;
 pub mod session;
+pub mod settle;
 pub mod store;
 pub mod watch;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use ferry_node::chain::Link;
 use ferry_node::config::{Config, CONFIG_FILE, TEMPLATE};
 use ferry_node::identity::{account_hex, parse_hex32, Identity};
 use ferry_node::ledger::LedgerView;
@@ -19,6 +20,9 @@ struct Cli {
     /// Node home: identity, config, content store and ledger.
     #[arg(long, global = true, env = "FERRY_HOME")]
     home: Option<PathBuf>,
+    /// Chain node RPC (e.g. ws://127.0.0.1:9944); overrides [chain] url.
+    #[arg(long, global = true, env = "FERRY_CHAIN")]
+    chain: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,7 +30,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Make this node's ed25519 identity and a commented config file.
-    Init,
+    Init {
+        /// Use a funded demo account of the local dev chain (operator, creator or viewer) instead of a new key.
+        #[arg(long, value_name = "ROLE")]
+        dev_account: Option<String>,
+    },
     /// Print the peer id and the account.
     Id {
         #[arg(long)]
@@ -95,6 +103,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What this relay earned: pending, in flight, and settled (with block numbers).
+    Earnings {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A local dev chain for trying Ferry on one machine.
+    Chain {
+        #[command(subcommand)]
+        action: ChainAction,
+        /// RPC port on 127.0.0.1.
+        #[arg(long, env = "FERRY_RPC_PORT", default_value_t = 9944, global = true)]
+        rpc_port: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChainAction {
+    /// Start the dev chain unless it runs already; its state survives `down` unless --fresh.
+    Up {
+        /// Block time in milliseconds.
+        #[arg(long, env = "FERRY_BLOCK_MS", default_value_t = 1000)]
+        block_ms: u64,
+        /// Start from genesis, dropping the state of earlier runs on this port.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Stop it.
+    Down,
+    /// Print its best and finalized blocks.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -108,15 +149,50 @@ enum OperatorAction {
 }
 
 /// Connects to the configured chain with this node's identity.
-async fn chain(home: &Path) -> anyhow::Result<(ferry_node::chain::Chain, Identity)> {
+async fn chain(home: &Path, url: Option<String>) -> anyhow::Result<(ferry_node::chain::Chain, Identity)> {
     let cfg = Config::load(home)?;
     let id = load_identity(home)?;
-    let url = std::env::var("FERRY_CHAIN")
-        .ok()
-        .or(cfg.chain.url)
-        .context("no chain configured: set [chain] url in config.toml or FERRY_CHAIN (e.g. ws://127.0.0.1:9944)")?;
+    let url = url.or(cfg.chain.url).context(
+        "no chain configured: set [chain] url in config.toml, FERRY_CHAIN or --chain (e.g. ws://127.0.0.1:9944)",
+    )?;
     let c = ferry_node::chain::Chain::connect(&url, id.secret()).await?;
     Ok((c, id))
+}
+
+/// The domain receipts sign for, and a link to the chain when one is configured. With a chain, its genesis is
+/// the domain; a genesis in the config must match it, and stands in for it while the chain is unreachable.
+async fn domain_and_link(cfg: &Config, url: Option<String>, id: &Identity) -> anyhow::Result<(Domain, Option<Link>)> {
+    let configured = parse_hex32(&cfg.chain.genesis)
+        .with_context(|| format!("chain.genesis {:?} is not a 32-byte hex hash", cfg.chain.genesis))?;
+    let Some(url) = url.or(cfg.chain.url.clone()) else { return Ok((Domain(configured), None)) };
+    let link = Link::new(url, id.secret());
+    match link.get().await {
+        Ok(c) => {
+            let g = c.genesis();
+            if configured != [0; 32] && configured != g {
+                bail!(
+                    "[chain] genesis 0x{} is not the genesis of the chain at {} (0x{}); fix one of them",
+                    hex::encode(configured),
+                    link.url(),
+                    hex::encode(g)
+                );
+            }
+            Ok((Domain(g), Some(link)))
+        }
+        Err(e) if configured != [0; 32] => {
+            tracing::warn!(error = %e, "chain unreachable; using [chain] genesis and retrying in the background");
+            Ok((Domain(configured), Some(link)))
+        }
+        Err(e) => Err(e).context(
+            "cannot learn the chain's genesis hash: start the chain (`ferry chain up`) or set [chain] genesis",
+        ),
+    }
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("FERRY_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".cache/ferry")
+    })
 }
 
 fn landed(what: &str, at: ferry_node::chain::Inclusion) {
@@ -142,12 +218,6 @@ async fn shutdown_signal() {
     }
 }
 
-fn domain(cfg: &Config) -> anyhow::Result<Domain> {
-    let g = parse_hex32(&cfg.chain.genesis)
-        .with_context(|| format!("chain.genesis {:?} is not a 32-byte hex hash", cfg.chain.genesis))?;
-    Ok(Domain(g))
-}
-
 fn load_identity(home: &Path) -> anyhow::Result<Identity> {
     Ok(Identity::load(home)?)
 }
@@ -164,9 +234,17 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let home = cli.home.unwrap_or_else(default_home);
     match cli.command {
-        Command::Init => {
+        Command::Init { dev_account } => {
             std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
-            let id = Identity::create(&home)?;
+            let id = match dev_account {
+                None => Identity::create(&home)?,
+                Some(role) => {
+                    let secret = ferry_node::identity::dev_secret(&role).with_context(|| {
+                        format!("--dev-account {role:?}: the dev chain funds {:?}", ferry_node::identity::DEV_ROLES)
+                    })?;
+                    Identity::create_from(&home, secret)?
+                }
+            };
             let cfg = home.join(CONFIG_FILE);
             if !cfg.exists() {
                 std::fs::write(&cfg, TEMPLATE).with_context(|| format!("cannot write {}", cfg.display()))?;
@@ -212,11 +290,20 @@ async fn main() -> anyhow::Result<()> {
                 String::from_utf8_lossy(&m.manifest.title),
                 m.manifest.renditions.len()
             );
+            if let Some(url) = cli.chain.clone().or(cfg.chain.url.clone()) {
+                register_content(&url, &id, cid, opts.creator_share_bps).await.with_context(|| {
+                    format!(
+                        "published locally as {}, but not registered on chain; run publish again once the chain is up",
+                        hex::encode(cid)
+                    )
+                })?;
+            }
             println!("{}", hex::encode(cid));
         }
         Command::Relay { listen, bootstrap, price, metrics, fault_flip_after } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
+            let (domain, link) = domain_and_link(&cfg, cli.chain.clone(), &id).await?;
             let parse = |v: &[String]| {
                 v.iter()
                     .map(|s| s.parse::<Multiaddr>().with_context(|| format!("bad multiaddr {s:?} in config")))
@@ -235,15 +322,21 @@ async fn main() -> anyhow::Result<()> {
                     max_streams: cfg.relay.max_streams,
                     streams_per_second_per_peer: cfg.relay.streams_per_second_per_peer,
                 },
-                domain: domain(&cfg)?,
+                domain,
                 stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),
                 fault_flip_after,
+                chain: link.map(|link| ferry_node::relay::ChainOptions {
+                    link,
+                    settle_every: Duration::from_millis(cfg.chain.settle_every_ms),
+                    settle_batch: cfg.chain.settle_batch,
+                }),
             };
             ferry_node::relay::run(&home, id, opts, shutdown_signal()).await?;
         }
         Command::Watch { cid, bootstrap, gateway, max_price } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
+            let (domain, _) = domain_and_link(&cfg, cli.chain.clone(), &id).await?;
             let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
             let parse = |v: &[String]| {
                 v.iter()
@@ -257,35 +350,35 @@ async fn main() -> anyhow::Result<()> {
                 stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),
                 prefetch: cfg.viewer.prefetch_segments,
                 cache_bytes: cfg.relay.cache_bytes,
-                domain: domain(&cfg)?,
+                domain,
             };
             ferry_node::watch::run(&home, id, cid, opts, shutdown_signal()).await?;
         }
         Command::Operator { action: OperatorAction::Register { price, bond } } => {
-            let (c, id) = chain(&home).await?;
+            let (c, id) = chain(&home, cli.chain.clone()).await?;
             landed("operator registered", c.register_operator(id.peer_id.to_bytes(), price, bond).await?);
         }
         Command::Deposit { amount, collateral } => {
-            let (c, _) = chain(&home).await?;
+            let (c, _) = chain(&home, cli.chain.clone()).await?;
             landed("deposited", c.deposit(amount, collateral).await?);
         }
         Command::Unbond { amount } => {
-            let (c, _) = chain(&home).await?;
+            let (c, _) = chain(&home, cli.chain.clone()).await?;
             landed("unbonding", c.unbond(amount).await?);
         }
         Command::Withdraw => {
-            let (c, _) = chain(&home).await?;
+            let (c, _) = chain(&home, cli.chain.clone()).await?;
             landed("withdrawn", c.withdraw().await?);
         }
         Command::Tip { cid, amount } => {
             let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
-            let (c, _) = chain(&home).await?;
+            let (c, _) = chain(&home, cli.chain.clone()).await?;
             landed("tipped", c.tip(cid, amount).await?);
         }
         Command::Balance { json } => {
-            let (c, id) = chain(&home).await?;
+            let (c, id) = chain(&home, cli.chain.clone()).await?;
             let free = c.balance(id.account).await?;
-            let (escrow, collateral, unbonding) = c.escrow(id.account).await?;
+            let ferry_node::chain::Escrow { free: escrow, collateral, unbonding } = c.escrow(id.account).await?;
             if json {
                 println!(
                     "{}",
@@ -298,12 +391,107 @@ async fn main() -> anyhow::Result<()> {
                 println!("escrow:     {escrow}  (collateral {collateral}, unbonding {unbonding})");
             }
         }
+        Command::Earnings { json } => earnings(&home, json)?,
+        Command::Chain { action, rpc_port } => {
+            let block_ms = match &action {
+                ChainAction::Up { block_ms, .. } => *block_ms,
+                _ => 1000,
+            };
+            let dev = ferry_node::devchain::DevChain::in_cache(&cache_dir(), rpc_port, block_ms);
+            match action {
+                ChainAction::Up { fresh, .. } => {
+                    let s = dev.up(fresh).await?;
+                    println!("dev chain up: {} (block #{}, genesis {})", s.url, s.best, s.genesis);
+                    eprintln!("log: {}; stop it with `ferry chain down`", dev.log_file().display());
+                }
+                ChainAction::Down => match dev.down().await? {
+                    true => println!("dev chain on port {rpc_port} stopped"),
+                    false => println!("no dev chain was running on port {rpc_port}"),
+                },
+                ChainAction::Status { json } => match dev.status().await {
+                    Ok(s) if json => println!("{}", serde_json::to_string(&s)?),
+                    Ok(s) => {
+                        println!("up: {}  best #{}  finalized #{}  genesis {}", s.url, s.best, s.finalized, s.genesis)
+                    }
+                    Err(e) => {
+                        if json {
+                            println!("{}", serde_json::json!({"url": dev.url(), "down": e.to_string()}));
+                        } else {
+                            println!("down: nothing answers on {} ({e})", dev.url());
+                        }
+                        std::process::exit(1);
+                    }
+                },
+            }
+        }
         Command::Receipts { json } => match receipts(&home, json) {
             // `ferry receipts | head` is fine.
             Err(e)
                 if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {}
             r => r?,
         },
+    }
+    Ok(())
+}
+
+/// Registers published content on chain, unless this creator already did.
+async fn register_content(url: &str, id: &Identity, cid: [u8; 32], share_bps: u16) -> anyhow::Result<()> {
+    let c = ferry_node::chain::Chain::connect(url, id.secret()).await?;
+    match c.content(cid).await? {
+        Some((creator, share)) if creator == id.account => {
+            eprintln!("already registered on chain (share {share} bps)");
+        }
+        Some((creator, _)) => {
+            bail!("content {} is registered on chain to another creator ({})", hex::encode(cid), account_hex(&creator))
+        }
+        None => {
+            let at = c.register_content(cid, share_bps).await?;
+            eprintln!(
+                "registered on chain with a {share_bps} bps creator share: finalized in block #{}",
+                at.block_number
+            );
+        }
+    }
+    Ok(())
+}
+
+fn earnings(home: &Path, json: bool) -> anyhow::Result<()> {
+    use ferry_node::earnings::Earnings;
+    let e = match LedgerView::read(home) {
+        Ok(view) => Earnings::from_sessions(&view.sessions, &Default::default()),
+        Err(ferry_node::ledger::LedgerError::InUse(_)) => Earnings::read(home)?
+            .context("the relay is running and has not written its earnings yet; try again in a few seconds")?,
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+        return Ok(());
+    }
+    let count = |state: &str| e.sessions.iter().filter(|s| s.state == state).count();
+    let blocks: Vec<String> = e.blocks().iter().map(|b| format!("#{b}")).collect();
+    println!("pending:    {:>14}  ({} sessions)", e.pending, count("pending"));
+    println!("in flight:  {:>14}  ({} sessions)", e.in_flight, count("in flight"));
+    println!(
+        "settled:    {:>14}  (operator's part {}; {} sessions; blocks {})",
+        e.settled,
+        e.operator_paid,
+        count("settled"),
+        if blocks.is_empty() { "none".to_string() } else { blocks.join(" ") }
+    );
+    if count("refused") > 0 {
+        println!("refused:    {} sessions (see below)", count("refused"));
+    }
+    for s in &e.sessions {
+        println!(
+            "  session {}  viewer {}  {:<9}  owed {:>10}  settled {:>10}  {}{}",
+            s.session,
+            s.viewer,
+            s.state,
+            s.owed,
+            s.settled,
+            s.block_number.map(|b| format!("block #{b}")).unwrap_or_default(),
+            s.error.as_ref().map(|x| format!("  error: {x}")).unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -361,7 +549,11 @@ fn receipts(home: &Path, json: bool) -> anyhow::Result<()> {
                 r.seq,
                 r.bytes,
                 r.amount,
-                if s.settled.is_some() { "settled" } else { "pending" }
+                match (&s.settled, &s.refused) {
+                    (_, Some(r)) if r.seq == s.latest.receipt.seq => "refused",
+                    _ if s.is_pending() => "pending",
+                    _ => "settled",
+                }
             )?;
         }
     }

@@ -27,6 +27,11 @@ pub struct Metrics {
     pub receipt_ack_seconds: Histogram,
     pub upstream_fetches: Counter,
     pub cache_bytes: Gauge,
+    pub receipts_settled: Counter,
+    pub receipts_refused_on_chain: Counter,
+    pub settlement_errors: Family<ReasonLabel, Counter>,
+    pub chain_reachable: Gauge,
+    pub last_settled_block: Gauge,
     registry: Arc<Registry>,
 }
 
@@ -49,6 +54,11 @@ impl Metrics {
             receipt_ack_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             upstream_fetches: Counter::default(),
             cache_bytes: Gauge::default(),
+            receipts_settled: Counter::default(),
+            receipts_refused_on_chain: Counter::default(),
+            settlement_errors: Family::default(),
+            chain_reachable: Gauge::default(),
+            last_settled_block: Gauge::default(),
             registry: Arc::new(Registry::default()),
         };
         r.register("bytes_served", "Verified video bytes sent to viewers", m.bytes_served.clone());
@@ -64,6 +74,15 @@ impl Metrics {
         );
         r.register("upstream_fetches", "Blobs fetched from other relays into the cache", m.upstream_fetches.clone());
         r.register("cache_bytes", "Bytes of cached (unpinned) video", m.cache_bytes.clone());
+        r.register("receipts_settled", "Receipts settled in finalized blocks", m.receipts_settled.clone());
+        r.register(
+            "receipts_refused_on_chain",
+            "Receipts the chain refused (see the log for the error)",
+            m.receipts_refused_on_chain.clone(),
+        );
+        r.register("settlement_errors", "Failed settlement rounds, by reason", m.settlement_errors.clone());
+        r.register("chain_reachable", "1 when the last chain call succeeded", m.chain_reachable.clone());
+        r.register("last_settled_block", "Block number of the latest settlement", m.last_settled_block.clone());
         Metrics { registry: Arc::new(r), ..m }
     }
 

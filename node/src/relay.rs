@@ -9,12 +9,15 @@ use anyhow::Context;
 use ferry_primitives::Domain;
 use libp2p::Multiaddr;
 
+use crate::chain::Link;
+use crate::escrow::EscrowGate;
 use crate::fetch::Fetcher;
 use crate::identity::Identity;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::p2p::{self, NetEvent};
 use crate::serve::{Limits, Relay};
+use crate::settle::Settler;
 use crate::store::Store;
 
 pub struct RelayOptions {
@@ -28,6 +31,14 @@ pub struct RelayOptions {
     pub domain: Domain,
     pub stall: Duration,
     pub fault_flip_after: Option<u64>,
+    /// Settlement and escrow checks; `None` runs without a chain (receipts accumulate in the ledger).
+    pub chain: Option<ChainOptions>,
+}
+
+pub struct ChainOptions {
+    pub link: Link,
+    pub settle_every: Duration,
+    pub settle_batch: usize,
 }
 
 /// How often the store is scanned for newly published content.
@@ -81,9 +92,20 @@ pub async fn run(
         fetcher,
         opts.limits,
         opts.fault_flip_after,
+        opts.chain.as_ref().map(|c| EscrowGate::new(c.link.clone())),
     );
     relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
     tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib = opts.price_per_mib, "relay running");
+
+    let settler = opts.chain.map(|c| {
+        tracing::info!(chain = c.link.url(), every = ?c.settle_every, "settling receipts on chain");
+        let s =
+            Settler::new(ledger.clone(), c.link, metrics.clone(), home.to_path_buf(), c.settle_every, c.settle_batch);
+        tokio::spawn(s.run())
+    });
+    if settler.is_none() {
+        tracing::warn!("no chain configured ([chain] url or FERRY_CHAIN): receipts are kept but not settled");
+    }
 
     let mut provided = HashSet::new();
     let mut scan = tokio::time::interval(SCAN_EVERY);
@@ -118,6 +140,9 @@ pub async fn run(
         }
     }
     tracing::info!("shutting down; flushing the ledger");
+    if let Some(s) = settler {
+        s.abort();
+    }
     ledger.close().await.ok();
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! against the previous receipt and commits them before the session's credit grows.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
 use tokio::sync::{watch, Semaphore};
 
+use crate::escrow::{bytes_for, EscrowGate};
 use crate::fetch::Fetcher;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
@@ -38,6 +40,8 @@ pub struct Relay {
     pub limits: Limits,
     /// Test hook: corrupt one payload byte per transfer, after this many payload bytes of the transfer.
     pub fault_flip_after: Option<u64>,
+    /// With a chain: the check that a viewer's escrow pays for more than the free window.
+    pub escrow: Option<EscrowGate>,
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     peers: Mutex<HashMap<PeerId, PeerUse>>,
     streams: Arc<Semaphore>,
@@ -71,6 +75,8 @@ struct Session {
     paid: watch::Sender<u64>,
     /// One transfer at a time, so chunk boundaries are unambiguous.
     transfer: tokio::sync::Mutex<()>,
+    /// Bytes the viewer's escrow was last seen to cover, free window included.
+    covered: AtomicU64,
 }
 
 #[derive(Default)]
@@ -96,6 +102,7 @@ impl Relay {
         fetcher: Fetcher,
         limits: Limits,
         fault_flip_after: Option<u64>,
+        escrow: Option<EscrowGate>,
     ) -> Arc<Relay> {
         let streams = Arc::new(Semaphore::new(limits.max_streams));
         Arc::new(Relay {
@@ -109,6 +116,7 @@ impl Relay {
             fetcher,
             limits,
             fault_flip_after,
+            escrow,
             sessions: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             streams,
@@ -272,6 +280,7 @@ impl Relay {
             served: Mutex::new(Served::default()),
             paid: watch::channel(0).0,
             transfer: tokio::sync::Mutex::new(()),
+            covered: AtomicU64::new(self.credit_window),
         });
         let refused = {
             let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
@@ -432,10 +441,17 @@ impl Relay {
                 return Ok(());
             }
         };
+        let served = session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
+        if let Err(reason) = self.escrow_covers(&session, served + 1).await {
+            self.metrics.reject(&self.metrics.streams_refused, Code::NoEscrow.as_str());
+            write_frame(stream, &refuse(Code::NoEscrow, reason)).await?;
+            return Ok(());
+        }
         write_frame(stream, &ChunkReply::Sending).await?;
         self.metrics.chunk_streams_active.inc();
         let ranges = ChunkRanges::from(ChunkNum(req.start_group.saturating_mul(GROUP_BYTES / 1024))..);
         let mut writer = PaidWriter {
+            relay: self,
             stream,
             buf: Vec::with_capacity(WRITE_BUF + GROUP_BYTES as usize),
             session: &session,
@@ -455,6 +471,32 @@ impl Relay {
         };
         self.metrics.chunk_streams_active.dec();
         result
+    }
+}
+
+impl Relay {
+    /// Whether the viewer's escrow pays for serving the session up to `upto` bytes. The free window needs no
+    /// chain; past it the escrow is read (cached for a few seconds) only when `upto` passes what it last covered.
+    async fn escrow_covers(&self, session: &Session, upto: u64) -> Result<(), String> {
+        let Some(gate) = &self.escrow else { return Ok(()) };
+        if upto <= session.covered.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let payable = gate.payable(&session.viewer).await;
+        let covered = self.credit_window.saturating_add(bytes_for(payable.unwrap_or(0), self.price_per_mib));
+        session.covered.fetch_max(covered, Ordering::Relaxed);
+        if upto <= covered {
+            return Ok(());
+        }
+        let reason = match payable {
+            Some(p) => format!(
+                "the viewer's escrow on chain ({p}) pays for {covered} bytes at {} per MiB; deposit more",
+                self.price_per_mib
+            ),
+            None => "cannot read the viewer's escrow on chain; only the free window is served".into(),
+        };
+        tracing::warn!(peer = %session.peer, viewer = %crate::identity::account_hex(&session.viewer), %reason, "not serving past the escrow");
+        Err(reason)
     }
 }
 
@@ -481,6 +523,7 @@ const WRITE_BUF: usize = 256 << 10;
 /// The bao encoder's output: it meters payload against the session's credit and records chunk boundaries.
 /// bao-tree writes hash pairs with `write` and leaf data with `write_bytes`, so payload is what `write_bytes` gets.
 struct PaidWriter<'a> {
+    relay: &'a Relay,
     stream: &'a mut Stream,
     buf: Vec<u8>,
     session: &'a Session,
@@ -503,6 +546,10 @@ impl PaidWriter<'_> {
 
     /// Waits until serving up to `upto` bytes stays within the credit window.
     async fn wait_for_credit(&mut self, upto: u64) -> std::io::Result<()> {
+        if let Err(reason) = self.relay.escrow_covers(self.session, upto).await {
+            self.flush().await?;
+            return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, reason));
+        }
         let need = upto.saturating_sub(self.window);
         if *self.session.paid.borrow() >= need {
             return Ok(());

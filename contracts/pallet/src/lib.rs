@@ -437,7 +437,11 @@ pub mod pallet {
                 }
             }
             let tip_paid = take(tip_due, &mut escrow);
-            let split = Split::of(paid, content.share_bps, T::FeeBps::get());
+            let split = if paid == due {
+                Split::step(prev_amount, r.amount, content.share_bps, T::FeeBps::get())
+            } else {
+                Split::of(paid, content.share_bps, T::FeeBps::get())
+            };
             let pot = escrow_account::<T>();
             if split.operator > 0 {
                 T::Currency::transfer(&pot, relay, split.operator, Preservation::Expendable)?;

@@ -344,3 +344,22 @@ fn integrity_test_passes_for_the_mock() {
     use polkadot_sdk::frame_support::traits::Hooks;
     new_test_ext().execute_with(<crate::Pallet<Test> as Hooks<u64>>::integrity_test);
 }
+
+#[test]
+fn payouts_depend_only_on_the_latest_receipt_not_on_how_it_was_batched() {
+    // Amounts chosen so that splitting each step on its own would round differently from splitting the total.
+    let run = |steps: &[u128]| {
+        new_test_ext().execute_with(|| {
+            setup(100_000, 0);
+            let (relay0, creator0, issuance0) = (balance(RELAY), balance(CREATOR), Balances::total_issuance());
+            for (i, amount) in steps.iter().enumerate() {
+                assert_ok!(settle(vec![receipt(i as u64 + 1, *amount, 0).sign(&VIEWER)]));
+            }
+            (balance(RELAY) - relay0, balance(CREATOR) - creator0, issuance0 - Balances::total_issuance())
+        })
+    };
+    let at_once = run(&[10_009]);
+    let total = Split::of(10_009, SHARE_BPS, 500);
+    assert_eq!(at_once, (total.operator, total.creator, total.burn));
+    assert_eq!(run(&[3, 7, 19, 2_503, 10_009]), at_once);
+}

@@ -28,11 +28,42 @@ impl Split {
         let burn = part(fee_bps).min(amount - creator);
         Split { creator, burn, operator: amount - creator - burn }
     }
+
+    /// What a session's payout grows by when its settled amount goes from `from` to `to`: the change in the
+    /// split of the running total. So a session pays `Split::of(total)` in the end, however the relay batched
+    /// its settlements, and an auditor needs only the last receipt. Where rounding would make a part shrink
+    /// (tiny steps with share + fee near 100%), the step is split on its own instead; it still adds up to `to - from`.
+    pub fn step(from: Balance, to: Balance, creator_share_bps: u16, fee_bps: u16) -> Split {
+        let (a, b) = (Split::of(from, creator_share_bps, fee_bps), Split::of(to, creator_share_bps, fee_bps));
+        match (b.creator.checked_sub(a.creator), b.burn.checked_sub(a.burn), b.operator.checked_sub(a.operator)) {
+            (Some(creator), Some(burn), Some(operator)) => Split { creator, burn, operator },
+            _ => Split::of(to.saturating_sub(from), creator_share_bps, fee_bps),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_add_up_to_the_split_of_the_total() {
+        for (c, f) in [(0, 0), (2_000, 500), (3_333, 777), (10_000, 0)] {
+            let mut total = Split::default();
+            let mut at = 0;
+            for to in [250u128, 251, 1_000, 1_001, 77_777, 1_000_000] {
+                let s = Split::step(at, to, c, f);
+                assert_eq!(s.creator + s.burn + s.operator, to - at);
+                total = Split {
+                    creator: total.creator + s.creator,
+                    burn: total.burn + s.burn,
+                    operator: total.operator + s.operator,
+                };
+                at = to;
+            }
+            assert_eq!(total, Split::of(at, c, f), "share {c} fee {f}");
+        }
+    }
 
     #[test]
     fn split_always_adds_up() {

@@ -11,7 +11,7 @@ mod tables;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use ferry_primitives::{SessionId, SignedReceipt};
+use ferry_primitives::{Balance, SessionId, SignedReceipt};
 use parity_scale_codec::{Decode, Encode};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
@@ -43,13 +43,26 @@ pub struct Rejection {
     pub reason: String,
 }
 
-/// Settlement of a session on chain: which receipt, in which block.
+/// Settlement of a session on chain: up to which receipt, in which finalized block, and what it paid so far.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Settlement {
     pub seq: u64,
+    /// The settled receipt's amount: what the viewer's escrow paid for this session in total.
+    #[serde(with = "crate::earnings::decimal")]
+    pub amount: Balance,
+    /// The operator's part of it, summed from the chain's `Settled` events.
+    #[serde(with = "crate::earnings::decimal")]
+    pub operator_paid: Balance,
     pub block_number: u32,
     #[serde(with = "hex_bytes")]
     pub block_hash: [u8; 32],
+}
+
+/// The chain refused a session's latest receipt; it is not retried until the session has a newer one.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Refusal {
+    pub seq: u64,
+    pub error: String,
 }
 
 /// What the relay knows of one session.
@@ -57,6 +70,25 @@ pub struct Settlement {
 pub struct SessionRecord {
     pub latest: SignedReceipt,
     pub settled: Option<Settlement>,
+    pub refused: Option<Refusal>,
+}
+
+impl SessionRecord {
+    /// Whether the latest receipt still waits for settlement.
+    pub fn is_pending(&self) -> bool {
+        let seq = self.latest.receipt.seq;
+        self.settled.as_ref().is_none_or(|s| s.seq < seq) && self.refused.as_ref().is_none_or(|r| r.seq < seq)
+    }
+}
+
+/// One receipt's settlement, to record in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub session: SessionId,
+    pub seq: u64,
+    pub amount: Balance,
+    /// What this settlement paid the operator (0 when the chain had already settled it).
+    pub operator_paid: Balance,
 }
 
 /// A receipt this node signed as a viewer.
@@ -76,8 +108,12 @@ enum Op {
     Close(oneshot::Sender<()>),
     /// The latest receipt of up to N sessions that are not settled up to it.
     Pending(usize, oneshot::Sender<Vec<SignedReceipt>>),
-    /// Records that these (session, seq) were settled in a finalized block.
-    MarkSettled(Vec<(SessionId, u64)>, u32, [u8; 32], oneshot::Sender<()>),
+    /// Records that these receipts were settled in a finalized block.
+    MarkSettled(Vec<Settled>, u32, [u8; 32], oneshot::Sender<()>),
+    /// Records that the chain refused a session's receipt.
+    MarkRefused(SessionId, Refusal, oneshot::Sender<()>),
+    /// Every session record.
+    Sessions(oneshot::Sender<Vec<SessionRecord>>),
 }
 
 /// Cheap-clone handle to the ledger writer.
@@ -144,12 +180,26 @@ impl Ledger {
     /// Marks receipts settled in a finalized block; durable when this returns.
     pub async fn mark_settled(
         &self,
-        settled: Vec<(SessionId, u64)>,
+        settled: Vec<Settled>,
         block_number: u32,
         block_hash: [u8; 32],
     ) -> Result<(), LedgerError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Op::MarkSettled(settled, block_number, block_hash, tx)).await.map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// Records that the chain refused a session's receipt; durable when this returns.
+    pub async fn mark_refused(&self, session: SessionId, refusal: Refusal) -> Result<(), LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Op::MarkRefused(session, refusal, tx)).await.map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// Every session the relay has receipts for.
+    pub async fn sessions(&self) -> Result<Vec<SessionRecord>, LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Op::Sessions(tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
@@ -227,6 +277,7 @@ impl Writer {
                             let rec = SessionRecord {
                                 latest: (*r).clone(),
                                 settled: prev.and_then(|rec| rec.settled.clone()),
+                                refused: prev.and_then(|rec| rec.refused.clone()),
                             };
                             receipts
                                 .insert((session, r.receipt.seq), r.encode().as_slice())
@@ -252,27 +303,48 @@ impl Writer {
                             let (_, v) = item.map_err(|e| db_error(&p, e))?;
                             let rec = SessionRecord::decode(&mut v.value())
                                 .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-                            if rec.settled.as_ref().is_none_or(|s| s.seq < rec.latest.receipt.seq) {
+                            if rec.is_pending() {
                                 out.push(rec.latest);
                             }
                         }
                         let _ = reply.send(out);
                     }
                     Op::MarkSettled(list, block_number, block_hash, reply) => {
-                        for (session, seq) in list {
-                            let current =
-                                sessions.get(session).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
-                            if let Some(bytes) = current {
-                                let mut rec = SessionRecord::decode(&mut bytes.as_slice())
-                                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-                                if rec.settled.as_ref().is_none_or(|s| s.seq < seq) {
-                                    rec.settled = Some(Settlement { seq, block_number, block_hash });
-                                    sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
-                                    self.cache.insert(session, rec);
-                                }
+                        for s in list {
+                            let Some(mut rec) = read_session(&sessions, &p, s.session)? else { continue };
+                            if rec.settled.as_ref().is_none_or(|old| old.seq < s.seq) {
+                                let before = rec.settled.as_ref().map_or(0, |old| old.operator_paid);
+                                rec.settled = Some(Settlement {
+                                    seq: s.seq,
+                                    amount: s.amount,
+                                    operator_paid: before.saturating_add(s.operator_paid),
+                                    block_number,
+                                    block_hash,
+                                });
+                                sessions.insert(s.session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                                self.cache.insert(s.session, rec);
                             }
                         }
                         own_replies.push(reply);
+                    }
+                    Op::MarkRefused(session, refusal, reply) => {
+                        if let Some(mut rec) = read_session(&sessions, &p, session)? {
+                            rec.refused = Some(refusal);
+                            sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                            self.cache.insert(session, rec);
+                        }
+                        own_replies.push(reply);
+                    }
+                    Op::Sessions(reply) => {
+                        let mut out = vec![];
+                        for item in sessions.iter().map_err(|e| db_error(&p, e))? {
+                            let (_, v) = item.map_err(|e| db_error(&p, e))?;
+                            out.push(
+                                SessionRecord::decode(&mut v.value())
+                                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?,
+                            );
+                        }
+                        let _ = reply.send(out);
                     }
                     Op::MarkAcked(session, seq) => {
                         let current = own.get((session, seq)).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
@@ -294,6 +366,17 @@ impl Writer {
             let _ = reply.send(());
         }
         Ok(())
+    }
+}
+
+fn read_session(
+    sessions: &redb::Table<[u8; 16], &[u8]>,
+    path: &Path,
+    session: SessionId,
+) -> Result<Option<SessionRecord>, LedgerError> {
+    match sessions.get(session).map_err(|e| db_error(path, e))? {
+        Some(v) => Ok(Some(SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?)),
+        None => Ok(None),
     }
 }
 

@@ -149,6 +149,8 @@ pub enum Code {
     Unserved,
     /// The relay failed internally (e.g. its ledger); try another relay.
     Internal,
+    /// The viewer's escrow on chain does not pay for more than the free window.
+    NoEscrow,
 }
 
 impl Code {
@@ -171,6 +173,7 @@ impl Code {
             Code::WrongAmount => "wrong_amount",
             Code::Unserved => "unserved",
             Code::Internal => "internal",
+            Code::NoEscrow => "no_escrow",
         }
     }
 

@@ -1,0 +1,139 @@
+//! What an operator has earned: owed but not yet submitted (pending), submitted and waiting for finality (in
+//! flight), and settled in finalized blocks.
+//!
+//! A running relay holds its ledger open, so it also writes these figures to `earnings.json` in its home after
+//! every settlement round; `ferry earnings` reads the ledger when it can and that file when the relay runs.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use ferry_primitives::{Balance, SessionId};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::account_hex;
+use crate::ledger::SessionRecord;
+
+pub const EARNINGS_FILE: &str = "earnings.json";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Earnings {
+    /// Owed by receipts not yet submitted.
+    #[serde(with = "decimal")]
+    pub pending: Balance,
+    /// Owed by receipts submitted and waiting for a finalized block.
+    #[serde(with = "decimal")]
+    pub in_flight: Balance,
+    /// Paid by viewers' escrows for this relay's service, in finalized blocks.
+    #[serde(with = "decimal")]
+    pub settled: Balance,
+    /// The operator's part of `settled` (the rest went to creators and the protocol fee).
+    #[serde(with = "decimal")]
+    pub operator_paid: Balance,
+    pub sessions: Vec<SessionEarnings>,
+    /// Unix seconds when these figures were taken.
+    pub as_of: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEarnings {
+    pub session: String,
+    pub viewer: String,
+    pub content: String,
+    /// `pending`, `in flight`, `settled` or `refused`.
+    pub state: String,
+    pub seq: u64,
+    pub bytes: u64,
+    #[serde(with = "decimal")]
+    pub owed: Balance,
+    #[serde(with = "decimal")]
+    pub settled: Balance,
+    #[serde(with = "decimal")]
+    pub operator_paid: Balance,
+    pub settled_seq: Option<u64>,
+    pub block_number: Option<u32>,
+    pub block_hash: Option<String>,
+    /// Why the chain refused the latest receipt.
+    pub error: Option<String>,
+}
+
+impl Earnings {
+    pub fn from_sessions(records: &[SessionRecord], in_flight: &HashSet<SessionId>) -> Earnings {
+        let mut e = Earnings { as_of: now(), ..Earnings::default() };
+        for rec in records {
+            let r = &rec.latest.receipt;
+            let settled = rec.settled.as_ref().map_or(0, |s| s.amount);
+            let outstanding = r.amount.saturating_sub(settled);
+            let state = if !rec.is_pending() {
+                if rec.refused.as_ref().is_some_and(|x| x.seq == r.seq) {
+                    "refused"
+                } else {
+                    "settled"
+                }
+            } else if in_flight.contains(&r.session) {
+                e.in_flight += outstanding;
+                "in flight"
+            } else {
+                e.pending += outstanding;
+                "pending"
+            };
+            e.settled += settled;
+            e.operator_paid += rec.settled.as_ref().map_or(0, |s| s.operator_paid);
+            e.sessions.push(SessionEarnings {
+                session: hex::encode(r.session),
+                viewer: account_hex(&r.viewer),
+                content: hex::encode(r.content),
+                state: state.into(),
+                seq: r.seq,
+                bytes: r.bytes,
+                owed: r.amount,
+                settled,
+                operator_paid: rec.settled.as_ref().map_or(0, |s| s.operator_paid),
+                settled_seq: rec.settled.as_ref().map(|s| s.seq),
+                block_number: rec.settled.as_ref().map(|s| s.block_number),
+                block_hash: rec.settled.as_ref().map(|s| format!("0x{}", hex::encode(s.block_hash))),
+                error: rec.refused.as_ref().map(|x| x.error.clone()),
+            });
+        }
+        e
+    }
+
+    /// Replaces `home/earnings.json` atomically, so a reader never sees half a file.
+    pub fn write(&self, home: &Path) -> std::io::Result<()> {
+        let tmp = home.join(format!("{EARNINGS_FILE}.tmp"));
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, home.join(EARNINGS_FILE))
+    }
+
+    pub fn read(home: &Path) -> std::io::Result<Option<Earnings>> {
+        match std::fs::read(home.join(EARNINGS_FILE)) {
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(std::io::Error::other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Blocks that hold this relay's settlements, oldest first.
+    pub fn blocks(&self) -> Vec<u32> {
+        let mut b: Vec<u32> = self.sessions.iter().filter_map(|s| s.block_number).collect();
+        b.sort_unstable();
+        b.dedup();
+        b
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub(crate) mod decimal {
+    /// Balances as decimal strings: JSON numbers lose precision above 2^53.
+    pub fn serialize<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let s: String = serde::Deserialize::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}

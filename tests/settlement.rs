@@ -1,0 +1,408 @@
+//! Settlement on a real dev chain: real relays and a real viewer play a real video, the relays settle their
+//! receipts, and the chain's balances must move by exactly what the receipts in the ledgers say.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use ferry_node::chain::{BlockMoney, Chain};
+use ferry_primitives::{Balance, Domain, Receipt, SignedReceipt, Split};
+use ferry_tests::*;
+
+const PRICE: &str = "1000000";
+const BOND: &str = "10000000000000";
+const SHARE_BPS: u16 = 2_000;
+/// The dev runtime's protocol fee.
+const FEE_BPS: u16 = 500;
+
+/// Balances of the parties at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Books {
+    block: u32,
+    creator: Balance,
+    operator: Balance,
+    viewer: Balance,
+    viewer_escrow: Balance,
+    operator_escrow: Balance,
+    issuance: Balance,
+}
+
+fn books(c: &Chain, creator: &Home, operator: Option<&Home>, viewer: &Home) -> Result<Books> {
+    block_on(async {
+        let op = operator.map(|o| o.account_bytes()).unwrap_or([0; 32]);
+        Ok(Books {
+            block: c.finalized_number().await?,
+            creator: c.balance(creator.account_bytes()).await?,
+            operator: c.balance(op).await?,
+            viewer: c.balance(viewer.account_bytes()).await?,
+            viewer_escrow: c.escrow(viewer.account_bytes()).await?.free,
+            operator_escrow: c.escrow(op).await?.free,
+            issuance: c.total_issuance().await?,
+        })
+    })
+}
+
+/// Every payout and fee between two blocks (exclusive, inclusive).
+fn money(c: &Chain, from: u32, to: u32) -> Result<BlockMoney> {
+    block_on(async {
+        let mut all = BlockMoney::default();
+        for n in from + 1..=to {
+            let m = c.block_money(n).await?;
+            all.settled.extend(m.settled);
+            all.fees.extend(m.fees);
+            all.tips.extend(m.tips);
+            all.collateral_taken.extend(m.collateral_taken);
+        }
+        Ok(all)
+    })
+}
+
+fn fees_of(m: &BlockMoney, who: [u8; 32]) -> Balance {
+    m.fees.iter().filter(|(w, _)| *w == who).map(|(_, f)| f).sum()
+}
+
+/// The split of every session's latest receipt, summed: what the chain must have paid for a relay's ledger.
+fn due(totals: &[(u128, u128)]) -> (Split, Balance, Balance) {
+    let mut s = Split::default();
+    let (mut amount, mut tips) = (0, 0);
+    for (a, t) in totals {
+        let x = Split::of(*a, SHARE_BPS, FEE_BPS);
+        s = Split { creator: s.creator + x.creator, burn: s.burn + x.burn, operator: s.operator + x.operator };
+        amount += a;
+        tips += t;
+    }
+    (s, amount, tips)
+}
+
+/// Waits until the finalized block is past `block`, so reads see everything up to it.
+fn settle_time(c: &Chain) -> Result<u32> {
+    let now = block_on(c.finalized_number())?;
+    for _ in 0..100 {
+        let n = block_on(c.finalized_number())?;
+        if n > now {
+            return Ok(n);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    anyhow::bail!("the chain stopped finalizing blocks")
+}
+
+fn publish(chain: &TestChain, creator: &Home, video: &std::path::Path) -> Result<String> {
+    let out = chain.ferry(creator, &["publish", &video.to_string_lossy(), "--share-bps", &SHARE_BPS.to_string()])?;
+    Ok(out.lines().last().context("publish printed no content id")?.trim().to_string())
+}
+
+fn relay_on(chain: &TestChain, home: &Home, extra: &[&str]) -> Result<(Proc, String)> {
+    let mut args = vec!["--chain", chain.url.as_str(), "--price", PRICE];
+    args.extend_from_slice(extra);
+    relay(home, &args)
+}
+
+fn play(chain: &TestChain, viewer: &Home, cid: &str, via: &str, seconds: u32) -> Result<()> {
+    let args = ["watch", cid, "--gateway", "127.0.0.1:0", "--bootstrap", via, "--chain", &chain.url];
+    let p = Proc::spawn(&viewer.dir, "watch", &args)?;
+    let url = p.line(Duration::from_secs(60), |l| l.starts_with("http://"))?;
+    let d = decode(&url)?;
+    ensure!(!d.video_frames.is_empty(), "no video stream decoded");
+    for f in &d.video_frames {
+        ensure!(*f == u64::from(seconds) * 25, "decoded {f} frames of {}", seconds * 25);
+    }
+    p.stop()
+}
+
+#[test]
+fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let chain = TestChain::up()?;
+    let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
+    let operator = Home::dev(root.path(), "cache", "operator", 1000)?;
+    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+    let video = make_video(root.path(), 8)?;
+
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &video)?;
+    chain.ferry(&operator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    // The cache relay pays the origin for what it caches, from its own escrow.
+    chain.ferry(&operator, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
+    chain.ferry(&viewer, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
+    let c = chain.client(&viewer)?;
+    let before = books(&c, &creator, Some(&operator), &viewer)?;
+
+    let (origin, origin_addr) = relay_on(&chain, &creator, &[])?;
+    let (cache, cache_addr) = relay_on(&chain, &operator, &["--bootstrap", &origin_addr])?;
+    play(&chain, &viewer, &cid, &cache_addr, 8)?;
+    let tip: Balance = 123_456_789;
+    chain.ferry(&viewer, &["tip", &cid, &tip.to_string()])?;
+
+    operator.wait_settled(1, Duration::from_secs(90))?;
+    creator.wait_settled(1, Duration::from_secs(90))?;
+    cache.stop()?;
+    origin.stop()?;
+    settle_time(&c)?;
+    let after = books(&c, &creator, Some(&operator), &viewer)?;
+    let m = money(&c, before.block, after.block)?;
+
+    // What the ledgers say was served and signed for.
+    let paid_to_cache = session_totals(&operator.receipts()?);
+    let paid_to_origin = session_totals(&creator.receipts()?);
+    ensure!(!paid_to_cache.is_empty() && !paid_to_origin.is_empty(), "both relays hold receipts");
+    let (a, a_amount, _) = due(&paid_to_cache);
+    let (b, b_amount, _) = due(&paid_to_origin);
+    ensure!(a_amount > 0 && b_amount > 0);
+
+    // Every settled session in the ledgers is settled up to its latest receipt.
+    for home in [&operator, &creator] {
+        for s in home.receipts()?["relay"]["sessions"].as_array().context("sessions")? {
+            ensure!(s["settled"]["seq"] == s["latest"]["seq"], "session not settled to its latest receipt: {s}");
+        }
+    }
+
+    let fees_total: Balance = m.fees.iter().map(|(_, f)| f).sum();
+    assert_eq!(before.viewer_escrow - after.viewer_escrow, a_amount, "viewer escrow pays the cache's receipts");
+    assert_eq!(before.operator_escrow - after.operator_escrow, b_amount, "cache escrow pays the origin's receipts");
+    assert_eq!(
+        after.operator + fees_of(&m, operator.account_bytes()) - before.operator,
+        a.operator,
+        "cache operator earns its part of the viewer's receipts"
+    );
+    // The origin relay runs on the creator's account: it earns the operator's part of the cache's receipts, the
+    // creator share of every receipt, and the tip.
+    assert_eq!(
+        after.creator + fees_of(&m, creator.account_bytes()) - before.creator,
+        a.creator + b.creator + b.operator + tip,
+        "creator and origin earnings"
+    );
+    assert_eq!(before.viewer - after.viewer - fees_of(&m, viewer.account_bytes()), tip, "viewer paid the tip");
+    assert_eq!(before.issuance - after.issuance, a.burn + b.burn + fees_total, "the protocol fee is burned");
+    let op_events: Balance =
+        m.settled.iter().filter(|(r, _)| *r == operator.account_bytes()).map(|(_, p)| p.operator_paid).sum();
+    assert_eq!(op_events, a.operator, "Settled events agree with the balances");
+    ensure!(m.tips.iter().any(|(who, amount)| *who == creator.account_bytes() && *amount == tip));
+
+    // `ferry earnings` reports the same figures, with the blocks they landed in.
+    let e = operator.earnings()?;
+    assert_eq!(e["settled"], a_amount.to_string());
+    assert_eq!(e["operator_paid"], a.operator.to_string());
+    ensure!(e["sessions"][0]["block_number"].as_u64().is_some_and(|b| b > before.block as u64));
+    Ok(())
+}
+
+#[test]
+fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pays_nothing() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let chain = TestChain::up()?;
+    // Settles once at start (nothing yet), then not for ten minutes: the receipts wait in the ledger.
+    let creator = Home::dev(root.path(), "origin", "creator", 600_000)?;
+    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+    let video = make_video(root.path(), 6)?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &video)?;
+    chain.ferry(&viewer, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
+    let c = chain.client(&creator)?;
+    let before = books(&c, &creator, None, &viewer)?;
+
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+    play(&chain, &viewer, &cid, &addr, 6)?;
+    origin.kill9()?;
+
+    let e = creator.earnings()?;
+    ensure!(e["settled"] == "0" && e["pending"] != "0", "receipts wait unsettled after the crash: {e}");
+    assert_eq!(books(&c, &creator, None, &viewer)?.viewer_escrow, before.viewer_escrow, "nothing settled yet");
+
+    let cfg = creator.dir.join("config.toml");
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg)?.replace("settle_every_ms = 600000", "settle_every_ms = 1000"))?;
+    let (origin, _) = relay_on(&chain, &creator, &[])?;
+    creator.wait_settled(1, Duration::from_secs(90))?;
+    origin.stop()?;
+    settle_time(&c)?;
+    let after = books(&c, &creator, None, &viewer)?;
+    let totals = session_totals(&creator.receipts()?);
+    let (split, amount, _) = due(&totals);
+    let m = money(&c, before.block, after.block)?;
+    assert_eq!(before.viewer_escrow - after.viewer_escrow, amount);
+    assert_eq!(after.creator + fees_of(&m, creator.account_bytes()) - before.creator, split.operator + split.creator);
+    let settled_events = m.settled.len();
+    ensure!(settled_events >= totals.len(), "every session settled");
+
+    // The same batch, twice more: both land, neither pays.
+    let batch = latest_receipts(&creator, chain_genesis(&chain)?)?;
+    let again = books(&c, &creator, None, &viewer)?;
+    for _ in 0..2 {
+        let (_, payouts) = block_on(c.settle(batch.clone()))?;
+        ensure!(payouts.is_empty(), "a settled receipt paid again: {payouts:?}");
+    }
+    settle_time(&c)?;
+    let last = books(&c, &creator, None, &viewer)?;
+    let m = money(&c, again.block, last.block)?;
+    assert_eq!(last.viewer_escrow, again.viewer_escrow, "resubmission takes nothing from the viewer");
+    assert_eq!(last.creator + fees_of(&m, creator.account_bytes()), again.creator, "resubmission pays nothing");
+    ensure!(m.settled.is_empty(), "no Settled event for a resubmitted batch");
+    Ok(())
+}
+
+#[test]
+fn settlement_catches_up_after_the_chain_was_down_during_playback() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let chain = TestChain::up()?;
+    let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
+    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+    let video = make_video(root.path(), 6)?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &video)?;
+    chain.ferry(&viewer, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
+    let c = chain.client(&creator)?;
+    let before = books(&c, &creator, None, &viewer)?;
+    drop(c);
+
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+    // A first playback while the chain is up: the relay learns the viewer's escrow and settles.
+    play(&chain, &viewer, &cid, &addr, 6)?;
+    creator.wait_settled(1, Duration::from_secs(90))?;
+
+    chain.stop()?;
+    // The second playback happens with the chain down; receipts pile up in the ledger.
+    play(&chain, &viewer, &cid, &addr, 6)?;
+    let e = creator.earnings()?;
+    ensure!(e["pending"] != "0", "receipts of the second playback wait: {e}");
+    let log = std::fs::read_to_string(&origin.log)?;
+    ensure!(log.contains("chain unreachable"), "the relay logs the outage");
+
+    chain.start()?;
+    creator.wait_settled(2, Duration::from_secs(120))?;
+    origin.stop()?;
+    let c = chain.client(&creator)?;
+    settle_time(&c)?;
+    let after = books(&c, &creator, None, &viewer)?;
+    let totals = session_totals(&creator.receipts()?);
+    ensure!(totals.len() >= 2, "two playbacks, two sessions or more");
+    let (split, amount, _) = due(&totals);
+    let m = money(&c, before.block, after.block)?;
+    assert_eq!(before.viewer_escrow - after.viewer_escrow, amount, "every receipt was settled, once");
+    assert_eq!(after.creator + fees_of(&m, creator.account_bytes()) - before.creator, split.operator + split.creator);
+    Ok(())
+}
+
+#[test]
+fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let chain = TestChain::up()?;
+    let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
+    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+    let other = Home::dev(root.path(), "other", "operator", 1000)?;
+    let video = make_video(root.path(), 2)?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &video)?;
+    let (escrow, collateral): (Balance, Balance) = (1_000_000, 100_000);
+    chain.ferry(&viewer, &["deposit", &escrow.to_string(), "--collateral", &collateral.to_string()])?;
+    let genesis = chain_genesis(&chain)?;
+    let content = ferry_node::identity::parse_hex32(&cid).context("cid")?;
+    let viewer_secret = ferry_node::identity::dev_secret("viewer").context("viewer secret")?;
+
+    let receipt = |session: u8, amount: Balance| Receipt {
+        domain: Domain(genesis),
+        session: [session; 16],
+        relay: creator.account_bytes(),
+        viewer: viewer.account_bytes(),
+        content,
+        seq: 1,
+        bytes: 1 << 20,
+        amount,
+        chunk_chain: [session; 32],
+        tip: 0,
+    };
+    let good = receipt(1, 10_000).sign(&viewer_secret);
+    let mut forged = receipt(2, 10_000).sign(&viewer_secret);
+    forged.signature[0] ^= 1;
+    let wrong_relay = Receipt { relay: other.account_bytes(), ..receipt(3, 10_000) }.sign(&viewer_secret);
+    let wrong_chain = Receipt { domain: Domain([9; 32]), ..receipt(4, 10_000) }.sign(&viewer_secret);
+    let overspend = receipt(5, 50_000_000).sign(&viewer_secret);
+    // Straight into the relay's ledger, as if a buggy or hostile relay build had accepted them.
+    block_on(async {
+        let ledger = ferry_node::ledger::Ledger::open(&creator.dir)?;
+        for r in [&good, &forged, &wrong_relay, &wrong_chain, &overspend] {
+            ledger.commit(r.clone()).await?.map_err(|r| anyhow::anyhow!("ledger refused: {}", r.reason))?;
+        }
+        ledger.close().await?;
+        anyhow::Ok(())
+    })?;
+
+    let c = chain.client(&creator)?;
+    let before = books(&c, &creator, None, &viewer)?;
+    let (origin, _) = relay_on(&chain, &creator, &[])?;
+    let e = creator.wait_settled(5, Duration::from_secs(120))?;
+    origin.stop()?;
+    settle_time(&c)?;
+    let after = books(&c, &creator, None, &viewer)?;
+
+    let states: HashMap<String, (String, String)> = e["sessions"]
+        .as_array()
+        .context("sessions")?
+        .iter()
+        .map(|s| {
+            (
+                s["session"].as_str().unwrap_or_default()[..2].to_string(),
+                (s["state"].as_str().unwrap_or_default().to_string(), s["error"].to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(states["01"].0, "settled");
+    assert_eq!(states["05"].0, "settled");
+    for (s, error) in [("02", "Ferry::BadSignature"), ("03", "Ferry::WrongRelay"), ("04", "Ferry::WrongDomain")] {
+        assert_eq!(states[s].0, "refused", "session {s}");
+        ensure!(states[s].1.contains(error), "session {s}: {:?} should name {error}", states[s].1);
+    }
+    let log = creator.log("relay");
+    for error in ["Ferry::BadSignature", "Ferry::WrongRelay", "Ferry::WrongDomain"] {
+        ensure!(log.contains(error), "the relay log names {error}");
+    }
+    ensure!(log.contains("signature does not verify"), "the log carries the error's explanation");
+
+    // The overspending receipt took the rest of the escrow and the collateral, and nothing more.
+    let escrow_after = block_on(c.escrow(viewer.account_bytes()))?;
+    assert_eq!((escrow_after.free, escrow_after.collateral), (0, 0));
+    let m = money(&c, before.block, after.block)?;
+    let paid: Balance = m.settled.iter().map(|(_, p)| p.operator_paid + p.creator_paid + p.burned).sum();
+    assert_eq!(paid, escrow + collateral, "payouts are capped by escrow plus collateral");
+    ensure!(m.collateral_taken.iter().any(|(v, a)| *v == viewer.account_bytes() && *a == collateral));
+
+    // Replaying a settled receipt pays nothing.
+    let (_, payouts) = block_on(c.settle(vec![good]))?;
+    ensure!(payouts.is_empty(), "a replayed receipt paid: {payouts:?}");
+    Ok(())
+}
+
+fn chain_genesis(chain: &TestChain) -> Result<[u8; 32]> {
+    let s = chain.status()?;
+    ferry_node::identity::parse_hex32(s["genesis"].as_str().unwrap_or_default()).context("genesis in status")
+}
+
+/// The latest receipt of every session in a relay's ledger, rebuilt from `ferry receipts --json`.
+fn latest_receipts(home: &Home, genesis: [u8; 32]) -> Result<Vec<SignedReceipt>> {
+    let v = home.receipts()?;
+    let mut out = vec![];
+    for s in v["relay"]["sessions"].as_array().context("sessions")? {
+        let r = &s["latest"];
+        let h32 = |k: &str| ferry_node::identity::parse_hex32(r[k].as_str().unwrap_or_default()).context(k.to_string());
+        let mut session = [0u8; 16];
+        hex::decode_to_slice(r["session"].as_str().unwrap_or_default(), &mut session)?;
+        let mut signature = [0u8; 64];
+        hex::decode_to_slice(r["signature"].as_str().unwrap_or_default(), &mut signature)?;
+        let n = |k: &str| r[k].as_str().and_then(|v| v.parse::<u128>().ok()).context(k.to_string());
+        let receipt = Receipt {
+            domain: Domain(genesis),
+            session,
+            relay: h32("relay")?,
+            viewer: h32("viewer")?,
+            content: h32("content")?,
+            seq: r["seq"].as_u64().context("seq")?,
+            bytes: r["bytes"].as_u64().context("bytes")?,
+            amount: n("amount")?,
+            chunk_chain: h32("chunk_chain")?,
+            tip: n("tip")?,
+        };
+        let signed = SignedReceipt { receipt, signature };
+        signed.verify().map_err(|e| anyhow::anyhow!("rebuilt receipt does not verify: {e}"))?;
+        out.push(signed);
+    }
+    Ok(out)
+}
