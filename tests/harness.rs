@@ -309,6 +309,10 @@ impl Drop for TestChain {
     }
 }
 
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// A loopback TCP port that was free a moment ago.
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -342,14 +346,17 @@ impl Home {
         Ok(serde_json::from_str(&ferry(&self.dir, &["earnings", "--json"])?)?)
     }
 
-    /// Waits until this relay has settled everything it is owed, and at least `sessions` sessions.
+    /// Waits until this relay has settled everything it is owed, and at least `sessions` sessions, in figures
+    /// taken after this call (a running relay refreshes them every settlement round).
     pub fn wait_settled(&self, sessions: usize, timeout: Duration) -> Result<serde_json::Value> {
+        let called = unix_now();
         let deadline = Instant::now() + timeout;
         let mut last = serde_json::Value::Null;
         while Instant::now() < deadline {
             if let Ok(e) = self.earnings() {
                 let n = e["sessions"].as_array().map_or(0, |s| s.len());
-                if n >= sessions && e["pending"] == "0" && e["in_flight"] == "0" {
+                let fresh = e["as_of"].as_u64().is_some_and(|t| t > called);
+                if fresh && n >= sessions && e["pending"] == "0" && e["in_flight"] == "0" {
                     return Ok(e);
                 }
                 last = e;

@@ -160,11 +160,18 @@ async fn chain(home: &Path, url: Option<String>) -> anyhow::Result<(ferry_node::
 }
 
 /// The domain receipts sign for, and a link to the chain when one is configured. With a chain, its genesis is
-/// the domain; a genesis in the config must match it, and stands in for it while the chain is unreachable.
-async fn domain_and_link(cfg: &Config, url: Option<String>, id: &Identity) -> anyhow::Result<(Domain, Option<Link>)> {
+/// the domain; a genesis in the config must match it. The genesis is remembered in the home, so a node can start
+/// while the chain is down (the config's genesis, if set, serves the same purpose).
+async fn domain_and_link(
+    home: &Path,
+    cfg: &Config,
+    url: Option<String>,
+    id: &Identity,
+) -> anyhow::Result<(Domain, Option<Link>)> {
     let configured = parse_hex32(&cfg.chain.genesis)
         .with_context(|| format!("chain.genesis {:?} is not a 32-byte hex hash", cfg.chain.genesis))?;
     let Some(url) = url.or(cfg.chain.url.clone()) else { return Ok((Domain(configured), None)) };
+    let remembered = home.join(GENESIS_FILE);
     let link = Link::new(url, id.secret());
     match link.get().await {
         Ok(c) => {
@@ -177,17 +184,33 @@ async fn domain_and_link(cfg: &Config, url: Option<String>, id: &Identity) -> an
                     hex::encode(g)
                 );
             }
+            let line = format!("{} 0x{}\n", link.url(), hex::encode(g));
+            if let Err(e) = std::fs::write(&remembered, line) {
+                tracing::warn!(error = %e, path = %remembered.display(), "cannot remember the chain's genesis");
+            }
             Ok((Domain(g), Some(link)))
         }
-        Err(e) if configured != [0; 32] => {
-            tracing::warn!(error = %e, "chain unreachable; using [chain] genesis and retrying in the background");
-            Ok((Domain(configured), Some(link)))
+        Err(e) => {
+            let from_file = std::fs::read_to_string(&remembered).ok().and_then(|t| {
+                let (u, g) = t.trim().split_once(' ')?;
+                (u == link.url()).then(|| parse_hex32(g)).flatten()
+            });
+            let genesis = if configured != [0; 32] { Some(configured) } else { from_file };
+            match genesis {
+                Some(g) => {
+                    tracing::warn!(error = %e, genesis = %format!("0x{}", hex::encode(g)), "chain unreachable; using the genesis seen before and retrying in the background");
+                    Ok((Domain(g), Some(link)))
+                }
+                None => Err(e).context(
+                    "cannot learn the chain's genesis hash: start the chain (`ferry chain up`) or set [chain] genesis",
+                ),
+            }
         }
-        Err(e) => Err(e).context(
-            "cannot learn the chain's genesis hash: start the chain (`ferry chain up`) or set [chain] genesis",
-        ),
     }
 }
+
+/// Where a node remembers the genesis of the chain it last reached: `<url> <genesis>`.
+const GENESIS_FILE: &str = "chain-genesis";
 
 fn cache_dir() -> PathBuf {
     std::env::var_os("FERRY_CACHE").map(PathBuf::from).unwrap_or_else(|| {
@@ -303,7 +326,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Relay { listen, bootstrap, price, metrics, fault_flip_after } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
-            let (domain, link) = domain_and_link(&cfg, cli.chain.clone(), &id).await?;
+            let (domain, link) = domain_and_link(&home, &cfg, cli.chain.clone(), &id).await?;
             let parse = |v: &[String]| {
                 v.iter()
                     .map(|s| s.parse::<Multiaddr>().with_context(|| format!("bad multiaddr {s:?} in config")))
@@ -336,7 +359,21 @@ async fn main() -> anyhow::Result<()> {
         Command::Watch { cid, bootstrap, gateway, max_price } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
-            let (domain, _) = domain_and_link(&cfg, cli.chain.clone(), &id).await?;
+            let (domain, link) = domain_and_link(&home, &cfg, cli.chain.clone(), &id).await?;
+            if let Some(link) = link {
+                // Relays serve past their free window only against escrow; say so before playback stalls.
+                match link.get().await {
+                    Ok(c) => match c.escrow(id.account).await {
+                        Ok(e) if e.payable() == 0 => eprintln!(
+                            "warning: your escrow on chain is empty, so relays serve only their free window; \
+                             run `ferry deposit <AMOUNT>` first"
+                        ),
+                        Ok(e) => tracing::info!(escrow = %e.free, collateral = %e.collateral, "escrow on chain"),
+                        Err(e) => tracing::warn!(error = %e, "cannot read your escrow on chain"),
+                    },
+                    Err(e) => tracing::warn!(error = %e, "chain unreachable; relays use the escrow they saw last"),
+                }
+            }
             let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
             let parse = |v: &[String]| {
                 v.iter()

@@ -41,6 +41,19 @@ pub mod pallet {
     use polkadot_sdk::frame_system::{self, pallet_prelude::*};
     use polkadot_sdk::sp_runtime::{traits::AccountIdConversion, AccountId32, Saturating};
 
+    /// What a settlement batch owes, paid out of the pot once the whole batch checked out.
+    pub(crate) struct Owed<T: Config> {
+        operator: Balance,
+        burn: Balance,
+        creators: alloc::collections::BTreeMap<T::AccountId, Balance>,
+    }
+
+    impl<T: Config> Default for Owed<T> {
+        fn default() -> Self {
+            Owed { operator: 0, burn: 0, creators: Default::default() }
+        }
+    }
+
     /// The pallet's escrow account holds bonds, deposits and collateral.
     pub(crate) fn escrow_account<T: Config>() -> T::AccountId {
         T::PalletId::get().into_account_truncating()
@@ -374,8 +387,21 @@ pub mod pallet {
             let op = Operators::<T>::get(&relay).ok_or(Error::<T>::NotOperator)?;
             ensure!(op.unbonding_until.is_none(), Error::<T>::OperatorUnbonding);
             let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+            // Payouts are summed over the batch and moved once per payee, so a receipt costs one signature
+            // check and its session, content and escrow entries, not three balance transfers.
+            let mut owed = Owed::<T>::default();
             for signed in batch {
-                Self::settle_one(&relay, genesis.as_ref(), signed)?;
+                Self::settle_one(&relay, genesis.as_ref(), signed, &mut owed)?;
+            }
+            let pot = escrow_account::<T>();
+            if owed.operator > 0 {
+                T::Currency::transfer(&pot, &relay, owed.operator, Preservation::Expendable)?;
+            }
+            for (creator, amount) in owed.creators {
+                T::Currency::transfer(&pot, &creator, amount, Preservation::Expendable)?;
+            }
+            if owed.burn > 0 {
+                T::Currency::burn_from(&pot, owed.burn, Preservation::Expendable, Precision::Exact, Fortitude::Force)?;
             }
             Ok(())
         }
@@ -394,7 +420,12 @@ pub mod pallet {
     }
 
     impl<T: Config> Pallet<T> {
-        fn settle_one(relay: &T::AccountId, genesis: &[u8], signed: SignedReceipt) -> DispatchResult {
+        fn settle_one(
+            relay: &T::AccountId,
+            genesis: &[u8],
+            signed: SignedReceipt,
+            owed: &mut Owed<T>,
+        ) -> DispatchResult {
             let r = &signed.receipt;
             ensure!(r.relay == *<T::AccountId as AsRef<[u8; 32]>>::as_ref(relay), Error::<T>::WrongRelay);
             ensure!(r.domain.0.as_slice() == genesis, Error::<T>::WrongDomain);
@@ -442,15 +473,11 @@ pub mod pallet {
             } else {
                 Split::of(paid, content.share_bps, T::FeeBps::get())
             };
-            let pot = escrow_account::<T>();
-            if split.operator > 0 {
-                T::Currency::transfer(&pot, relay, split.operator, Preservation::Expendable)?;
-            }
+            owed.operator = owed.operator.saturating_add(split.operator);
+            owed.burn = owed.burn.saturating_add(split.burn);
             if split.creator + tip_paid > 0 {
-                T::Currency::transfer(&pot, &content.creator, split.creator + tip_paid, Preservation::Expendable)?;
-            }
-            if split.burn > 0 {
-                T::Currency::burn_from(&pot, split.burn, Preservation::Expendable, Precision::Exact, Fortitude::Force)?;
+                let c = owed.creators.entry(content.creator.clone()).or_default();
+                *c = c.saturating_add(split.creator + tip_paid);
             }
             Escrows::<T>::insert(&viewer, escrow);
             Sessions::<T>::insert(

@@ -141,7 +141,7 @@ fn settle_pays_operator_and_creator_and_burns_the_fee() {
         assert_eq!(balance(CREATOR), creator0 + 2_000);
         assert_eq!(Balances::total_issuance(), issuance0 - 500);
         assert_eq!(Escrows::<Test>::get(account(VIEWER)).free, 90_000);
-        System::assert_last_event(
+        System::assert_has_event(
             Event::Settled {
                 session: [7; 16],
                 relay: account(RELAY),

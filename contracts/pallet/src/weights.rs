@@ -40,10 +40,12 @@ impl WeightInfo for () {
         Weight::from_parts(40_000_000, 4_000).saturating_add(RocksDbWeight::get().reads_writes(3, 3))
     }
     fn settle(n: u32) -> Weight {
-        Weight::from_parts(30_000_000, 4_000)
-            .saturating_add(RocksDbWeight::get().reads(2))
-            .saturating_add(Weight::from_parts(80_000_000, 8_000).saturating_mul(n as u64))
-            .saturating_add(RocksDbWeight::get().reads_writes(5, 5).saturating_mul(n as u64))
+        // Per batch: the operator, the genesis hash, and one transfer per payee plus the burn.
+        // Per receipt: one ed25519 verification, its session, content and escrow.
+        Weight::from_parts(60_000_000, 8_000)
+            .saturating_add(RocksDbWeight::get().reads_writes(6, 4))
+            .saturating_add(Weight::from_parts(80_000_000, 600).saturating_mul(n as u64))
+            .saturating_add(RocksDbWeight::get().reads_writes(3, 2).saturating_mul(n as u64))
     }
     fn tip() -> Weight {
         Weight::from_parts(30_000_000, 4_000).saturating_add(RocksDbWeight::get().reads_writes(3, 2))

@@ -88,6 +88,9 @@ fn refused(e: subxt::error::TransactionEventsError) -> ChainError {
     }
 }
 
+/// How long a first, cheap call may take before the chain counts as down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long one chain call may take before the caller treats the chain as down.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -153,8 +156,12 @@ impl Chain {
         &self,
         call: &Call,
     ) -> Result<(Inclusion, subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>), ChainError> {
+        // A short first call, so a chain that went away is noticed in seconds rather than after CALL_TIMEOUT.
+        let at = tokio::time::timeout(PROBE_TIMEOUT, self.api.at_current_block())
+            .await
+            .map_err(|_| ChainError::Timeout(PROBE_TIMEOUT))?
+            .map_err(rpc)?;
         let work = async {
-            let at = self.api.at_current_block().await.map_err(rpc)?;
             let progress =
                 at.transactions().sign_and_submit_then_watch_default(call, &self.signer).await.map_err(|e| match e
                     .to_string()
