@@ -1,0 +1,167 @@
+//! Benchmarks of every call, for the generated `weights.rs`. `settle` is measured at its worst: every receipt
+//! names a different viewer (its own escrow entry) and continues a session already settled once.
+
+use super::*;
+use ferry_primitives::{Domain, Receipt, SignedReceipt};
+use polkadot_sdk::frame_benchmarking::v2::*;
+use polkadot_sdk::frame_support::traits::fungible::Mutate;
+use polkadot_sdk::frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use polkadot_sdk::sp_runtime::traits::{Saturating, Zero};
+
+const CONTENT: [u8; 32] = [0x55; 32];
+const PRICE: Balance = 1_000;
+
+fn secret(role: u8, i: u32) -> [u8; 32] {
+    let mut s = [role; 32];
+    s[..4].copy_from_slice(&i.to_le_bytes());
+    s
+}
+
+/// An account whose key is `secret`, with plenty of funds.
+fn funded<T: Config>(secret: [u8; 32]) -> T::AccountId {
+    let who = T::AccountId::from(ferry_primitives::signing::public_key(&secret));
+    T::Currency::set_balance(&who, T::MinBond::get().saturating_mul(1_000_000));
+    who
+}
+
+fn operator<T: Config>() -> T::AccountId {
+    let relay = funded::<T>(secret(1, 0));
+    let peer = alloc::vec![7u8; T::MaxPeerIdLen::get() as usize];
+    Pallet::<T>::register_operator(RawOrigin::Signed(relay.clone()).into(), peer, PRICE, T::MinBond::get())
+        .expect("operator registers");
+    relay
+}
+
+fn content<T: Config>() {
+    let creator = funded::<T>(secret(2, 0));
+    Pallet::<T>::register_content(RawOrigin::Signed(creator).into(), CONTENT, 2_000).expect("content registers");
+}
+
+fn genesis<T: Config>() -> [u8; 32] {
+    let h = polkadot_sdk::frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+    let mut g = [0u8; 32];
+    g.copy_from_slice(&h.as_ref()[..32]);
+    g
+}
+
+fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, seq: u64) -> SignedReceipt {
+    let relay_key: &[u8; 32] = relay.as_ref();
+    let s = secret(3, viewer);
+    Receipt {
+        domain: Domain(genesis::<T>()),
+        session: {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&viewer.to_le_bytes());
+            id
+        },
+        relay: *relay_key,
+        viewer: ferry_primitives::signing::public_key(&s),
+        content: CONTENT,
+        seq,
+        bytes: seq * (256 << 10),
+        amount: seq as Balance * 250,
+        chunk_chain: [seq as u8; 32],
+        tip: seq as Balance,
+    }
+    .sign(&s)
+}
+
+#[benchmarks]
+mod benchmarks {
+    use super::*;
+
+    #[benchmark]
+    fn register_operator() {
+        let who = funded::<T>(secret(1, 0));
+        let peer = alloc::vec![7u8; T::MaxPeerIdLen::get() as usize];
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who.clone()), peer, PRICE, T::MinBond::get());
+        assert!(Operators::<T>::contains_key(&who));
+    }
+
+    #[benchmark]
+    fn unregister_operator() {
+        let who = operator::<T>();
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who.clone()));
+        assert!(Operators::<T>::get(&who).is_some_and(|o| o.unbonding_until.is_some()));
+    }
+
+    #[benchmark]
+    fn withdraw_bond() {
+        let who = operator::<T>();
+        Pallet::<T>::unregister_operator(RawOrigin::Signed(who.clone()).into()).expect("unregisters");
+        let later = polkadot_sdk::frame_system::Pallet::<T>::block_number().saturating_add(T::UnbondingPeriod::get());
+        polkadot_sdk::frame_system::Pallet::<T>::set_block_number(later);
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who.clone()));
+        assert!(!Operators::<T>::contains_key(&who));
+    }
+
+    #[benchmark]
+    fn register_content() {
+        let who = funded::<T>(secret(2, 0));
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who), CONTENT, 2_000);
+        assert!(Contents::<T>::contains_key(CONTENT));
+    }
+
+    #[benchmark]
+    fn deposit() {
+        let who = funded::<T>(secret(3, 0));
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who.clone()), 1_000_000, 1_000);
+        assert_eq!(Escrows::<T>::get(&who).free, 1_000_000);
+    }
+
+    #[benchmark]
+    fn unbond() {
+        let who = funded::<T>(secret(3, 0));
+        Pallet::<T>::deposit(RawOrigin::Signed(who.clone()).into(), 1_000_000, 1_000).expect("deposits");
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who.clone()), 1_000);
+        assert_eq!(Escrows::<T>::get(&who).unbonding, 1_000);
+    }
+
+    #[benchmark]
+    fn withdraw() {
+        let who = funded::<T>(secret(3, 0));
+        Pallet::<T>::deposit(RawOrigin::Signed(who.clone()).into(), 1_000_000, 1_000).expect("deposits");
+        Pallet::<T>::unbond(RawOrigin::Signed(who.clone()).into(), 1_000_000).expect("unbonds");
+        let later = polkadot_sdk::frame_system::Pallet::<T>::block_number().saturating_add(T::UnbondingPeriod::get());
+        polkadot_sdk::frame_system::Pallet::<T>::set_block_number(later);
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who.clone()));
+        assert!(!Escrows::<T>::contains_key(&who));
+    }
+
+    #[benchmark]
+    fn settle(n: Linear<1, { T::MaxBatch::get() }>) {
+        let relay = operator::<T>();
+        content::<T>();
+        let mut first = alloc::vec::Vec::new();
+        let mut batch = alloc::vec::Vec::new();
+        for v in 0..n {
+            let viewer = funded::<T>(secret(3, v));
+            Pallet::<T>::deposit(RawOrigin::Signed(viewer).into(), 1_000_000_000, 1_000).expect("deposits");
+            first.push(receipt::<T>(&relay, v, 1));
+            batch.push(receipt::<T>(&relay, v, 2));
+        }
+        let first: BoundedVec<_, T::MaxBatch> = first.try_into().expect("n ≤ MaxBatch");
+        Pallet::<T>::settle(RawOrigin::Signed(relay.clone()).into(), first).expect("first receipts settle");
+        let batch: BoundedVec<_, T::MaxBatch> = batch.try_into().expect("n ≤ MaxBatch");
+        #[extrinsic_call]
+        _(RawOrigin::Signed(relay), batch);
+        assert!(Sessions::<T>::get([0u8; 16]).is_some_and(|s| s.seq == 2));
+    }
+
+    #[benchmark]
+    fn tip() {
+        content::<T>();
+        let who = funded::<T>(secret(3, 0));
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who), CONTENT, 1_000);
+    }
+
+    impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);
+}
