@@ -318,9 +318,15 @@ pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Runs a future to completion on a runtime of its own (tests are synchronous).
+/// Runs a future to completion (tests are synchronous). One runtime serves the whole test binary, so a chain
+/// client made in one call keeps its connection task running for the next.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+        })
+        .block_on(f)
 }
 
 impl Home {
@@ -349,21 +355,30 @@ impl Home {
     /// Waits until this relay has settled everything it is owed, and at least `sessions` sessions, in figures
     /// taken after this call (a running relay refreshes them every settlement round).
     pub fn wait_settled(&self, sessions: usize, timeout: Duration) -> Result<serde_json::Value> {
+        self.wait_earnings(timeout, |e| {
+            e["sessions"].as_array().map_or(0, |s| s.len()) >= sessions && e["pending"] == "0" && e["in_flight"] == "0"
+        })
+    }
+
+    /// Waits for `ferry earnings` figures, taken after this call, that satisfy `pred`.
+    pub fn wait_earnings(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
         let called = unix_now();
         let deadline = Instant::now() + timeout;
         let mut last = serde_json::Value::Null;
         while Instant::now() < deadline {
             if let Ok(e) = self.earnings() {
-                let n = e["sessions"].as_array().map_or(0, |s| s.len());
-                let fresh = e["as_of"].as_u64().is_some_and(|t| t > called);
-                if fresh && n >= sessions && e["pending"] == "0" && e["in_flight"] == "0" {
+                if e["as_of"].as_u64().is_some_and(|t| t > called) && pred(&e) {
                     return Ok(e);
                 }
                 last = e;
             }
             std::thread::sleep(Duration::from_millis(500));
         }
-        bail!("{} did not settle within {timeout:?}; last earnings: {last}", self.dir.display())
+        bail!("{}: earnings not as expected within {timeout:?}; last: {last}", self.dir.display())
     }
 }
 

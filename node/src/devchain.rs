@@ -19,8 +19,8 @@ pub enum DevChainError {
     NoSpec(PathBuf),
     #[error("cannot start the dev node: {0}")]
     Spawn(std::io::Error),
-    #[error("the dev node exited at start; its log {0} says why")]
-    Exited(PathBuf),
+    #[error("the dev node exited at start; the end of its log {0}:\n{1}")]
+    Exited(PathBuf, String),
     #[error("the dev node did not produce a block within {0:?}; see {1}")]
     NoBlocks(Duration, PathBuf),
     #[error("{0}: {1}")]
@@ -106,7 +106,7 @@ impl DevChain {
             .arg(&self.spec)
             .args(["--dev", "--dev-block-time", &self.block_ms.to_string(), "--base-path"])
             .arg(&data)
-            .args(["--rpc-port", &self.rpc_port.to_string(), "--port", "0", "--listen-addr", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--rpc-port", &self.rpc_port.to_string(), "--listen-addr", "/ip4/127.0.0.1/tcp/0"])
             .args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--rpc-cors", "all"])
             .stdin(std::process::Stdio::null())
             .stdout(log)
@@ -120,7 +120,10 @@ impl DevChain {
         while started.elapsed() < limit {
             if let Ok(Some(_)) = child.try_wait() {
                 let _ = std::fs::remove_file(self.pid_file());
-                return Err(DevChainError::Exited(self.log_file()));
+                let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                return Err(DevChainError::Exited(self.log_file(), tail));
             }
             if let Ok(s) = self.status().await {
                 if s.best >= 1 {

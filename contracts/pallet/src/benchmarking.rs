@@ -2,9 +2,10 @@
 //! names a different viewer (its own escrow entry) and continues a session already settled once.
 
 use super::*;
-use ferry_primitives::{Domain, Receipt, SignedReceipt};
+use ferry_primitives::{Balance, Domain, Receipt, SignedReceipt};
 use polkadot_sdk::frame_benchmarking::v2::*;
-use polkadot_sdk::frame_support::traits::fungible::Mutate;
+use polkadot_sdk::frame_support::traits::{fungible::Mutate, Get};
+use polkadot_sdk::frame_support::BoundedVec;
 use polkadot_sdk::frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use polkadot_sdk::sp_runtime::traits::{Saturating, Zero};
 
