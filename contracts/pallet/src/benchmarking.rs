@@ -21,7 +21,7 @@ fn secret(role: u8, i: u32) -> [u8; 32] {
 /// An account whose key is `secret`, with plenty of funds.
 fn funded<T: Config>(secret: [u8; 32]) -> T::AccountId {
     let who = T::AccountId::from(ferry_primitives::signing::public_key(&secret));
-    T::Currency::set_balance(&who, T::MinBond::get().saturating_mul(1_000_000));
+    T::Currency::set_balance(&who, T::MinBond::get().saturating_mul(1_000_000_000));
     who
 }
 
