@@ -110,6 +110,30 @@ fn play(chain: &TestChain, viewer: &Home, cid: &str, via: &str, seconds: u32) ->
     p.stop()
 }
 
+/// A dev chain, a creator who runs the origin relay (bonded, 6 s video published and registered) and a viewer
+/// with escrow: the setup of the single-relay tests.
+struct Solo {
+    _root: tempfile::TempDir,
+    chain: TestChain,
+    creator: Home,
+    viewer: Home,
+    cid: String,
+}
+
+impl Solo {
+    fn new(settle_every_ms: u64) -> Result<Solo> {
+        let root = tempfile::tempdir()?;
+        let chain = TestChain::up()?;
+        let creator = Home::dev(root.path(), "origin", "creator", settle_every_ms)?;
+        let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+        let video = make_video(root.path(), 6)?;
+        chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+        let cid = publish(&chain, &creator, &video)?;
+        chain.ferry(&viewer, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
+        Ok(Solo { _root: root, chain, creator, viewer, cid })
+    }
+}
+
 #[test]
 fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     let root = tempfile::tempdir()?;
@@ -189,15 +213,8 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
 
 #[test]
 fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pays_nothing() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let chain = TestChain::up()?;
     // Settles once at start (nothing yet), then not for ten minutes: the receipts wait in the ledger.
-    let creator = Home::dev(root.path(), "origin", "creator", 600_000)?;
-    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
-    let video = make_video(root.path(), 6)?;
-    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
-    let cid = publish(&chain, &creator, &video)?;
-    chain.ferry(&viewer, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
+    let Solo { _root, chain, creator, viewer, cid } = Solo::new(600_000)?;
     let c = chain.client(&creator)?;
     let before = books(&c, &creator, None, &viewer)?;
 
@@ -242,14 +259,7 @@ fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pa
 
 #[test]
 fn settlement_catches_up_after_the_chain_was_down_during_playback() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let chain = TestChain::up()?;
-    let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
-    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
-    let video = make_video(root.path(), 6)?;
-    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
-    let cid = publish(&chain, &creator, &video)?;
-    chain.ferry(&viewer, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
+    let Solo { _root, chain, creator, viewer, cid } = Solo::new(1000)?;
     let c = chain.client(&creator)?;
     let before = books(&c, &creator, None, &viewer)?;
     drop(c);

@@ -112,6 +112,19 @@ pub struct Inclusion {
     pub block_hash: [u8; 32],
 }
 
+impl From<&runtime::ferry::events::Settled> for Payout {
+    fn from(ev: &runtime::ferry::events::Settled) -> Payout {
+        Payout {
+            session: ev.session,
+            seq: ev.seq,
+            operator_paid: ev.operator_paid,
+            creator_paid: ev.creator_paid,
+            burned: ev.burned,
+            tip_paid: ev.tip_paid,
+        }
+    }
+}
+
 /// A viewer's escrow on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Escrow {
@@ -221,15 +234,7 @@ impl Chain {
         let (at, events) = self.submit(&runtime::transactions().ferry().settle(batch)).await?;
         let mut payouts = vec![];
         for ev in events.find::<runtime::ferry::events::Settled>() {
-            let ev = ev.map_err(rpc)?;
-            payouts.push(Payout {
-                session: ev.session,
-                seq: ev.seq,
-                operator_paid: ev.operator_paid,
-                creator_paid: ev.creator_paid,
-                burned: ev.burned,
-                tip_paid: ev.tip_paid,
-            });
+            payouts.push(Payout::from(&ev.map_err(rpc)?));
         }
         Ok((at, payouts))
     }
@@ -342,17 +347,7 @@ impl Chain {
         let mut m = BlockMoney::default();
         for ev in events.find::<Settled>() {
             let ev = ev.map_err(rpc)?;
-            m.settled.push((
-                ev.relay.0,
-                Payout {
-                    session: ev.session,
-                    seq: ev.seq,
-                    operator_paid: ev.operator_paid,
-                    creator_paid: ev.creator_paid,
-                    burned: ev.burned,
-                    tip_paid: ev.tip_paid,
-                },
-            ));
+            m.settled.push((ev.relay.0, Payout::from(&ev)));
         }
         for ev in events.find::<TransactionFeePaid>() {
             let ev = ev.map_err(rpc)?;
