@@ -384,13 +384,18 @@ impl Home {
 
 /// The latest receipt of every session in a relay's ledger (from `ferry receipts --json`), as (amount, tip).
 pub fn session_totals(receipts: &serde_json::Value) -> Vec<(u128, u128)> {
+    session_totals_by_viewer(receipts).into_iter().map(|(_, a, t)| (a, t)).collect()
+}
+
+/// The same, with the paying viewer's account (`0x…`) first.
+pub fn session_totals_by_viewer(receipts: &serde_json::Value) -> Vec<(String, u128, u128)> {
     receipts["relay"]["sessions"]
         .as_array()
         .map(|s| {
             s.iter()
                 .map(|s| {
                     let n = |k: &str| s["latest"][k].as_str().and_then(|v| v.parse().ok()).unwrap_or(0u128);
-                    (n("amount"), n("tip"))
+                    (s["latest"]["viewer"].as_str().unwrap_or_default().to_string(), n("amount"), n("tip"))
                 })
                 .collect()
         })
