@@ -47,6 +47,17 @@ impl Home {
         Ok(Home { dir, account: id["account"].as_str().unwrap_or_default().to_string() })
     }
 
+    /// Replaces one line of the home's config.toml (as `ferry init` wrote it).
+    pub fn set_config(&self, line: &str, with: &str) -> Result<()> {
+        let path = self.dir.join("config.toml");
+        let text = std::fs::read_to_string(&path)?;
+        if !text.contains(line) {
+            bail!("{} has no line {line:?}", path.display());
+        }
+        std::fs::write(&path, text.replace(line, with))?;
+        Ok(())
+    }
+
     pub fn receipts(&self) -> Result<serde_json::Value> {
         Ok(serde_json::from_str(&ferry(&self.dir, &["receipts", "--json"])?)?)
     }
@@ -336,12 +347,10 @@ impl Home {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir)?;
         ferry(&dir, &["init", "--dev-account", role])?;
-        let cfg = dir.join("config.toml");
-        let text = std::fs::read_to_string(&cfg)?
-            .replace("settle_every_ms = 6000", &format!("settle_every_ms = {settle_every_ms}"));
-        std::fs::write(&cfg, text)?;
         let id: serde_json::Value = serde_json::from_str(&ferry(&dir, &["id", "--json"])?)?;
-        Ok(Home { dir, account: id["account"].as_str().unwrap_or_default().to_string() })
+        let home = Home { dir, account: id["account"].as_str().unwrap_or_default().to_string() };
+        home.set_config("settle_every_ms = 6000", &format!("settle_every_ms = {settle_every_ms}"))?;
+        Ok(home)
     }
 
     pub fn account_bytes(&self) -> [u8; 32] {

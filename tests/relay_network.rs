@@ -59,6 +59,9 @@ fn video_plays_through_a_caching_relay_and_every_byte_is_paid_for() -> Result<()
     let cache = Home::new(p.root.path(), "cache")?;
     let (cache_relay, cache_addr) = relay(&cache, &["--bootstrap", &origin_addr])?;
     let viewer = Home::new(p.root.path(), "viewer")?;
+    // A patient viewer: on a loaded machine the cache's first fetches from the origin can take longer than the
+    // default 5 s stall timeout, and a viewer that fails over to the origin leaves gaps in the cache.
+    viewer.set_config("stall_timeout_ms = 5000", "stall_timeout_ms = 30000")?;
     let (watcher, url) = watch(&viewer, &p.cid, &[&cache_addr])?;
 
     // ffprobe decodes the whole video through the gateway: the source's duration and frame count, per rendition.
