@@ -12,7 +12,7 @@ pub const NODE_VERSION: &str = "0.24.0";
 #[derive(Debug, thiserror::Error)]
 pub enum DevChainError {
     #[error(
-        "the dev node is not installed at {0}; run `scripts/devchain install` (one time, about an hour on 2 cores)"
+        "the dev node is not installed at {0}; run `scripts/devchain install` (one time, well over an hour on 2 cores)"
     )]
     NoNode(PathBuf),
     #[error("no chain spec at {0}; run `scripts/devchain spec`")]

@@ -61,7 +61,8 @@ impl Earnings {
         let mut e = Earnings { as_of: now(), ..Earnings::default() };
         for rec in records {
             let r = &rec.latest.receipt;
-            let settled = rec.settled.as_ref().map_or(0, |s| s.amount);
+            let done = rec.settled.as_ref();
+            let settled = done.map_or(0, |s| s.amount);
             let outstanding = r.amount.saturating_sub(settled);
             let state = if !rec.is_pending() {
                 if rec.refused.as_ref().is_some_and(|x| x.seq == r.seq) {
@@ -77,7 +78,8 @@ impl Earnings {
                 "pending"
             };
             e.settled += settled;
-            e.operator_paid += rec.settled.as_ref().map_or(0, |s| s.operator_paid);
+            let operator_paid = done.map_or(0, |s| s.operator_paid);
+            e.operator_paid += operator_paid;
             e.sessions.push(SessionEarnings {
                 session: hex::encode(r.session),
                 viewer: account_hex(&r.viewer),
@@ -87,10 +89,10 @@ impl Earnings {
                 bytes: r.bytes,
                 owed: r.amount,
                 settled,
-                operator_paid: rec.settled.as_ref().map_or(0, |s| s.operator_paid),
-                settled_seq: rec.settled.as_ref().map(|s| s.seq),
-                block_number: rec.settled.as_ref().map(|s| s.block_number),
-                block_hash: rec.settled.as_ref().map(|s| format!("0x{}", hex::encode(s.block_hash))),
+                operator_paid,
+                settled_seq: done.map(|s| s.seq),
+                block_number: done.map(|s| s.block_number),
+                block_hash: done.map(|s| format!("0x{}", hex::encode(s.block_hash))),
                 error: rec.refused.as_ref().map(|x| x.error.clone()),
             });
         }

@@ -333,8 +333,12 @@ pub struct BlockMoney {
 
 impl Chain {
     /// Number of the latest finalized block.
+    /// Cheap, and quick to fail, so it also tells whether the chain is still there.
     pub async fn finalized_number(&self) -> Result<u32, ChainError> {
-        let at = self.api.at_current_block().await.map_err(rpc)?;
+        let at = tokio::time::timeout(PROBE_TIMEOUT, self.api.at_current_block())
+            .await
+            .map_err(|_| ChainError::Timeout(PROBE_TIMEOUT))?
+            .map_err(rpc)?;
         Ok(at.block_number() as u32)
     }
 

@@ -265,9 +265,7 @@ impl Writer {
                     Op::Commit(r, reply) => {
                         let session = r.receipt.session;
                         if let std::collections::hash_map::Entry::Vacant(slot) = self.cache.entry(session) {
-                            if let Some(v) = sessions.get(session).map_err(|e| db_error(&p, e))? {
-                                let rec = SessionRecord::decode(&mut v.value())
-                                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                            if let Some(rec) = read_session(&sessions, &p, session)? {
                                 slot.insert(rec);
                             }
                         }
@@ -296,13 +294,11 @@ impl Writer {
                     Op::Barrier(reply) | Op::Close(reply) => own_replies.push(reply),
                     Op::Pending(limit, reply) => {
                         let mut out = vec![];
-                        for item in sessions.iter().map_err(|e| db_error(&p, e))? {
+                        for rec in read_sessions(&sessions, &p)? {
+                            let rec = rec?;
                             if out.len() >= limit {
                                 break;
                             }
-                            let (_, v) = item.map_err(|e| db_error(&p, e))?;
-                            let rec = SessionRecord::decode(&mut v.value())
-                                .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
                             if rec.is_pending() {
                                 out.push(rec.latest);
                             }
@@ -336,15 +332,7 @@ impl Writer {
                         own_replies.push(reply);
                     }
                     Op::Sessions(reply) => {
-                        let mut out = vec![];
-                        for item in sessions.iter().map_err(|e| db_error(&p, e))? {
-                            let (_, v) = item.map_err(|e| db_error(&p, e))?;
-                            out.push(
-                                SessionRecord::decode(&mut v.value())
-                                    .map_err(|e| LedgerError::Corrupt(e.to_string()))?,
-                            );
-                        }
-                        let _ = reply.send(out);
+                        let _ = reply.send(read_sessions(&sessions, &p)?.collect::<Result<_, _>>()?);
                     }
                     Op::MarkAcked(session, seq) => {
                         let current = own.get((session, seq)).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
@@ -367,6 +355,17 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Every session record, in key order.
+fn read_sessions<'t>(
+    sessions: &'t impl ReadableTable<[u8; 16], &'static [u8]>,
+    path: &'t Path,
+) -> Result<impl Iterator<Item = Result<SessionRecord, LedgerError>> + 't, LedgerError> {
+    Ok(sessions.iter().map_err(|e| db_error(path, e))?.map(move |item| {
+        let (_, v) = item.map_err(|e| db_error(path, e))?;
+        SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))
+    }))
 }
 
 fn read_session(
@@ -448,11 +447,8 @@ impl LedgerView {
             .into_iter()
             .map(|b| OwnReceipt::decode(&mut b.as_slice()).map_err(|e| LedgerError::Corrupt(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut sessions = vec![];
-        for item in r.open_table(SESSIONS).map_err(|e| db_error(&path, e))?.iter().map_err(|e| db_error(&path, e))? {
-            let (_, v) = item.map_err(|e| db_error(&path, e))?;
-            sessions.push(SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?);
-        }
+        let table = r.open_table(SESSIONS).map_err(|e| db_error(&path, e))?;
+        let sessions = read_sessions(&table, &path)?.collect::<Result<_, _>>()?;
         Ok(LedgerView { sessions, receipts, own })
     }
 }
