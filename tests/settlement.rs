@@ -389,6 +389,55 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     Ok(())
 }
 
+/// The scale the benchmarked weights promise, on a real chain: 2,000 receipts in one batch land in one block.
+#[test]
+fn one_block_settles_two_thousand_receipts() -> Result<()> {
+    const RECEIPTS: u32 = 2_000;
+    const AMOUNT: Balance = 1_000;
+    let s = Solo::new(1000)?;
+    s.creator.set_config("settle_batch = 1024", &format!("settle_batch = {RECEIPTS}"))?;
+    let genesis = chain_genesis(&s.chain)?;
+    let content = ferry_node::identity::parse_hex32(&s.cid).context("cid")?;
+    let viewer_secret = ferry_node::identity::dev_secret("viewer").context("viewer secret")?;
+    block_on(async {
+        let ledger = ferry_node::ledger::Ledger::open(&s.creator.dir)?;
+        for i in 0..RECEIPTS {
+            let mut session = [0u8; 16];
+            session[..4].copy_from_slice(&i.to_le_bytes());
+            let receipt = Receipt {
+                domain: Domain(genesis),
+                session,
+                relay: s.creator.account_bytes(),
+                viewer: s.viewer.account_bytes(),
+                content,
+                seq: 1,
+                bytes: 256 << 10,
+                amount: AMOUNT,
+                chunk_chain: [0; 32],
+                tip: 0,
+            };
+            ledger
+                .commit(receipt.sign(&viewer_secret))
+                .await?
+                .map_err(|r| anyhow::anyhow!("ledger refused: {}", r.reason))?;
+        }
+        ledger.close().await?;
+        anyhow::Ok(())
+    })?;
+
+    let c = s.chain.client(&s.creator)?;
+    let before = block_on(c.escrow(s.viewer.account_bytes()))?;
+    let (origin, _) = relay_on(&s.chain, &s.creator, &[])?;
+    let e = s.creator.wait_settled(RECEIPTS as usize, Duration::from_secs(300))?;
+    origin.stop()?;
+    let blocks: std::collections::BTreeSet<u64> =
+        e["sessions"].as_array().context("sessions")?.iter().filter_map(|s| s["block_number"].as_u64()).collect();
+    assert_eq!(blocks.len(), 1, "the receipts were settled in blocks {blocks:?}");
+    let after = block_on(c.escrow(s.viewer.account_bytes()))?;
+    assert_eq!(before.free - after.free, Balance::from(RECEIPTS) * AMOUNT, "every receipt was paid");
+    Ok(())
+}
+
 fn chain_genesis(chain: &TestChain) -> Result<[u8; 32]> {
     let s = chain.status()?;
     ferry_node::identity::parse_hex32(s["genesis"].as_str().unwrap_or_default()).context("genesis in status")

@@ -16,6 +16,8 @@ pub enum ConfigError {
     Read(PathBuf, std::io::Error),
     #[error("{0} is not valid: {1}")]
     Parse(PathBuf, toml::de::Error),
+    #[error("{0}: {1}")]
+    Invalid(PathBuf, String),
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,10 +124,26 @@ impl Config {
     pub fn load(home: &Path) -> Result<Config, ConfigError> {
         let path = home.join(CONFIG_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse(path, e)),
+            Ok(text) => {
+                let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse(path.clone(), e))?;
+                cfg.check().map_err(|e| ConfigError::Invalid(path, e))?;
+                Ok(cfg)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(ConfigError::Read(path, e)),
         }
+    }
+
+    /// Values that parse but that the relay cannot work with.
+    fn check(&self) -> Result<(), String> {
+        let max = ferry_primitives::MAX_SETTLE_BATCH as usize;
+        if !(1..=max).contains(&self.chain.settle_batch) {
+            return Err(format!(
+                "settle_batch = {} must be between 1 and {max}, the most receipts the chain takes in one transaction",
+                self.chain.settle_batch
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -171,7 +189,7 @@ genesis = "0x0000000000000000000000000000000000000000000000000000000000000000"
 # Chain node RPC for settlement, deposits and tips, e.g. "ws://127.0.0.1:9944". Off when unset.
 # With a url and the all-zero genesis above, the genesis is read from the chain.
 # url = "ws://127.0.0.1:9944"
-# Pause between settlement rounds when nothing is left to settle, and most receipts per transaction.
+# Pause between settlement rounds when nothing is left to settle, and most receipts per transaction (1 to 2048).
 settle_every_ms = 6000
 settle_batch = 1024
 "#;
@@ -179,6 +197,17 @@ settle_batch = 1024
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_the_chain_cannot_take_is_refused_when_the_config_loads() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(CONFIG_FILE), TEMPLATE.replace("settle_batch = 1024", "settle_batch = 4096"))
+            .unwrap();
+        let e = Config::load(home.path()).unwrap_err().to_string();
+        assert!(e.contains("settle_batch = 4096 must be between 1 and 2048"), "{e}");
+        std::fs::write(home.path().join(CONFIG_FILE), TEMPLATE).unwrap();
+        assert_eq!(Config::load(home.path()).unwrap().chain.settle_batch, 1024);
+    }
 
     #[test]
     fn template_parses_to_defaults() {

@@ -4,7 +4,10 @@
 use super::*;
 use ferry_primitives::{Balance, Domain, Receipt, SignedReceipt};
 use polkadot_sdk::frame_benchmarking::v2::*;
-use polkadot_sdk::frame_support::traits::{fungible::Mutate, Get};
+use polkadot_sdk::frame_support::traits::{
+    fungible::{Inspect, Mutate},
+    Get,
+};
 use polkadot_sdk::frame_support::BoundedVec;
 use polkadot_sdk::frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use polkadot_sdk::sp_runtime::traits::{Saturating, Zero};
@@ -23,6 +26,11 @@ fn funded<T: Config>(secret: [u8; 32]) -> T::AccountId {
     let who = T::AccountId::from(ferry_primitives::signing::public_key(&secret));
     T::Currency::set_balance(&who, T::MinBond::get().saturating_mul(1_000_000_000));
     who
+}
+
+/// An escrow the chain accepts as the escrow account's first funds: above the existential deposit.
+fn escrow<T: Config>() -> Balance {
+    T::Currency::minimum_balance().saturating_mul(1_000)
 }
 
 fn operator<T: Config>() -> T::AccountId {
@@ -111,14 +119,14 @@ mod benchmarks {
     fn deposit() {
         let who = funded::<T>(secret(3, 0));
         #[extrinsic_call]
-        _(RawOrigin::Signed(who.clone()), 1_000_000, 1_000);
-        assert_eq!(Escrows::<T>::get(&who).free, 1_000_000);
+        _(RawOrigin::Signed(who.clone()), escrow::<T>(), 1_000);
+        assert_eq!(Escrows::<T>::get(&who).free, escrow::<T>());
     }
 
     #[benchmark]
     fn unbond() {
         let who = funded::<T>(secret(3, 0));
-        Pallet::<T>::deposit(RawOrigin::Signed(who.clone()).into(), 1_000_000, 1_000).expect("deposits");
+        Pallet::<T>::deposit(RawOrigin::Signed(who.clone()).into(), escrow::<T>(), 1_000).expect("deposits");
         #[extrinsic_call]
         _(RawOrigin::Signed(who.clone()), 1_000);
         assert_eq!(Escrows::<T>::get(&who).unbonding, 1_000);
@@ -127,8 +135,8 @@ mod benchmarks {
     #[benchmark]
     fn withdraw() {
         let who = funded::<T>(secret(3, 0));
-        Pallet::<T>::deposit(RawOrigin::Signed(who.clone()).into(), 1_000_000, 1_000).expect("deposits");
-        Pallet::<T>::unbond(RawOrigin::Signed(who.clone()).into(), 1_000_000).expect("unbonds");
+        Pallet::<T>::deposit(RawOrigin::Signed(who.clone()).into(), escrow::<T>(), 1_000).expect("deposits");
+        Pallet::<T>::unbond(RawOrigin::Signed(who.clone()).into(), escrow::<T>()).expect("unbonds");
         let later = polkadot_sdk::frame_system::Pallet::<T>::block_number().saturating_add(T::UnbondingPeriod::get());
         polkadot_sdk::frame_system::Pallet::<T>::set_block_number(later);
         #[extrinsic_call]
@@ -144,7 +152,7 @@ mod benchmarks {
         let mut batch = alloc::vec::Vec::new();
         for v in 0..n {
             let viewer = funded::<T>(secret(3, v));
-            Pallet::<T>::deposit(RawOrigin::Signed(viewer).into(), 1_000_000_000, 1_000).expect("deposits");
+            Pallet::<T>::deposit(RawOrigin::Signed(viewer).into(), escrow::<T>(), 1_000).expect("deposits");
             first.push(receipt::<T>(&relay, v, 1));
             batch.push(receipt::<T>(&relay, v, 2));
         }

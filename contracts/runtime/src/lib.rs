@@ -9,6 +9,8 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 extern crate alloc;
 
 mod apis;
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarks;
 pub mod genesis;
 
 use alloc::vec::Vec;
@@ -224,9 +226,9 @@ impl pallet_ferry::Config for Runtime {
     type UnbondingPeriod = ConstU32<600>;
     /// 5% of every payment burns.
     type FeeBps = ConstU16<500>;
-    type MaxBatch = ConstU32<4096>;
+    type MaxBatch = ConstU32<{ ferry_primitives::MAX_SETTLE_BATCH }>;
     type MaxPeerIdLen = ConstU32<64>;
-    type WeightInfo = ();
+    type WeightInfo = pallet_ferry::weights::SubstrateWeight<Runtime>;
 }
 
 #[frame_support::runtime]

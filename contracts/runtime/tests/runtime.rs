@@ -58,3 +58,55 @@ fn json_merge(a: &mut serde_json::Value, b: serde_json::Value) {
         (a, b) => *a = b,
     }
 }
+
+/// How many receipts one block of the dev chain can settle, from the benchmarked weights (`scripts/devchain
+/// weights` prints it). Batches of at most `MaxBatch` receipts, each its own extrinsic, fill the normal class.
+#[test]
+fn receipts_per_block() {
+    use ferry_primitives::SignedReceipt;
+    use frame_support::{dispatch::DispatchClass, traits::Get, weights::Weight};
+    use pallet_ferry::WeightInfo;
+    use parity_scale_codec::MaxEncodedLen;
+
+    let weights = ferry_runtime::RuntimeBlockWeights::get();
+    let normal = weights.get(DispatchClass::Normal);
+    let (max_total, max_extrinsic) = (normal.max_total.unwrap(), normal.max_extrinsic.unwrap());
+    let max_length = *ferry_runtime::RuntimeBlockLength::get().max.get(DispatchClass::Normal) as usize;
+    let max_batch: u32 = <Runtime as pallet_ferry::Config>::MaxBatch::get();
+    let settle = <Runtime as pallet_ferry::Config>::WeightInfo::settle;
+    let block = |n: u32| {
+        let batches = (0..n.div_ceil(max_batch)).map(|i| max_batch.min(n - i * max_batch));
+        let mut total = Weight::zero();
+        for b in batches {
+            if settle(b).any_gt(max_extrinsic) {
+                return None;
+            }
+            total = total.saturating_add(settle(b)).saturating_add(normal.base_extrinsic);
+        }
+        Some(total)
+    };
+    let fits = |n: u32| {
+        block(n).is_some_and(|w| w.all_lte(max_total)) && n as usize * SignedReceipt::max_encoded_len() <= max_length
+    };
+    let (mut lo, mut hi) = (0u32, 10_000_000u32);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let used = block(lo).unwrap_or_default();
+    println!(
+        "receipts per block: {lo} ({} batches of at most {max_batch}; {:.3} s of {:.3} s compute, {} of {} proof bytes, \
+         {} of {max_length} bytes of block length)",
+        lo.div_ceil(max_batch),
+        used.ref_time() as f64 / 1e12,
+        max_total.ref_time() as f64 / 1e12,
+        used.proof_size(),
+        max_total.proof_size(),
+        lo as usize * SignedReceipt::max_encoded_len(),
+    );
+    assert!(lo >= 2_000, "the weights let one block settle only {lo} receipts; the design needs 2,000");
+}
