@@ -10,31 +10,24 @@ const READ_BUF: usize = 256 << 10;
 pub struct StreamReader<R> {
     inner: R,
     buf: BytesMut,
+    /// Reads land here and only the bytes read are copied on: resizing `buf` for every read zeroed 256 KiB each
+    /// time, however few bytes the transport had, and cost the viewer most of a core.
+    scratch: Box<[u8]>,
 }
 
 impl<R: AsyncRead + Unpin> StreamReader<R> {
     pub fn new(inner: R) -> Self {
-        StreamReader { inner, buf: BytesMut::with_capacity(READ_BUF) }
+        StreamReader { inner, buf: BytesMut::with_capacity(READ_BUF), scratch: vec![0; READ_BUF].into_boxed_slice() }
     }
 
     /// Fills the buffer until it holds `len` bytes or the stream ends.
     async fn fill(&mut self, len: usize) -> std::io::Result<()> {
         while self.buf.len() < len {
-            let start = self.buf.len();
-            let want = (len - start).max(READ_BUF);
-            self.buf.resize(start + want, 0);
-            let n = self.inner.read(&mut self.buf[start..]).await;
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(start + n);
+            let n = self.inner.read(&mut self.scratch).await?;
             if n == 0 {
                 break;
             }
+            self.buf.extend_from_slice(&self.scratch[..n]);
         }
         Ok(())
     }
