@@ -56,11 +56,13 @@ fn video_plays_through_a_caching_relay_and_every_byte_is_paid_for() -> Result<()
     let p = publish(20)?;
     assert!(p.manifest.renditions.len() >= 2, "a 720p source gets at least two renditions");
     let (origin, origin_addr) = relay(&p.origin, &[])?;
+    // A patient viewer and a patient cache: on a loaded machine the cache's first fetches from the origin can take
+    // longer than the default 5 s stall timeout. Either one giving up sends the viewer to the origin, which leaves
+    // gaps in the cache.
     let cache = Home::new(p.root.path(), "cache")?;
+    cache.set_config("stall_timeout_ms = 5000", "stall_timeout_ms = 30000")?;
     let (cache_relay, cache_addr) = relay(&cache, &["--bootstrap", &origin_addr])?;
     let viewer = Home::new(p.root.path(), "viewer")?;
-    // A patient viewer: on a loaded machine the cache's first fetches from the origin can take longer than the
-    // default 5 s stall timeout, and a viewer that fails over to the origin leaves gaps in the cache.
     viewer.set_config("stall_timeout_ms = 5000", "stall_timeout_ms = 30000")?;
     let (watcher, url) = watch(&viewer, &p.cid, &[&cache_addr])?;
 
