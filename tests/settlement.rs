@@ -335,14 +335,7 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     let wrong_chain = Receipt { domain: Domain([9; 32]), ..receipt(4, 10_000) }.sign(&viewer_secret);
     let overspend = receipt(5, 50_000_000).sign(&viewer_secret);
     // Straight into the relay's ledger, as if a buggy or hostile relay build had accepted them.
-    block_on(async {
-        let ledger = ferry_node::ledger::Ledger::open(&creator.dir)?;
-        for r in [&good, &forged, &wrong_relay, &wrong_chain, &overspend] {
-            ledger.commit(r.clone()).await?.map_err(|r| anyhow::anyhow!("ledger refused: {}", r.reason))?;
-        }
-        ledger.close().await?;
-        anyhow::Ok(())
-    })?;
+    put_in_ledger(&creator, [good.clone(), forged, wrong_relay, wrong_chain, overspend])?;
 
     let c = chain.client(&creator)?;
     let before = books(&c, &creator, None, &viewer)?;
@@ -399,12 +392,12 @@ fn one_block_settles_two_thousand_receipts() -> Result<()> {
     let genesis = chain_genesis(&s.chain)?;
     let content = ferry_node::identity::parse_hex32(&s.cid).context("cid")?;
     let viewer_secret = ferry_node::identity::dev_secret("viewer").context("viewer secret")?;
-    block_on(async {
-        let ledger = ferry_node::ledger::Ledger::open(&s.creator.dir)?;
-        for i in 0..RECEIPTS {
+    put_in_ledger(
+        &s.creator,
+        (0..RECEIPTS).map(|i| {
             let mut session = [0u8; 16];
             session[..4].copy_from_slice(&i.to_le_bytes());
-            let receipt = Receipt {
+            Receipt {
                 domain: Domain(genesis),
                 session,
                 relay: s.creator.account_bytes(),
@@ -415,15 +408,10 @@ fn one_block_settles_two_thousand_receipts() -> Result<()> {
                 amount: AMOUNT,
                 chunk_chain: [0; 32],
                 tip: 0,
-            };
-            ledger
-                .commit(receipt.sign(&viewer_secret))
-                .await?
-                .map_err(|r| anyhow::anyhow!("ledger refused: {}", r.reason))?;
-        }
-        ledger.close().await?;
-        anyhow::Ok(())
-    })?;
+            }
+            .sign(&viewer_secret)
+        }),
+    )?;
 
     let c = s.chain.client(&s.creator)?;
     let before = block_on(c.escrow(s.viewer.account_bytes()))?;
@@ -436,6 +424,18 @@ fn one_block_settles_two_thousand_receipts() -> Result<()> {
     let after = block_on(c.escrow(s.viewer.account_bytes()))?;
     assert_eq!(before.free - after.free, Balance::from(RECEIPTS) * AMOUNT, "every receipt was paid");
     Ok(())
+}
+
+/// Commits receipts straight into a stopped relay's ledger, as if it had accepted them from a viewer.
+fn put_in_ledger(relay: &Home, receipts: impl IntoIterator<Item = SignedReceipt>) -> Result<()> {
+    block_on(async {
+        let ledger = ferry_node::ledger::Ledger::open(&relay.dir)?;
+        for r in receipts {
+            ledger.commit(r).await?.map_err(|r| anyhow::anyhow!("ledger refused: {}", r.reason))?;
+        }
+        ledger.close().await?;
+        anyhow::Ok(())
+    })
 }
 
 fn chain_genesis(chain: &TestChain) -> Result<[u8; 32]> {

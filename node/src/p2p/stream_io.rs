@@ -10,8 +10,8 @@ const READ_BUF: usize = 256 << 10;
 pub struct StreamReader<R> {
     inner: R,
     buf: BytesMut,
-    /// Reads land here and only the bytes read are copied on: resizing `buf` for every read zeroed 256 KiB each
-    /// time, however few bytes the transport had, and cost the viewer most of a core.
+    /// Reads land here and only the bytes read are copied on, so `buf` is never resized (and zeroed) by 256 KiB
+    /// for a read that brings a few KiB.
     scratch: Box<[u8]>,
 }
 
