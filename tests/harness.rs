@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
+use ferry_primitives::SignedReceipt;
 
 /// The `ferry` binary cargo built next to this test.
 pub fn ferry_bin() -> PathBuf {
@@ -410,3 +411,81 @@ pub fn session_totals_by_viewer(receipts: &serde_json::Value) -> Vec<(String, u1
         })
         .unwrap_or_default()
 }
+
+// ---- Chain test setups shared by the settlement and money-safety tests ----
+
+pub const PRICE: &str = "1000000";
+pub const BOND: &str = "10000000000000";
+pub const SHARE_BPS: u16 = 2_000;
+/// The dev runtime's protocol fee.
+pub const FEE_BPS: u16 = 500;
+
+/// Reserves `amount` in a lane from `payer` to `relay`, as `ferry lane open` does.
+pub fn open_lane(chain: &TestChain, payer: &Home, relay: &Home, amount: &str) -> Result<()> {
+    chain.ferry(payer, &["lane", "open", &relay.account, amount]).map(|_| ())
+}
+
+pub fn publish(chain: &TestChain, creator: &Home, video: &std::path::Path) -> Result<String> {
+    let out = chain.ferry(creator, &["publish", &video.to_string_lossy(), "--share-bps", &SHARE_BPS.to_string()])?;
+    Ok(out.lines().last().context("publish printed no content id")?.trim().to_string())
+}
+
+pub fn relay_on(chain: &TestChain, home: &Home, extra: &[&str]) -> Result<(Proc, String)> {
+    let mut args = vec!["--chain", chain.url.as_str(), "--price", PRICE];
+    args.extend_from_slice(extra);
+    relay(home, &args)
+}
+
+pub fn play(chain: &TestChain, viewer: &Home, cid: &str, via: &str, seconds: u32) -> Result<()> {
+    let args = ["watch", cid, "--gateway", "127.0.0.1:0", "--bootstrap", via, "--chain", &chain.url];
+    let p = Proc::spawn(&viewer.dir, "watch", &args)?;
+    let url = p.line(Duration::from_secs(60), |l| l.starts_with("http://"))?;
+    let d = decode(&url)?;
+    ensure!(!d.video_frames.is_empty(), "no video stream decoded");
+    for f in &d.video_frames {
+        ensure!(*f == u64::from(seconds) * 25, "decoded {f} frames of {}", seconds * 25);
+    }
+    p.stop()
+}
+
+/// A dev chain, a creator who runs the origin relay (bonded, 6 s video published and registered) and a viewer
+/// with a lane to it: the setup of the single-relay tests.
+pub struct Solo {
+    pub _root: tempfile::TempDir,
+    pub chain: TestChain,
+    pub creator: Home,
+    pub viewer: Home,
+    pub cid: String,
+}
+
+impl Solo {
+    pub fn new(settle_every_ms: u64) -> Result<Solo> {
+        let root = tempfile::tempdir()?;
+        let chain = TestChain::up()?;
+        let creator = Home::dev(root.path(), "origin", "creator", settle_every_ms)?;
+        let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+        let video = make_video(root.path(), 6)?;
+        chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+        let cid = publish(&chain, &creator, &video)?;
+        open_lane(&chain, &viewer, &creator, "1000000000000")?;
+        Ok(Solo { _root: root, chain, creator, viewer, cid })
+    }
+}
+
+/// Commits receipts straight into a stopped relay's ledger, as if it had accepted them from a viewer.
+pub fn put_in_ledger(relay: &Home, receipts: impl IntoIterator<Item = SignedReceipt>) -> Result<()> {
+    block_on(async {
+        let ledger = ferry_node::ledger::Ledger::open(&relay.dir)?;
+        for r in receipts {
+            ledger.commit(r).await?.map_err(|r| anyhow::anyhow!("ledger refused: {}", r.reason))?;
+        }
+        ledger.close().await?;
+        anyhow::Ok(())
+    })
+}
+
+pub fn chain_genesis(chain: &TestChain) -> Result<[u8; 32]> {
+    let s = chain.status()?;
+    ferry_node::identity::parse_hex32(s["genesis"].as_str().unwrap_or_default()).context("genesis in status")
+}
+

@@ -1,5 +1,5 @@
 //! Settlement on a real dev chain: real relays and a real viewer play a real video, the relays settle their
-//! receipts, and the chain's balances must move by exactly what the receipts in the ledgers say.
+//! receipts, and the chain's balances and lanes must move by exactly what the receipts in the ledgers say.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,34 +9,35 @@ use ferry_node::chain::{BlockMoney, Chain};
 use ferry_primitives::{Balance, Domain, Receipt, SignedReceipt, Split};
 use ferry_tests::*;
 
-const PRICE: &str = "1000000";
-const BOND: &str = "10000000000000";
-const SHARE_BPS: u16 = 2_000;
-/// The dev runtime's protocol fee.
-const FEE_BPS: u16 = 500;
-
-/// Balances of the parties at one moment.
+/// Balances and lanes of the parties at one moment.
 #[derive(Debug, Clone, Copy)]
 struct Books {
     block: u32,
     creator: Balance,
     operator: Balance,
     viewer: Balance,
-    viewer_escrow: Balance,
-    operator_escrow: Balance,
+    /// The viewer's lane to the relay it plays from (the cache relay, or the origin when there is none).
+    viewer_lane: Balance,
+    /// The viewer's lane to the origin, when there is a cache relay too.
+    viewer_origin_lane: Balance,
+    /// The cache relay's lane to the origin.
+    operator_lane: Balance,
     issuance: Balance,
 }
 
 fn books(c: &Chain, creator: &Home, operator: Option<&Home>, viewer: &Home) -> Result<Books> {
     block_on(async {
         let op = operator.map(|o| o.account_bytes()).unwrap_or([0; 32]);
+        let (v, origin) = (viewer.account_bytes(), creator.account_bytes());
+        let first = if operator.is_some() { op } else { origin };
         Ok(Books {
             block: c.finalized_number().await?,
-            creator: c.balance(creator.account_bytes()).await?,
+            creator: c.balance(origin).await?,
             operator: c.balance(op).await?,
-            viewer: c.balance(viewer.account_bytes()).await?,
-            viewer_escrow: c.escrow(viewer.account_bytes()).await?.free,
-            operator_escrow: c.escrow(op).await?.free,
+            viewer: c.balance(v).await?,
+            viewer_lane: c.lane(v, first).await?.funds,
+            viewer_origin_lane: if operator.is_some() { c.lane(v, origin).await?.funds } else { 0 },
+            operator_lane: c.lane(op, origin).await?.funds,
             issuance: c.total_issuance().await?,
         })
     })
@@ -51,7 +52,7 @@ fn money(c: &Chain, from: u32, to: u32) -> Result<BlockMoney> {
             all.settled.extend(m.settled);
             all.fees.extend(m.fees);
             all.tips.extend(m.tips);
-            all.collateral_taken.extend(m.collateral_taken);
+            all.tip_burns.extend(m.tip_burns);
         }
         Ok(all)
     })
@@ -87,53 +88,6 @@ fn settle_time(c: &Chain) -> Result<u32> {
     anyhow::bail!("the chain stopped finalizing blocks")
 }
 
-fn publish(chain: &TestChain, creator: &Home, video: &std::path::Path) -> Result<String> {
-    let out = chain.ferry(creator, &["publish", &video.to_string_lossy(), "--share-bps", &SHARE_BPS.to_string()])?;
-    Ok(out.lines().last().context("publish printed no content id")?.trim().to_string())
-}
-
-fn relay_on(chain: &TestChain, home: &Home, extra: &[&str]) -> Result<(Proc, String)> {
-    let mut args = vec!["--chain", chain.url.as_str(), "--price", PRICE];
-    args.extend_from_slice(extra);
-    relay(home, &args)
-}
-
-fn play(chain: &TestChain, viewer: &Home, cid: &str, via: &str, seconds: u32) -> Result<()> {
-    let args = ["watch", cid, "--gateway", "127.0.0.1:0", "--bootstrap", via, "--chain", &chain.url];
-    let p = Proc::spawn(&viewer.dir, "watch", &args)?;
-    let url = p.line(Duration::from_secs(60), |l| l.starts_with("http://"))?;
-    let d = decode(&url)?;
-    ensure!(!d.video_frames.is_empty(), "no video stream decoded");
-    for f in &d.video_frames {
-        ensure!(*f == u64::from(seconds) * 25, "decoded {f} frames of {}", seconds * 25);
-    }
-    p.stop()
-}
-
-/// A dev chain, a creator who runs the origin relay (bonded, 6 s video published and registered) and a viewer
-/// with escrow: the setup of the single-relay tests.
-struct Solo {
-    _root: tempfile::TempDir,
-    chain: TestChain,
-    creator: Home,
-    viewer: Home,
-    cid: String,
-}
-
-impl Solo {
-    fn new(settle_every_ms: u64) -> Result<Solo> {
-        let root = tempfile::tempdir()?;
-        let chain = TestChain::up()?;
-        let creator = Home::dev(root.path(), "origin", "creator", settle_every_ms)?;
-        let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
-        let video = make_video(root.path(), 6)?;
-        chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
-        let cid = publish(&chain, &creator, &video)?;
-        chain.ferry(&viewer, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
-        Ok(Solo { _root: root, chain, creator, viewer, cid })
-    }
-}
-
 #[test]
 fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     let root = tempfile::tempdir()?;
@@ -146,9 +100,9 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
     let cid = publish(&chain, &creator, &video)?;
     chain.ferry(&operator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
-    // The cache relay pays the origin for what it caches, from its own escrow.
-    chain.ferry(&operator, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
-    chain.ferry(&viewer, &["deposit", "1000000000000", "--collateral", "1000000000"])?;
+    // The cache relay pays the origin for what it caches, from its lane to the origin; the viewer pays the cache.
+    open_lane(&chain, &operator, &creator, "1000000000000")?;
+    open_lane(&chain, &viewer, &operator, "1000000000000")?;
     let c = chain.client(&viewer)?;
     let before = books(&c, &creator, Some(&operator), &viewer)?;
 
@@ -188,8 +142,17 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     }
 
     let fees_total: Balance = m.fees.iter().map(|(_, f)| f).sum();
-    assert_eq!(before.viewer_escrow - after.viewer_escrow, a_amount + d_amount, "viewer escrow pays its receipts");
-    assert_eq!(before.operator_escrow - after.operator_escrow, b_amount, "cache escrow pays the origin's receipts");
+    let tip_split = Split::tip(tip, FEE_BPS);
+    assert_eq!(before.viewer_lane - after.viewer_lane, a_amount, "the viewer's lane to the cache pays its receipts");
+    // If the viewer fell back to the origin, it opened a lane to it during playback and paid from that.
+    let origin_lane_opened: Balance =
+        m.lanes_funded.iter().filter(|(v, r, _)| *v == viewer.account_bytes() && *r == creator.account_bytes()).map(|(_, _, a)| a).sum();
+    assert_eq!(
+        before.viewer_origin_lane + origin_lane_opened - after.viewer_origin_lane,
+        d_amount,
+        "the viewer's lane to the origin pays its receipts"
+    );
+    assert_eq!(before.operator_lane - after.operator_lane, b_amount, "the cache's lane pays the origin's receipts");
     assert_eq!(
         after.operator + fees_of(&m, operator.account_bytes()) - before.operator,
         a.operator,
@@ -199,15 +162,23 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     // creator share of every receipt, and the tip.
     assert_eq!(
         after.creator + fees_of(&m, creator.account_bytes()) - before.creator,
-        a.creator + b.creator + b.operator + d.creator + d.operator + tip,
+        a.creator + b.creator + b.operator + d.creator + d.operator + tip_split.creator,
         "creator and origin earnings"
     );
-    assert_eq!(before.viewer - after.viewer - fees_of(&m, viewer.account_bytes()), tip, "viewer paid the tip");
-    assert_eq!(before.issuance - after.issuance, a.burn + b.burn + d.burn + fees_total, "the protocol fee is burned");
+    assert_eq!(
+        before.viewer - after.viewer - fees_of(&m, viewer.account_bytes()) - origin_lane_opened,
+        tip,
+        "viewer paid the tip"
+    );
+    assert_eq!(
+        before.issuance - after.issuance,
+        a.burn + b.burn + d.burn + tip_split.burn + fees_total,
+        "the protocol fee is burned on every payment and tip"
+    );
     let op_events: Balance =
         m.settled.iter().filter(|(r, _)| *r == operator.account_bytes()).map(|(_, p)| p.operator_paid).sum();
     assert_eq!(op_events, a.operator, "Settled events agree with the balances");
-    ensure!(m.tips.iter().any(|(who, amount)| *who == creator.account_bytes() && *amount == tip));
+    ensure!(m.tips.iter().any(|(who, amount)| *who == creator.account_bytes() && *amount == tip_split.creator));
 
     // `ferry earnings` reports the same figures, with the blocks they landed in.
     let e = operator.earnings()?;
@@ -230,7 +201,7 @@ fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pa
 
     let e = creator.earnings()?;
     ensure!(e["settled"] == "0" && e["pending"] != "0", "receipts wait unsettled after the crash: {e}");
-    assert_eq!(books(&c, &creator, None, &viewer)?.viewer_escrow, before.viewer_escrow, "nothing settled yet");
+    assert_eq!(books(&c, &creator, None, &viewer)?.viewer_lane, before.viewer_lane, "nothing settled yet");
 
     let cfg = creator.dir.join("config.toml");
     std::fs::write(&cfg, std::fs::read_to_string(&cfg)?.replace("settle_every_ms = 600000", "settle_every_ms = 1000"))?;
@@ -242,7 +213,7 @@ fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pa
     let totals = session_totals(&creator.receipts()?);
     let (split, amount, _) = due(&totals);
     let m = money(&c, before.block, after.block)?;
-    assert_eq!(before.viewer_escrow - after.viewer_escrow, amount);
+    assert_eq!(before.viewer_lane - after.viewer_lane, amount);
     assert_eq!(after.creator + fees_of(&m, creator.account_bytes()) - before.creator, split.operator + split.creator);
     let settled_events = m.settled.len();
     ensure!(settled_events >= totals.len(), "every session settled");
@@ -257,7 +228,7 @@ fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pa
     settle_time(&c)?;
     let last = books(&c, &creator, None, &viewer)?;
     let m = money(&c, again.block, last.block)?;
-    assert_eq!(last.viewer_escrow, again.viewer_escrow, "resubmission takes nothing from the viewer");
+    assert_eq!(last.viewer_lane, again.viewer_lane, "resubmission takes nothing from the viewer");
     assert_eq!(last.creator + fees_of(&m, creator.account_bytes()), again.creator, "resubmission pays nothing");
     ensure!(m.settled.is_empty(), "no Settled event for a resubmitted batch");
     Ok(())
@@ -271,7 +242,7 @@ fn settlement_catches_up_after_the_chain_was_down_during_playback() -> Result<()
     drop(c);
 
     let (origin, addr) = relay_on(&chain, &creator, &[])?;
-    // A first playback while the chain is up: the relay learns the viewer's escrow and settles.
+    // A first playback while the chain is up: the relay reads the viewer's lane and settles.
     play(&chain, &viewer, &cid, &addr, 6)?;
     creator.wait_settled(1, Duration::from_secs(90))?;
 
@@ -295,7 +266,7 @@ fn settlement_catches_up_after_the_chain_was_down_during_playback() -> Result<()
     ensure!(totals.len() >= 2, "two playbacks, two sessions or more");
     let (split, amount, _) = due(&totals);
     let m = money(&c, before.block, after.block)?;
-    assert_eq!(before.viewer_escrow - after.viewer_escrow, amount, "every receipt was settled, once");
+    assert_eq!(before.viewer_lane - after.viewer_lane, amount, "every receipt was settled, once");
     assert_eq!(after.creator + fees_of(&m, creator.account_bytes()) - before.creator, split.operator + split.creator);
     Ok(())
 }
@@ -310,8 +281,8 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     let video = make_video(root.path(), 2)?;
     chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
     let cid = publish(&chain, &creator, &video)?;
-    let (escrow, collateral): (Balance, Balance) = (1_000_000, 100_000);
-    chain.ferry(&viewer, &["deposit", &escrow.to_string(), "--collateral", &collateral.to_string()])?;
+    let lane: Balance = 1_000_000;
+    open_lane(&chain, &viewer, &creator, &lane.to_string())?;
     let genesis = chain_genesis(&chain)?;
     let content = ferry_node::identity::parse_hex32(&cid).context("cid")?;
     let viewer_secret = ferry_node::identity::dev_secret("viewer").context("viewer secret")?;
@@ -368,13 +339,16 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     }
     ensure!(log.contains("signature does not verify"), "the log carries the error's explanation");
 
-    // The overspending receipt took the rest of the escrow and the collateral, and nothing more.
-    let escrow_after = block_on(c.escrow(viewer.account_bytes()))?;
-    assert_eq!((escrow_after.free, escrow_after.collateral), (0, 0));
+    // The overspending receipt took the rest of the lane and nothing more, and its event shows the shortfall.
+    assert_eq!(block_on(c.lane(viewer.account_bytes(), creator.account_bytes()))?.funds, 0);
     let m = money(&c, before.block, after.block)?;
     let paid: Balance = m.settled.iter().map(|(_, p)| p.operator_paid + p.creator_paid + p.burned).sum();
-    assert_eq!(paid, escrow + collateral, "payouts are capped by escrow plus collateral");
-    ensure!(m.collateral_taken.iter().any(|(v, a)| *v == viewer.account_bytes() && *a == collateral));
+    assert_eq!(paid, lane, "payouts are capped by the lane");
+    ensure!(
+        m.settled.iter().any(|(_, p)| p.due == 50_000_000 && p.paid == lane - 10_000),
+        "the Settled event names what was due and what was paid: {:?}",
+        m.settled
+    );
 
     // Replaying a settled receipt pays nothing.
     let (_, payouts) = block_on(c.settle(vec![good]))?;
@@ -414,33 +388,17 @@ fn one_block_settles_two_thousand_receipts() -> Result<()> {
     )?;
 
     let c = s.chain.client(&s.creator)?;
-    let before = block_on(c.escrow(s.viewer.account_bytes()))?;
+    let lane = || block_on(c.lane(s.viewer.account_bytes(), s.creator.account_bytes()));
+    let before = lane()?;
     let (origin, _) = relay_on(&s.chain, &s.creator, &[])?;
     let e = s.creator.wait_settled(RECEIPTS as usize, Duration::from_secs(300))?;
     origin.stop()?;
     let blocks: std::collections::BTreeSet<u64> =
         e["sessions"].as_array().context("sessions")?.iter().filter_map(|s| s["block_number"].as_u64()).collect();
     assert_eq!(blocks.len(), 1, "the receipts were settled in blocks {blocks:?}");
-    let after = block_on(c.escrow(s.viewer.account_bytes()))?;
-    assert_eq!(before.free - after.free, Balance::from(RECEIPTS) * AMOUNT, "every receipt was paid");
+    let after = lane()?;
+    assert_eq!(before.funds - after.funds, Balance::from(RECEIPTS) * AMOUNT, "every receipt was paid");
     Ok(())
-}
-
-/// Commits receipts straight into a stopped relay's ledger, as if it had accepted them from a viewer.
-fn put_in_ledger(relay: &Home, receipts: impl IntoIterator<Item = SignedReceipt>) -> Result<()> {
-    block_on(async {
-        let ledger = ferry_node::ledger::Ledger::open(&relay.dir)?;
-        for r in receipts {
-            ledger.commit(r).await?.map_err(|r| anyhow::anyhow!("ledger refused: {}", r.reason))?;
-        }
-        ledger.close().await?;
-        anyhow::Ok(())
-    })
-}
-
-fn chain_genesis(chain: &TestChain) -> Result<[u8; 32]> {
-    let s = chain.status()?;
-    ferry_node::identity::parse_hex32(s["genesis"].as_str().unwrap_or_default()).context("genesis in status")
 }
 
 /// The latest receipt of every session in a relay's ledger, rebuilt from `ferry receipts --json`.

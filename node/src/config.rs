@@ -35,6 +35,8 @@ pub struct RelayConfig {
     pub listen: Vec<String>,
     pub bootstrap: Vec<String>,
     pub price_per_mib: u128,
+    /// Most this relay pays per MiB when it fills its cache from another relay; 0 means its own price.
+    pub max_upstream_price_per_mib: u128,
     pub credit_window_bytes: u64,
     pub cache_bytes: u64,
     pub metrics: Option<SocketAddr>,
@@ -72,6 +74,9 @@ pub struct ChainConfig {
     pub settle_every_ms: u64,
     /// Most receipts per settlement transaction.
     pub settle_batch: usize,
+    /// What `ferry watch` (and a relay filling its cache) reserves for a relay it pays, when it opens or tops up
+    /// the lane to it.
+    pub lane_amount: u128,
 }
 
 impl Default for RelayConfig {
@@ -80,6 +85,7 @@ impl Default for RelayConfig {
             listen: vec!["/ip4/0.0.0.0/tcp/4001".into(), "/ip4/0.0.0.0/udp/4001/quic-v1".into()],
             bootstrap: vec![],
             price_per_mib: 1_000,
+            max_upstream_price_per_mib: 0,
             credit_window_bytes: 2 << 20,
             cache_bytes: 10 << 30,
             metrics: None,
@@ -115,6 +121,7 @@ impl Default for ChainConfig {
             url: None,
             settle_every_ms: 6_000,
             settle_batch: 1_024,
+            lane_amount: 10_000_000_000,
         }
     }
 }
@@ -158,6 +165,8 @@ listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 bootstrap = []
 # Price of one MiB of verified video, in the chain's smallest unit.
 price_per_mib = 1000
+# Most this relay pays per MiB to fill its cache from another relay; 0 means its own price.
+max_upstream_price_per_mib = 0
 # Bytes served ahead of the viewer's last acknowledged receipt (about one segment).
 credit_window_bytes = 2097152
 # Disk space for videos cached from other relays (published videos are kept regardless).
@@ -186,12 +195,15 @@ renditions = 2
 [chain]
 # Genesis hash of the settlement chain; receipts signed for one chain are worthless on another.
 genesis = "0x0000000000000000000000000000000000000000000000000000000000000000"
-# Chain node RPC for settlement, deposits and tips, e.g. "ws://127.0.0.1:9944". Off when unset.
+# Chain node RPC for settlement, lanes and tips, e.g. "ws://127.0.0.1:9944". Off when unset.
 # With a url and the all-zero genesis above, the genesis is read from the chain.
 # url = "ws://127.0.0.1:9944"
 # Pause between settlement rounds when nothing is left to settle, and most receipts per transaction (1 to 2048).
 settle_every_ms = 6000
 settle_batch = 1024
+# What `ferry watch` (and a relay filling its cache) reserves on chain for each relay it pays, when it opens or
+# tops up the lane to it (0.01 UNIT). Unused funds come back with `ferry lane close` and `ferry lane withdraw`.
+lane_amount = 10000000000
 "#;
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub struct Earnings {
     /// Owed by receipts submitted and waiting for a finalized block.
     #[serde(with = "decimal")]
     pub in_flight: Balance,
-    /// Paid by viewers' escrows for this relay's service, in finalized blocks.
+    /// Paid by viewers' lanes for this relay's service (bytes and tips), as the chain's `Settled` events say.
     #[serde(with = "decimal")]
     pub settled: Balance,
     /// The operator's part of `settled` (the rest went to creators and the protocol fee).
@@ -63,7 +63,7 @@ impl Earnings {
             let r = &rec.latest.receipt;
             let done = rec.settled.as_ref();
             let settled = done.map_or(0, |s| s.amount);
-            let outstanding = r.amount.saturating_sub(settled);
+            let outstanding = rec.owed();
             let state = if !rec.is_pending() {
                 if rec.refused.as_ref().is_some_and(|x| x.seq == r.seq) {
                     "refused"
@@ -87,7 +87,7 @@ impl Earnings {
                 state: state.into(),
                 seq: r.seq,
                 bytes: r.bytes,
-                owed: r.amount,
+                owed: r.amount + r.tip,
                 settled,
                 operator_paid,
                 settled_seq: done.map(|s| s.seq),

@@ -17,6 +17,7 @@ use bytes::BytesMut;
 use ferry_primitives::{ContentId, Domain, Segment, SignedManifest};
 use libp2p::{PeerId, StreamProtocol};
 
+use crate::funding::Funding;
 use crate::identity::Identity;
 use crate::ledger::Ledger;
 use crate::p2p::frame::{read_frame, write_frame};
@@ -49,6 +50,8 @@ enum TransferError {
     Io(String),
     #[error(transparent)]
     Session(#[from] SessionError),
+    #[error("cannot reserve funds for this relay on chain: {0}")]
+    Lane(String),
 }
 
 impl TransferError {
@@ -75,6 +78,8 @@ struct Inner {
     ledger: Ledger,
     domain: Domain,
     max_price_per_mib: u128,
+    /// With a chain: opens and tops up lanes to the relays this node pays.
+    funding: Option<Funding>,
     bootstrap: Mutex<Vec<PeerId>>,
     stall: Duration,
     sessions: Mutex<HashMap<(PeerId, ContentId), SharedSession>>,
@@ -94,6 +99,7 @@ impl Fetcher {
         domain: Domain,
         max_price_per_mib: u128,
         stall: Duration,
+        funding: Option<Funding>,
     ) -> Fetcher {
         Fetcher {
             inner: Arc::new(Inner {
@@ -104,6 +110,7 @@ impl Fetcher {
                 ledger,
                 domain,
                 max_price_per_mib,
+                funding,
                 bootstrap: Mutex::new(vec![]),
                 stall,
                 sessions: Mutex::new(HashMap::new()),
@@ -252,6 +259,13 @@ impl Fetcher {
             self.inner.ledger.clone(),
         )
         .await?;
+        if let Some(funding) = &self.inner.funding {
+            // A chain that cannot be reached (or a failed reservation) is not fatal: the relay decides whether
+            // the lane it saw last covers us, and refuses with NoEscrow if not.
+            if let Err(e) = funding.ensure(s.relay()).await {
+                tracing::warn!(%peer, error = %e, "cannot make sure a lane to this relay is funded");
+            }
+        }
         let s = Arc::new(tokio::sync::Mutex::new(s));
         lock(&self.inner.sessions).insert((peer, *cid), s.clone());
         Ok(s)
@@ -269,16 +283,31 @@ impl Fetcher {
         let mut session = session.lock().await;
         let start_group = data.len() as u64 / GROUP_BYTES;
         data.truncate((start_group * GROUP_BYTES) as usize);
-        let mut stream = self.open(peer, CHUNK_PROTOCOL).await?;
-        let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
-        write_frame(&mut stream, &req).await.map_err(|e| TransferError::Io(e.to_string()))?;
-        let reply: ChunkReply = tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
-            .await
-            .map_err(|_| TransferError::Stall(self.inner.stall))?
-            .map_err(|e| TransferError::Io(e.to_string()))?;
-        if let ChunkReply::Refused { code, reason } = reply {
-            return Err(TransferError::Refused(code, reason));
-        }
+        let mut topped_up = false;
+        let stream = loop {
+            let mut stream = self.open(peer, CHUNK_PROTOCOL).await?;
+            let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
+            write_frame(&mut stream, &req).await.map_err(|e| TransferError::Io(e.to_string()))?;
+            let reply: ChunkReply =
+                tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
+                    .await
+                    .map_err(|_| TransferError::Stall(self.inner.stall))?
+                    .map_err(|e| TransferError::Io(e.to_string()))?;
+            match reply {
+                ChunkReply::Sending => break stream,
+                // The lane ran low: top it up once and ask again.
+                ChunkReply::Refused { code: Code::NoEscrow, reason } if !topped_up => {
+                    let Some(funding) = &self.inner.funding else {
+                        return Err(TransferError::Refused(Code::NoEscrow, reason));
+                    };
+                    if !funding.ensure(session.relay()).await.map_err(|e| TransferError::Lane(e.to_string()))? {
+                        return Err(TransferError::Refused(Code::NoEscrow, reason));
+                    }
+                    topped_up = true;
+                }
+                ChunkReply::Refused { code, reason } => return Err(TransferError::Refused(code, reason)),
+            }
+        };
         let tree = BaoTree::new(segment.size, BLOCK_SIZE);
         let ranges = ChunkRanges::from(ChunkNum(start_group * (GROUP_BYTES / 1024))..);
         let mut decoder =

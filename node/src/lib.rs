@@ -2,17 +2,18 @@
 //!
 //! The data path, top to bottom: [`publish`] → [`store`] → [`serve`] (relay) → [`fetch`] (viewer: verify) →
 //! [`session`] (receipt) → [`ledger`] → [`settle`] (on [`chain`]) → [`earnings`]. The [`p2p`] module is the
-//! network and [`p2p::protocol`] its spec; [`gateway`] hands verified video to players; [`escrow`] is the relay's
-//! check that a viewer can pay.
+//! network and [`p2p::protocol`] its spec; [`gateway`] hands verified video to players; [`lanes`] is the relay's
+//! book of what each viewer's lane still covers, and [`funding`] the paying side's lane opener.
 
 pub mod chain;
 pub mod config;
 pub mod devchain;
 pub mod earnings;
-pub mod escrow;
 pub mod fetch;
+pub mod funding;
 pub mod gateway;
 pub mod identity;
+pub mod lanes;
 pub mod ledger;
 pub mod metrics;
 pub mod p2p;

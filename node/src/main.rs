@@ -81,24 +81,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Register this node as an operator on chain (bond, peer id, price per MiB).
+    /// Operate a relay on chain: register (bond, peer id, price per MiB), change the price, leave.
     Operator {
         #[command(subcommand)]
         action: OperatorAction,
     },
-    /// Put funds into escrow to pay relays (plus penalty collateral).
-    Deposit {
-        amount: u128,
-        #[arg(long, default_value_t = 0)]
-        collateral: u128,
+    /// Funds reserved on chain for one relay: only that relay can claim them, for receipts you signed.
+    Lane {
+        #[command(subcommand)]
+        action: LaneAction,
     },
-    /// Start taking funds out of escrow (relays can still settle during the delay).
-    Unbond { amount: u128 },
-    /// Take back escrow that finished unbonding.
-    Withdraw,
-    /// Tip a video's creator.
+    /// Register published content on chain from its manifest, so relays can be paid for it.
+    Register { cid: String },
+    /// Tip a video's creator (the protocol fee burns, as on every payment).
     Tip { cid: String, amount: u128 },
-    /// This node's balance and escrow on chain.
+    /// This node's balance, and its lanes to the relays it has paid.
     Balance {
         #[arg(long)]
         json: bool,
@@ -140,11 +137,34 @@ enum ChainAction {
 
 #[derive(Subcommand)]
 enum OperatorAction {
+    /// Bond funds and publish this node's peer id and price per MiB.
     Register {
         #[arg(long)]
         price: u128,
         #[arg(long)]
         bond: u128,
+    },
+    /// Change the price per MiB (sessions already open keep theirs).
+    SetPrice { price: u128 },
+    /// Stop operating; the bond can be withdrawn after the unbonding period. Lanes to this relay still settle.
+    Unregister,
+    /// Take the bond back once unbonding has ended.
+    WithdrawBond,
+}
+
+#[derive(Subcommand)]
+enum LaneAction {
+    /// Reserve AMOUNT for RELAY (an account, 0x…), or add to the lane.
+    Open { relay: String, amount: u128 },
+    /// Start closing the lane; the rest comes back after the unbonding period (the relay can settle until then).
+    Close { relay: String },
+    /// Take back what is left of a closed lane.
+    Withdraw { relay: String },
+    /// What the lane to RELAY holds.
+    Show {
+        relay: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -314,9 +334,11 @@ async fn main() -> anyhow::Result<()> {
                 m.manifest.renditions.len()
             );
             if let Some(url) = cli.chain.clone().or(cfg.chain.url.clone()) {
-                register_content(&url, &id, cid, opts.creator_share_bps).await.with_context(|| {
+                register_content(&url, &id, &m).await.with_context(|| {
                     format!(
-                        "published locally as {}, but not registered on chain; run publish again once the chain is up",
+                        "published locally as {}, but not registered on chain; once the chain is up, run \
+                         `ferry register {}`",
+                        hex::encode(cid),
                         hex::encode(cid)
                     )
                 })?;
@@ -336,6 +358,10 @@ async fn main() -> anyhow::Result<()> {
                 listen: if listen.is_empty() { parse(&cfg.relay.listen)? } else { listen },
                 bootstrap: if bootstrap.is_empty() { parse(&cfg.relay.bootstrap)? } else { bootstrap },
                 price_per_mib: price.unwrap_or(cfg.relay.price_per_mib),
+                max_upstream_price_per_mib: match cfg.relay.max_upstream_price_per_mib {
+                    0 => price.unwrap_or(cfg.relay.price_per_mib),
+                    cap => cap,
+                },
                 credit_window: cfg.relay.credit_window_bytes,
                 cache_bytes: cfg.relay.cache_bytes,
                 metrics: metrics.or(cfg.relay.metrics),
@@ -352,6 +378,7 @@ async fn main() -> anyhow::Result<()> {
                     link,
                     settle_every: Duration::from_millis(cfg.chain.settle_every_ms),
                     settle_batch: cfg.chain.settle_batch,
+                    lane_amount: cfg.chain.lane_amount,
                 }),
             };
             ferry_node::relay::run(&home, id, opts, shutdown_signal()).await?;
@@ -360,20 +387,8 @@ async fn main() -> anyhow::Result<()> {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
             let (domain, link) = domain_and_link(&home, &cfg, cli.chain.clone(), &id).await?;
-            if let Some(link) = link {
-                // Relays serve past their free window only against escrow; say so before playback stalls.
-                match link.get().await {
-                    Ok(c) => match c.escrow(id.account).await {
-                        Ok(e) if e.payable() == 0 => eprintln!(
-                            "warning: your escrow on chain is empty, so relays serve only their free window; \
-                             run `ferry deposit <AMOUNT>` first"
-                        ),
-                        Ok(e) => tracing::info!(escrow = %e.free, collateral = %e.collateral, "escrow on chain"),
-                        Err(e) => tracing::warn!(error = %e, "cannot read your escrow on chain"),
-                    },
-                    Err(e) => tracing::warn!(error = %e, "chain unreachable; relays use the escrow they saw last"),
-                }
-            }
+            // Relays serve only against a lane: one is opened (or topped up) for each relay this viewer pays.
+            let funding = link.map(|link| ferry_node::funding::Funding::new(link, id.account, cfg.chain.lane_amount));
             let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
             let parse = |v: &[String]| {
                 v.iter()
@@ -388,44 +403,61 @@ async fn main() -> anyhow::Result<()> {
                 prefetch: cfg.viewer.prefetch_segments,
                 cache_bytes: cfg.relay.cache_bytes,
                 domain,
+                funding,
             };
             ferry_node::watch::run(&home, id, cid, opts, shutdown_signal()).await?;
         }
-        Command::Operator { action: OperatorAction::Register { price, bond } } => {
-            let (c, id) = chain(&home, cli.chain.clone()).await?;
-            landed("operator registered", c.register_operator(id.peer_id.to_bytes(), price, bond).await?);
-        }
-        Command::Deposit { amount, collateral } => {
-            let (c, _) = chain(&home, cli.chain.clone()).await?;
-            landed("deposited", c.deposit(amount, collateral).await?);
-        }
-        Command::Unbond { amount } => {
-            let (c, _) = chain(&home, cli.chain.clone()).await?;
-            landed("unbonding", c.unbond(amount).await?);
-        }
-        Command::Withdraw => {
-            let (c, _) = chain(&home, cli.chain.clone()).await?;
-            landed("withdrawn", c.withdraw().await?);
+        Command::Operator { action } => operator(&home, cli.chain.clone(), action).await?,
+        Command::Lane { action } => lane(&home, cli.chain.clone(), action).await?,
+        Command::Register { cid } => {
+            let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
+            let cfg = Config::load(&home)?;
+            let id = load_identity(&home)?;
+            let store = ferry_node::store::Store::open(&home, cfg.relay.cache_bytes)?;
+            let m = store.manifest(&cid)?.with_context(|| {
+                format!("no manifest for {} in {}: publish it (or watch it) with this home first", hex::encode(cid), home.display())
+            })?;
+            let url = cli.chain.clone().or(cfg.chain.url.clone()).context(
+                "no chain configured: set [chain] url in config.toml, FERRY_CHAIN or --chain (e.g. ws://127.0.0.1:9944)",
+            )?;
+            register_content(&url, &id, &m).await?;
         }
         Command::Tip { cid, amount } => {
             let cid = parse_hex32(&cid).with_context(|| format!("{cid:?} is not a content id (64 hex characters)"))?;
             let (c, _) = chain(&home, cli.chain.clone()).await?;
-            landed("tipped", c.tip(cid, amount).await?);
+            println!("submitting: tip of {amount} to the creator of {}", hex::encode(cid));
+            landed("tipped", with_spinner(c.tip(cid, amount)).await?);
         }
         Command::Balance { json } => {
             let (c, id) = chain(&home, cli.chain.clone()).await?;
             let free = c.balance(id.account).await?;
-            let ferry_node::chain::Escrow { free: escrow, collateral, unbonding } = c.escrow(id.account).await?;
+            // The relays this node has paid as a viewer, from its own receipts.
+            let mut relays: Vec<[u8; 32]> = match LedgerView::read(&home) {
+                Ok(view) => view.own.iter().map(|o| o.receipt.receipt.relay).collect(),
+                Err(_) => vec![],
+            };
+            relays.sort();
+            relays.dedup();
+            let mut lanes = vec![];
+            for relay in relays {
+                lanes.push((relay, c.lane(id.account, relay).await?));
+            }
             if json {
+                let lanes: Vec<_> = lanes
+                    .iter()
+                    .map(|(r, l)| serde_json::json!({"relay": account_hex(r), "funds": l.funds.to_string(), "closing_at": l.closing_at}))
+                    .collect();
                 println!(
                     "{}",
-                    serde_json::json!({"account": account_hex(&id.account), "free": free.to_string(), "escrow": escrow.to_string(),
-                        "collateral": collateral.to_string(), "unbonding": unbonding.to_string()})
+                    serde_json::json!({"account": account_hex(&id.account), "free": free.to_string(), "lanes": lanes})
                 );
             } else {
                 println!("account:    {}", account_hex(&id.account));
                 println!("free:       {free}");
-                println!("escrow:     {escrow}  (collateral {collateral}, unbonding {unbonding})");
+                for (r, l) in &lanes {
+                    let closing = l.closing_at.map(|b| format!("  (closing; withdrawable from block #{b})")).unwrap_or_default();
+                    println!("lane to {}: {}{closing}", account_hex(r), l.funds);
+                }
             }
         }
         Command::Earnings { json } => earnings(&home, json)?,
@@ -471,22 +503,103 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers published content on chain, unless this creator already did.
-async fn register_content(url: &str, id: &Identity, cid: [u8; 32], share_bps: u16) -> anyhow::Result<()> {
+/// Registers content on chain from its manifest's header, unless it is registered already. Anyone may submit
+/// it: the content id commits to the creator and share, so the registration always names the manifest's creator.
+async fn register_content(url: &str, id: &Identity, m: &ferry_primitives::SignedManifest) -> anyhow::Result<()> {
     let c = ferry_node::chain::Chain::connect(url, id.secret()).await?;
+    let header = m.manifest.header();
+    let cid = header.content_id();
     match c.content(cid).await? {
-        Some((creator, share)) if creator == id.account => {
-            eprintln!("already registered on chain (share {share} bps)");
-        }
-        Some((creator, _)) => {
-            bail!("content {} is registered on chain to another creator ({})", hex::encode(cid), account_hex(&creator))
+        Some((creator, share)) => {
+            eprintln!("already registered on chain to {} (share {share} bps)", account_hex(&creator));
         }
         None => {
-            let at = c.register_content(cid, share_bps).await?;
+            eprintln!("submitting: register content {} (creator {}, share {} bps)", hex::encode(cid), account_hex(&header.creator), header.creator_share_bps);
+            let at = with_spinner(c.register_content(header.clone())).await?;
             eprintln!(
-                "registered on chain with a {share_bps} bps creator share: finalized in block #{}",
-                at.block_number
+                "registered on chain with a {} bps creator share: finalized in block #{}",
+                header.creator_share_bps, at.block_number
             );
+        }
+    }
+    Ok(())
+}
+
+/// Waits for a chain call with a spinner on a terminal.
+async fn with_spinner<T>(work: impl std::future::Future<Output = T>) -> T {
+    let bar = indicatif::ProgressBar::new_spinner();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_message("waiting for a finalized block");
+        bar.enable_steady_tick(Duration::from_millis(120));
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let out = work.await;
+    bar.finish_and_clear();
+    out
+}
+
+fn relay_account(relay: &str) -> anyhow::Result<[u8; 32]> {
+    parse_hex32(relay).with_context(|| format!("{relay:?} is not an account (0x and 64 hex characters; `ferry id` prints it)"))
+}
+
+async fn operator(home: &Path, url: Option<String>, action: OperatorAction) -> anyhow::Result<()> {
+    let (c, id) = chain(home, url).await?;
+    match action {
+        OperatorAction::Register { price, bond } => {
+            println!("submitting: register operator {} (price {price} per MiB, bond {bond})", account_hex(&id.account));
+            landed("operator registered", with_spinner(c.register_operator(id.peer_id.to_bytes(), price, bond)).await?);
+        }
+        OperatorAction::SetPrice { price } => {
+            println!("submitting: price {price} per MiB");
+            landed("price changed", with_spinner(c.set_price(price)).await?);
+        }
+        OperatorAction::Unregister => {
+            println!("submitting: unregister operator {}", account_hex(&id.account));
+            let (at, until) = with_spinner(c.unregister_operator()).await?;
+            landed("unbonding", at);
+            println!("the bond can be withdrawn from block #{until} with `ferry operator withdraw-bond`");
+        }
+        OperatorAction::WithdrawBond => {
+            println!("submitting: withdraw bond");
+            let (at, amount) = with_spinner(c.withdraw_bond()).await?;
+            landed(&format!("bond of {amount} withdrawn"), at);
+        }
+    }
+    Ok(())
+}
+
+async fn lane(home: &Path, url: Option<String>, action: LaneAction) -> anyhow::Result<()> {
+    let (c, id) = chain(home, url).await?;
+    match action {
+        LaneAction::Open { relay, amount } => {
+            let relay = relay_account(&relay)?;
+            println!("submitting: reserve {amount} for relay {}", account_hex(&relay));
+            let (at, funds) = with_spinner(c.open_lane(relay, amount)).await?;
+            landed(&format!("lane funded (now {funds})"), at);
+        }
+        LaneAction::Close { relay } => {
+            let relay = relay_account(&relay)?;
+            println!("submitting: close the lane to relay {}", account_hex(&relay));
+            let (at, until) = with_spinner(c.close_lane(relay)).await?;
+            landed("lane closing", at);
+            println!("withdrawable from block #{until} with `ferry lane withdraw {}`", account_hex(&relay));
+        }
+        LaneAction::Withdraw { relay } => {
+            let relay = relay_account(&relay)?;
+            println!("submitting: withdraw the lane to relay {}", account_hex(&relay));
+            let (at, amount) = with_spinner(c.withdraw_lane(relay)).await?;
+            landed(&format!("{amount} withdrawn"), at);
+        }
+        LaneAction::Show { relay, json } => {
+            let relay = relay_account(&relay)?;
+            let l = c.lane(id.account, relay).await?;
+            if json {
+                println!("{}", serde_json::json!({"relay": account_hex(&relay), "funds": l.funds.to_string(), "closing_at": l.closing_at}));
+            } else {
+                let closing = l.closing_at.map(|b| format!("  (closing; withdrawable from block #{b})")).unwrap_or_default();
+                println!("lane to {}: {}{closing}", account_hex(&relay), l.funds);
+            }
         }
     }
     Ok(())

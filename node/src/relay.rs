@@ -10,13 +10,14 @@ use ferry_primitives::Domain;
 use libp2p::Multiaddr;
 
 use crate::chain::Link;
-use crate::escrow::EscrowGate;
 use crate::fetch::Fetcher;
+use crate::funding::Funding;
 use crate::identity::Identity;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::p2p::{self, NetEvent};
-use crate::serve::{Limits, Relay};
+use crate::lanes::LaneBook;
+use crate::serve::{Limits, Money, Relay};
 use crate::settle::Settler;
 use crate::store::Store;
 
@@ -24,6 +25,8 @@ pub struct RelayOptions {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub price_per_mib: u128,
+    /// Most this relay pays per MiB to fill its cache from another relay.
+    pub max_upstream_price_per_mib: u128,
     pub credit_window: u64,
     pub cache_bytes: u64,
     pub metrics: Option<std::net::SocketAddr>,
@@ -31,7 +34,7 @@ pub struct RelayOptions {
     pub domain: Domain,
     pub stall: Duration,
     pub fault_flip_after: Option<u64>,
-    /// Settlement and escrow checks; `None` runs without a chain (receipts accumulate in the ledger).
+    /// Settlement and lane checks; `None` runs without a chain (receipts accumulate in the ledger).
     pub chain: Option<ChainOptions>,
 }
 
@@ -39,6 +42,8 @@ pub struct ChainOptions {
     pub link: Link,
     pub settle_every: Duration,
     pub settle_batch: usize,
+    /// What a cache fill reserves for an upstream relay when it opens or tops up the lane to it.
+    pub lane_amount: u128,
 }
 
 /// How often the store is scanned for newly published content.
@@ -68,8 +73,9 @@ pub async fn run(
         store.clone(),
         ledger.clone(),
         opts.domain,
-        u128::MAX,
+        opts.max_upstream_price_per_mib,
         opts.stall,
+        opts.chain.as_ref().map(|c| Funding::new(c.link.clone(), identity.account, c.lane_amount)),
     );
     let mut boot = vec![];
     for addr in &opts.bootstrap {
@@ -81,6 +87,13 @@ pub async fn run(
         }
     }
     fetcher.set_bootstrap(boot);
+    let book = match &opts.chain {
+        Some(c) => {
+            let owed = ledger.owed_by_viewer().await.context("cannot read the receipt ledger")?;
+            Some(std::sync::Arc::new(LaneBook::new(c.link.clone(), identity.account, owed)))
+        }
+        None => None,
+    };
     let relay = Relay::new(
         identity.account,
         opts.domain,
@@ -92,15 +105,22 @@ pub async fn run(
         fetcher,
         opts.limits,
         opts.fault_flip_after,
-        opts.chain.as_ref().map(|c| EscrowGate::new(c.link.clone())),
+        opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
     );
     relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
     tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib = opts.price_per_mib, "relay running");
 
     let settler = opts.chain.map(|c| {
         tracing::info!(chain = c.link.url(), every = ?c.settle_every, "settling receipts on chain");
-        let s =
-            Settler::new(ledger.clone(), c.link, metrics.clone(), home.to_path_buf(), c.settle_every, c.settle_batch);
+        let s = Settler::new(
+            ledger.clone(),
+            c.link,
+            metrics.clone(),
+            home.to_path_buf(),
+            c.settle_every,
+            c.settle_batch,
+            book.clone(),
+        );
         tokio::spawn(s.run())
     });
     if settler.is_none() {

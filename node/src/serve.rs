@@ -1,11 +1,12 @@
 //! The relay side of the wire protocols: manifests, sessions with their receipts, and verified chunk transfers.
 //!
 //! Each inbound stream gets its own task, after the limits below admit it. A session's receipts are checked here
-//! (signature, domain, parties, price × bytes, chunk chain) and then handed to the ledger, which checks them
-//! against the previous receipt and commits them before the session's credit grows.
+//! (signature, domain, parties, price × bytes, chunk chain, and with a chain that the viewer's lane covers them)
+//! and then handed to the ledger, which checks them against the previous receipt and commits them before the
+//! session's credit grows. With a chain, nothing is served that the viewer's lane does not cover ([`LaneBook`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,8 +19,9 @@ use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
 use tokio::sync::{watch, Semaphore};
 
-use crate::escrow::{bytes_for, EscrowGate};
+use crate::chain::Link;
 use crate::fetch::Fetcher;
+use crate::lanes::LaneBook;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::p2p::frame::{read_frame, write_frame, FrameError};
@@ -40,11 +42,50 @@ pub struct Relay {
     pub limits: Limits,
     /// Test hook: corrupt one payload byte per transfer, after this many payload bytes of the transfer.
     pub fault_flip_after: Option<u64>,
-    /// With a chain: the check that a viewer's escrow pays for more than the free window.
-    pub escrow: Option<EscrowGate>,
+    /// With a chain: what each viewer's lane still covers, and the chain to check content registrations on.
+    pub money: Option<Money>,
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     peers: Mutex<HashMap<PeerId, PeerUse>>,
     streams: Arc<Semaphore>,
+}
+
+/// The relay's link to the chain: lanes and content registrations.
+pub struct Money {
+    pub book: Arc<LaneBook>,
+    pub link: Link,
+    /// Content ids seen registered on chain to the manifest's creator and share.
+    registered: Mutex<HashSet<ContentId>>,
+}
+
+impl Money {
+    pub fn new(book: Arc<LaneBook>, link: Link) -> Money {
+        Money { book, link, registered: Mutex::new(HashSet::new()) }
+    }
+
+    /// Whether the chain registered `cid` with the manifest's creator and share. Only registered content can be
+    /// paid for: receipts for anything else are refused on chain.
+    async fn registered(&self, cid: &ContentId, manifest: &SignedManifest) -> Result<(), String> {
+        if self.registered.lock().unwrap_or_else(|p| p.into_inner()).contains(cid) {
+            return Ok(());
+        }
+        let lookup = async { self.link.get().await?.content(*cid).await };
+        let found = match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => return Err(format!("cannot check the content's registration on chain: {e}")),
+            Err(_) => return Err("cannot check the content's registration on chain: no answer".into()),
+        };
+        let m = &manifest.manifest;
+        match found {
+            Some((creator, share)) if creator == m.creator && share == m.creator_share_bps => {
+                self.registered.lock().unwrap_or_else(|p| p.into_inner()).insert(*cid);
+                Ok(())
+            }
+            Some(_) => Err("the chain registered this content to another creator or share than its manifest".into()),
+            None => Err("this content is not registered on chain, so nobody can be paid for it; \
+                         its creator registers it with `ferry register <CID>`"
+                .into()),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -75,8 +116,19 @@ struct Session {
     paid: watch::Sender<u64>,
     /// One transfer at a time, so chunk boundaries are unambiguous.
     transfer: tokio::sync::Mutex<()>,
-    /// Bytes the viewer's escrow was last seen to cover, free window included.
-    covered: AtomicU64,
+    cover: Mutex<Cover>,
+}
+
+/// What a session may serve, and what of it the viewer's lane has reserved and acknowledged.
+#[derive(Default)]
+struct Cover {
+    /// Bytes the session may serve: their cost is reserved in the lane book or acknowledged.
+    bytes: u64,
+    /// Reserved and not yet acknowledged.
+    reserved: Balance,
+    /// The totals of the latest acknowledged receipt.
+    acked_amount: Balance,
+    acked_tip: Balance,
 }
 
 #[derive(Default)]
@@ -102,7 +154,7 @@ impl Relay {
         fetcher: Fetcher,
         limits: Limits,
         fault_flip_after: Option<u64>,
-        escrow: Option<EscrowGate>,
+        money: Option<Money>,
     ) -> Arc<Relay> {
         let streams = Arc::new(Semaphore::new(limits.max_streams));
         Arc::new(Relay {
@@ -116,7 +168,7 @@ impl Relay {
             fetcher,
             limits,
             fault_flip_after,
-            escrow,
+            money,
             sessions: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             streams,
@@ -280,8 +332,15 @@ impl Relay {
             served: Mutex::new(Served::default()),
             paid: watch::channel(0).0,
             transfer: tokio::sync::Mutex::new(()),
-            covered: AtomicU64::new(self.credit_window),
+            cover: Mutex::new(Cover::default()),
         });
+        if let Some(money) = &self.money {
+            if let Err(reason) = money.registered(&open.content, &session.manifest).await {
+                tracing::warn!(%peer, content = %hex::encode(open.content), %reason, "refusing a session");
+                write_frame(stream, &refusal(Code::Unregistered, reason)).await?;
+                return Ok(());
+            }
+        }
         let refused = {
             let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
             let u = peers.entry(peer).or_default();
@@ -315,6 +374,10 @@ impl Relay {
             Err(e) => Err(e.into()),
         };
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&open.session);
+        if let Some(money) = &self.money {
+            let unused = std::mem::take(&mut session.cover.lock().unwrap_or_else(|p| p.into_inner()).reserved);
+            money.book.release(&session.viewer, unused);
+        }
         if let Some(u) = self.peers.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&peer) {
             u.sessions = u.sessions.saturating_sub(1);
         }
@@ -336,7 +399,11 @@ impl Relay {
             let SessionMessage::Receipt(receipt) = msg;
             let started = Instant::now();
             let seq = receipt.receipt.seq;
-            let verdict = match self.check_receipt(id, session, &receipt) {
+            let checked = match self.check_receipt(id, session, &receipt) {
+                Ok(()) => self.lane_covers_receipt(session, &receipt).await,
+                Err(r) => Err(r),
+            };
+            let verdict = match checked {
                 Err(r) => Err(r),
                 Ok(()) => match self.ledger.commit(receipt.clone()).await {
                     Ok(v) => v.map_err(|r| (r.code, r.reason)),
@@ -433,6 +500,13 @@ impl Relay {
             write_frame(stream, &refuse(Code::Busy, "one transfer at a time per session".into())).await?;
             return Ok(());
         };
+        // The requesting viewer is covered before anything is fetched upstream on its behalf.
+        let served = session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
+        if let Err(reason) = self.lane_covers(&session, served + 1).await {
+            self.metrics.reject(&self.metrics.streams_refused, Code::NoEscrow.as_str());
+            write_frame(stream, &refuse(Code::NoEscrow, reason)).await?;
+            return Ok(());
+        }
         let blob = match self.fetcher.blob(&session.content, &segment).await {
             Ok(b) => b,
             Err(e) => {
@@ -441,12 +515,6 @@ impl Relay {
                 return Ok(());
             }
         };
-        let served = session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
-        if let Err(reason) = self.escrow_covers(&session, served + 1).await {
-            self.metrics.reject(&self.metrics.streams_refused, Code::NoEscrow.as_str());
-            write_frame(stream, &refuse(Code::NoEscrow, reason)).await?;
-            return Ok(());
-        }
         write_frame(stream, &ChunkReply::Sending).await?;
         self.metrics.chunk_streams_active.inc();
         let ranges = ChunkRanges::from(ChunkNum(req.start_group.saturating_mul(GROUP_BYTES / 1024))..);
@@ -475,28 +543,54 @@ impl Relay {
 }
 
 impl Relay {
-    /// Whether the viewer's escrow pays for serving the session up to `upto` bytes. The free window needs no
-    /// chain; past it the escrow is read (cached for a few seconds) only when `upto` passes what it last covered.
-    async fn escrow_covers(&self, session: &Session, upto: u64) -> Result<(), String> {
-        let Some(gate) = &self.escrow else { return Ok(()) };
-        if upto <= session.covered.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let payable = gate.payable(&session.viewer).await;
-        let covered = self.credit_window.saturating_add(bytes_for(payable.unwrap_or(0), self.price_per_mib));
-        session.covered.fetch_max(covered, Ordering::Relaxed);
+    /// Whether the viewer's lane covers serving the session up to `upto` bytes. Past what is already covered,
+    /// the cost of up to one more credit window is reserved in the lane book (or of just enough, if the lane
+    /// holds less). Without a chain everything is served.
+    async fn lane_covers(&self, session: &Session, upto: u64) -> Result<(), String> {
+        let Some(money) = &self.money else { return Ok(()) };
+        let covered = session.cover.lock().unwrap_or_else(|p| p.into_inner()).bytes;
         if upto <= covered {
             return Ok(());
         }
-        let reason = match payable {
-            Some(p) => format!(
-                "the viewer's escrow on chain ({p}) pays for {covered} bytes at {} per MiB; deposit more",
-                self.price_per_mib
-            ),
-            None => "cannot read the viewer's escrow on chain; only the free window is served".into(),
+        let cost = |to: u64| amount_for(to, self.price_per_mib) - amount_for(covered, self.price_per_mib);
+        let wide = upto.max(covered.saturating_add(self.credit_window));
+        let mut result = money.book.reserve(&session.viewer, cost(wide)).await.map(|()| wide);
+        if result.is_err() && wide > upto {
+            result = money.book.reserve(&session.viewer, cost(upto)).await.map(|()| upto);
+        }
+        match result {
+            Ok(to) => {
+                let mut c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
+                c.reserved += cost(to);
+                c.bytes = c.bytes.max(to);
+                Ok(())
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::warn!(peer = %session.peer, viewer = %crate::identity::account_hex(&session.viewer), %reason, "not serving past the lane");
+                Err(reason)
+            }
+        }
+    }
+
+    /// Moves what a receipt pays from the session's reservation to what the viewer owes; a tip (or any amount
+    /// past the reservation) must still fit the lane, or the receipt is not acknowledged.
+    async fn lane_covers_receipt(&self, session: &Session, signed: &SignedReceipt) -> Result<(), (Code, String)> {
+        let Some(money) = &self.money else { return Ok(()) };
+        let r = &signed.receipt;
+        let (from_reserve, extra) = {
+            let c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
+            let amount = r.amount.saturating_sub(c.acked_amount);
+            let tip = r.tip.saturating_sub(c.acked_tip);
+            let from_reserve = amount.min(c.reserved);
+            (from_reserve, amount - from_reserve + tip)
         };
-        tracing::warn!(peer = %session.peer, viewer = %crate::identity::account_hex(&session.viewer), %reason, "not serving past the escrow");
-        Err(reason)
+        money.book.acknowledge(&session.viewer, from_reserve, extra).await.map_err(|e| (Code::NoEscrow, e.to_string()))?;
+        let mut c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
+        c.reserved = c.reserved.saturating_sub(from_reserve);
+        c.acked_amount = c.acked_amount.max(r.amount);
+        c.acked_tip = c.acked_tip.max(r.tip);
+        Ok(())
     }
 }
 
@@ -546,7 +640,7 @@ impl PaidWriter<'_> {
 
     /// Waits until serving up to `upto` bytes stays within the credit window.
     async fn wait_for_credit(&mut self, upto: u64) -> std::io::Result<()> {
-        if let Err(reason) = self.relay.escrow_covers(self.session, upto).await {
+        if let Err(reason) = self.relay.lane_covers(self.session, upto).await {
             self.flush().await?;
             return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, reason));
         }

@@ -92,6 +92,11 @@ impl PaySession {
         self.id
     }
 
+    /// The relay's account, as it quoted it when the session opened.
+    pub fn relay(&self) -> AccountId {
+        self.relay
+    }
+
     /// Counts one verified group; pays when it completes a chunk.
     pub async fn verified(&mut self, group: &[u8]) -> Result<(), SessionError> {
         self.chunk.update(group);

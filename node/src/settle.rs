@@ -1,11 +1,15 @@
 //! The relay's settlement worker: the latest receipt of every session with something owed goes on chain in
 //! batches, and only a finalized block marks them settled in the ledger.
 //!
-//! Nothing here can pay twice: the pallet pays each session the delta over what it already settled, and a
-//! receipt it has seen is a no-op. So after a crash (between finality and the ledger write) or a timeout, the
-//! worker just submits again. While the chain is down it retries with backoff; the ledger keeps everything.
-//! When the chain refuses a batch because of one receipt, the batch is halved until that receipt is found; it is
-//! marked refused with the decoded error and the rest is settled.
+//! Nothing here can pay twice: the pallet pays each session the delta over what it already paid, and a receipt
+//! it has seen is a no-op. So after a crash (between finality and the ledger write) or a timeout, the worker just
+//! submits again. While the chain is down, or its pool turns the transaction away, it retries with backoff; the
+//! ledger keeps everything. When the chain runs a batch and refuses it, whatever the error, the batch is halved
+//! until the receipt at fault is found (a few transactions, logarithmic in the batch); that receipt is parked
+//! with the decoded error and the rest is settled, so no receipt ever blocks another.
+//!
+//! What the ledger records as settled is what the chain paid, from its `Settled` events (or, for a receipt the
+//! chain had already settled, from its session record), never the receipt's own claim.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -16,6 +20,7 @@ use ferry_primitives::{SessionId, SignedReceipt};
 
 use crate::chain::{ChainError, Link};
 use crate::earnings::Earnings;
+use crate::lanes::LaneBook;
 use crate::ledger::{Ledger, LedgerError, Refusal, Settled};
 use crate::metrics::Metrics;
 
@@ -39,12 +44,22 @@ pub struct Settler {
     /// Pause between rounds when nothing is left to settle.
     pub every: Duration,
     pub max_batch: usize,
+    /// The relay's lane book, told what each settlement paid.
+    book: Option<Arc<LaneBook>>,
     in_flight: Arc<Mutex<HashSet<SessionId>>>,
 }
 
 impl Settler {
-    pub fn new(ledger: Ledger, link: Link, metrics: Metrics, home: PathBuf, every: Duration, max_batch: usize) -> Self {
-        Settler { ledger, link, metrics, home, every, max_batch: max_batch.max(1), in_flight: Default::default() }
+    pub fn new(
+        ledger: Ledger,
+        link: Link,
+        metrics: Metrics,
+        home: PathBuf,
+        every: Duration,
+        max_batch: usize,
+        book: Option<Arc<LaneBook>>,
+    ) -> Self {
+        Settler { ledger, link, metrics, home, every, max_batch: max_batch.max(1), book, in_flight: Default::default() }
     }
 
     /// Settles until the task is dropped. Dropping it mid-round is safe: nothing is marked settled before
@@ -108,14 +123,14 @@ impl Settler {
             self.set_in_flight(&[]);
             match result {
                 Ok(()) => {}
-                Err(SettleError::Chain(e)) if e.is_receipt_fault() && batch.len() > 1 => {
+                Err(SettleError::Chain(e)) if e.is_refusal() && batch.len() > 1 => {
                     tracing::warn!(error = %e, size = batch.len(), "the chain refused a batch; splitting it to find the receipt");
                     let mut left = batch;
                     let right = left.split_off(left.len() / 2);
                     work.push(right);
                     work.push(left);
                 }
-                Err(SettleError::Chain(e)) if e.is_receipt_fault() => {
+                Err(SettleError::Chain(e)) if e.is_refusal() => {
                     let r = &batch[0].receipt;
                     tracing::error!(
                         session = %hex::encode(r.session),
@@ -135,20 +150,33 @@ impl Settler {
 
     async fn submit(&self, batch: &[SignedReceipt]) -> Result<(), SettleError> {
         let chain = self.link.get().await?;
+        let relay = chain.account().0;
         let (at, payouts) = chain.settle(batch.to_vec()).await?;
-        let settled: Vec<Settled> = batch
-            .iter()
-            .map(|s| {
-                let r = &s.receipt;
-                let paid = payouts.iter().find(|p| p.session == r.session && p.seq == r.seq);
-                Settled {
-                    session: r.session,
-                    seq: r.seq,
-                    amount: r.amount,
-                    operator_paid: paid.map_or(0, |p| p.operator_paid),
+        let mut settled = Vec::with_capacity(batch.len());
+        for s in batch {
+            let r = &s.receipt;
+            let payout = payouts.iter().find(|p| p.session == r.session && p.viewer == r.viewer && p.seq == r.seq);
+            let (total, operator_paid) = match payout {
+                Some(p) => {
+                    if let Some(book) = &self.book {
+                        book.settled(&r.viewer, p.paid + p.tip_paid);
+                    }
+                    if p.paid < p.due || p.tip_paid < p.tip_due {
+                        tracing::error!(
+                            session = %hex::encode(r.session),
+                            due = %(p.due + p.tip_due),
+                            paid = %(p.paid + p.tip_paid),
+                            "the viewer's lane paid less than the receipt claims"
+                        );
+                    }
+                    (p.total_paid(r), p.operator_paid)
                 }
-            })
-            .collect();
+                // Already settled before (a resubmission after a crash or a timeout): the chain's record says
+                // what it paid.
+                None => (chain.session_paid(relay, r.viewer, r.session).await?.unwrap_or(0), 0),
+            };
+            settled.push(Settled { session: r.session, seq: r.seq, amount: total, operator_paid });
+        }
         let operator: u128 = payouts.iter().map(|p| p.operator_paid).sum();
         self.ledger.mark_settled(settled, at.block_number, at.block_hash).await?;
         self.metrics.receipts_settled.inc_by(batch.len() as u64);

@@ -10,6 +10,7 @@ use ferry_primitives::{ContentId, Domain};
 use libp2p::Multiaddr;
 
 use crate::fetch::Fetcher;
+use crate::funding::Funding;
 use crate::identity::Identity;
 use crate::ledger::Ledger;
 use crate::p2p;
@@ -23,6 +24,8 @@ pub struct WatchOptions {
     pub prefetch: usize,
     pub cache_bytes: u64,
     pub domain: Domain,
+    /// With a chain: opens and tops up lanes to the relays this viewer pays.
+    pub funding: Option<Funding>,
 }
 
 pub async fn run(
@@ -45,8 +48,17 @@ pub async fn run(
     if boot.is_empty() {
         anyhow::bail!("no bootstrap relay reachable; pass --bootstrap /ip4/…/tcp/…/p2p/<peer id> of a running relay");
     }
-    let fetcher =
-        Fetcher::new(identity, client, control, store, ledger.clone(), opts.domain, opts.max_price_per_mib, opts.stall);
+    let fetcher = Fetcher::new(
+        identity,
+        client,
+        control,
+        store,
+        ledger.clone(),
+        opts.domain,
+        opts.max_price_per_mib,
+        opts.stall,
+        opts.funding,
+    );
     fetcher.set_bootstrap(boot);
     let manifest = fetcher.manifest(&cid).await.context("cannot get the video's manifest")?;
     let title = String::from_utf8_lossy(&manifest.manifest.title).to_string();

@@ -1,8 +1,8 @@
 //! Benchmarks of every call, for the generated `weights.rs`. `settle` is measured at its worst: every receipt
-//! names a different viewer (its own escrow entry) and continues a session already settled once.
+//! names a different viewer (its own lane) and continues a session already settled once.
 
 use super::*;
-use ferry_primitives::{Balance, Domain, Receipt, SignedReceipt};
+use ferry_primitives::{Balance, ContentHeader, ContentId, Domain, Receipt, SignedReceipt};
 use polkadot_sdk::frame_benchmarking::v2::*;
 use polkadot_sdk::frame_support::traits::{
     fungible::{Inspect, Mutate},
@@ -12,7 +12,6 @@ use polkadot_sdk::frame_support::BoundedVec;
 use polkadot_sdk::frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use polkadot_sdk::sp_runtime::traits::{Saturating, Zero};
 
-const CONTENT: [u8; 32] = [0x55; 32];
 const PRICE: Balance = 1_000;
 
 fn secret(role: u8, i: u32) -> [u8; 32] {
@@ -28,8 +27,8 @@ fn funded<T: Config>(secret: [u8; 32]) -> T::AccountId {
     who
 }
 
-/// An escrow the chain accepts as the escrow account's first funds: above the existential deposit.
-fn escrow<T: Config>() -> Balance {
+/// A lane the chain accepts as the pot's first funds: above the existential deposit.
+fn lane<T: Config>() -> Balance {
     T::Currency::minimum_balance().saturating_mul(1_000)
 }
 
@@ -41,9 +40,18 @@ fn operator<T: Config>() -> T::AccountId {
     relay
 }
 
-fn content<T: Config>() {
+fn header() -> ContentHeader {
+    ContentHeader {
+        creator: ferry_primitives::signing::public_key(&secret(2, 0)),
+        creator_share_bps: 2_000,
+        manifest_hash: [0x55; 32],
+    }
+}
+
+fn content<T: Config>() -> ContentId {
     let creator = funded::<T>(secret(2, 0));
-    Pallet::<T>::register_content(RawOrigin::Signed(creator).into(), CONTENT, 2_000).expect("content registers");
+    Pallet::<T>::register_content(RawOrigin::Signed(creator).into(), header()).expect("content registers");
+    header().content_id()
 }
 
 fn genesis<T: Config>() -> [u8; 32] {
@@ -65,7 +73,7 @@ fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, seq: u64) -> SignedRece
         },
         relay: *relay_key,
         viewer: ferry_primitives::signing::public_key(&s),
-        content: CONTENT,
+        content: header().content_id(),
         seq,
         bytes: seq * (256 << 10),
         amount: seq as Balance * 250,
@@ -111,37 +119,40 @@ mod benchmarks {
     fn register_content() {
         let who = funded::<T>(secret(2, 0));
         #[extrinsic_call]
-        _(RawOrigin::Signed(who), CONTENT, 2_000);
-        assert!(Contents::<T>::contains_key(CONTENT));
+        _(RawOrigin::Signed(who), header());
+        assert!(Contents::<T>::contains_key(header().content_id()));
     }
 
     #[benchmark]
-    fn deposit() {
+    fn open_lane() {
+        let relay = operator::<T>();
         let who = funded::<T>(secret(3, 0));
         #[extrinsic_call]
-        _(RawOrigin::Signed(who.clone()), escrow::<T>(), 1_000);
-        assert_eq!(Escrows::<T>::get(&who).free, escrow::<T>());
+        _(RawOrigin::Signed(who.clone()), relay.clone(), lane::<T>());
+        assert_eq!(Lanes::<T>::get(&who, &relay).funds, lane::<T>());
     }
 
     #[benchmark]
-    fn unbond() {
+    fn close_lane() {
+        let relay = operator::<T>();
         let who = funded::<T>(secret(3, 0));
-        Pallet::<T>::deposit(RawOrigin::Signed(who.clone()).into(), escrow::<T>(), 1_000).expect("deposits");
+        Pallet::<T>::open_lane(RawOrigin::Signed(who.clone()).into(), relay.clone(), lane::<T>()).expect("opens");
         #[extrinsic_call]
-        _(RawOrigin::Signed(who.clone()), 1_000);
-        assert_eq!(Escrows::<T>::get(&who).unbonding, 1_000);
+        _(RawOrigin::Signed(who.clone()), relay.clone());
+        assert!(Lanes::<T>::get(&who, &relay).closing_at.is_some());
     }
 
     #[benchmark]
-    fn withdraw() {
+    fn withdraw_lane() {
+        let relay = operator::<T>();
         let who = funded::<T>(secret(3, 0));
-        Pallet::<T>::deposit(RawOrigin::Signed(who.clone()).into(), escrow::<T>(), 1_000).expect("deposits");
-        Pallet::<T>::unbond(RawOrigin::Signed(who.clone()).into(), escrow::<T>()).expect("unbonds");
+        Pallet::<T>::open_lane(RawOrigin::Signed(who.clone()).into(), relay.clone(), lane::<T>()).expect("opens");
+        Pallet::<T>::close_lane(RawOrigin::Signed(who.clone()).into(), relay.clone()).expect("closes");
         let later = polkadot_sdk::frame_system::Pallet::<T>::block_number().saturating_add(T::UnbondingPeriod::get());
         polkadot_sdk::frame_system::Pallet::<T>::set_block_number(later);
         #[extrinsic_call]
-        _(RawOrigin::Signed(who.clone()));
-        assert!(!Escrows::<T>::contains_key(&who));
+        _(RawOrigin::Signed(who.clone()), relay.clone());
+        assert!(!Lanes::<T>::contains_key(&who, &relay));
     }
 
     #[benchmark]
@@ -152,7 +163,7 @@ mod benchmarks {
         let mut batch = alloc::vec::Vec::new();
         for v in 0..n {
             let viewer = funded::<T>(secret(3, v));
-            Pallet::<T>::deposit(RawOrigin::Signed(viewer).into(), escrow::<T>(), 1_000).expect("deposits");
+            Pallet::<T>::open_lane(RawOrigin::Signed(viewer).into(), relay.clone(), lane::<T>()).expect("opens");
             first.push(receipt::<T>(&relay, v, 1));
             batch.push(receipt::<T>(&relay, v, 2));
         }
@@ -160,16 +171,25 @@ mod benchmarks {
         Pallet::<T>::settle(RawOrigin::Signed(relay.clone()).into(), first).expect("first receipts settle");
         let batch: BoundedVec<_, T::MaxBatch> = batch.try_into().expect("n ≤ MaxBatch");
         #[extrinsic_call]
-        _(RawOrigin::Signed(relay), batch);
-        assert!(Sessions::<T>::get([0u8; 16]).is_some_and(|s| s.seq == 2));
+        _(RawOrigin::Signed(relay.clone()), batch);
+        let viewer = T::AccountId::from(ferry_primitives::signing::public_key(&secret(3, 0)));
+        assert!(Sessions::<T>::get((relay, viewer, [0u8; 16])).is_some_and(|s| s.seq == 2));
     }
 
     #[benchmark]
     fn tip() {
-        content::<T>();
+        let content = content::<T>();
         let who = funded::<T>(secret(3, 0));
         #[extrinsic_call]
-        _(RawOrigin::Signed(who), CONTENT, 1_000);
+        _(RawOrigin::Signed(who), content, lane::<T>());
+    }
+
+    #[benchmark]
+    fn set_price() {
+        let who = operator::<T>();
+        #[extrinsic_call]
+        _(RawOrigin::Signed(who.clone()), PRICE * 2);
+        assert!(Operators::<T>::get(&who).is_some_and(|o| o.price_per_mib == PRICE * 2));
     }
 
     impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);

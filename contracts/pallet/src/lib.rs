@@ -1,16 +1,21 @@
 //! # Ferry rewards pallet
 //!
-//! Receipts become money. Operators register with a bond, a libp2p peer id and a price; creators register content
-//! with a revenue share; viewers deposit into escrow with a penalty collateral. A relay settles batches of viewer
-//! receipts: for each session the pallet pays the delta over what was already settled, split between the creator
-//! (their share), a burned protocol fee and the operator (the rest), plus the tip delta to the creator.
+//! Receipts become money. Operators register with a bond, a libp2p peer id and a price; anyone registers content
+//! from its header, which names the creator and share the content id commits to; viewers reserve funds for one
+//! relay each in a **lane**. A relay settles batches of viewer receipts: for each session the pallet pays the delta
+//! over what it already paid, out of the viewer's lane to that relay only, split between a burned protocol fee, the
+//! creator (their share of the rest) and the operator, plus the tip delta to the creator (less the fee).
 //!
-//! No tokens are minted for relays: every payout comes out of a viewer's escrow and a fee is burned on it, so an
-//! operator who plays viewer to itself always loses money.
+//! Why lanes: funds reserved for one payee are the only funds a relay can count on. Only the relay can draw on its
+//! lane; the viewer gets the rest back only `UnbondingPeriod` blocks after closing it, and the relay can settle
+//! meanwhile. So a relay that serves a viewer no further than its lane minus what that viewer already owes it is
+//! paid for every receipt it acknowledged, whatever anyone else does on chain. Sessions are keyed by
+//! (relay, viewer, session id), so nobody else can touch them.
 //!
-//! Receipts are checked natively: one `ed25519_verify` host call per receipt over the same signing payload the
-//! node builds ([`ferry_primitives::Receipt::signing_payload`]), the domain (this chain's genesis hash), that the
-//! receipt names the submitting relay, and that totals only grow. A receipt already settled is a no-op.
+//! No tokens are minted: every payout comes out of a lane, and the fee burns on every payment whatever the creator
+//! share, so total issuance only falls and self-dealing always loses the fee.
+//!
+//! `docs/protocol.md` in the repository specifies every call, check and event.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -30,13 +35,13 @@ pub use weights::WeightInfo;
 #[polkadot_sdk::frame_support::pallet]
 pub mod pallet {
     use super::WeightInfo;
-    use ferry_primitives::{amount_for, Balance, ContentId, SessionId, SignedReceipt, Split};
+    use ferry_primitives::{amount_for, Balance, ContentHeader, ContentId, SessionId, SignedReceipt, Split};
     use polkadot_sdk::frame_support::{
         dispatch::DispatchResult,
         pallet_prelude::*,
         traits::{
             fungible::{Inspect, Mutate},
-            tokens::{Fortitude, Precision, Preservation},
+            tokens::{DepositConsequence, Fortitude, Precision, Preservation, Provenance},
         },
         PalletId,
     };
@@ -45,18 +50,26 @@ pub mod pallet {
 
     /// What a settlement batch owes, paid out of the pot once the whole batch checked out.
     pub(crate) struct Owed<T: Config> {
-        operator: Balance,
         burn: Balance,
-        creators: alloc::collections::BTreeMap<T::AccountId, Balance>,
+        payees: alloc::collections::BTreeMap<T::AccountId, Balance>,
     }
 
     impl<T: Config> Default for Owed<T> {
         fn default() -> Self {
-            Owed { operator: 0, burn: 0, creators: Default::default() }
+            Owed { burn: 0, payees: Default::default() }
         }
     }
 
-    /// The pallet's escrow account holds bonds, deposits and collateral.
+    impl<T: Config> Owed<T> {
+        fn pay(&mut self, who: &T::AccountId, amount: Balance) {
+            if amount > 0 {
+                let e = self.payees.entry(who.clone()).or_default();
+                *e = e.saturating_add(amount);
+            }
+        }
+    }
+
+    /// The pallet's pot holds bonds, lanes and payouts that could not be delivered yet.
     pub(crate) fn escrow_account<T: Config>() -> T::AccountId {
         T::PalletId::get().into_account_truncating()
     }
@@ -67,16 +80,17 @@ pub mod pallet {
     {
         /// The chain's currency; balances are `u128`, as in receipts.
         type Currency: Mutate<Self::AccountId, Balance = Balance>;
-        /// Holds escrowed funds.
+        /// Holds bonds and lanes.
         #[pallet::constant]
         type PalletId: Get<PalletId>;
         /// Smallest operator bond.
         #[pallet::constant]
         type MinBond: Get<Balance>;
-        /// Blocks between `unregister_operator`/`unbond` and getting the funds back; relays can settle meanwhile.
+        /// Blocks between `unregister_operator`/`close_lane` and getting the funds back. A relay has this long
+        /// after a viewer closes its lane to settle what it is owed.
         #[pallet::constant]
         type UnbondingPeriod: Get<BlockNumberFor<Self>>;
-        /// Protocol fee burned from every payment, in basis points.
+        /// Protocol fee burned from every payment and tip, in basis points (rounded up).
         #[pallet::constant]
         type FeeBps: Get<u16>;
         /// Most receipts in one `settle` call.
@@ -108,29 +122,30 @@ pub mod pallet {
         pub share_bps: u16,
     }
 
+    /// Funds a viewer reserved for one relay.
     #[derive(Clone, Encode, Decode, DecodeWithMemTracking, Eq, PartialEq, Debug, TypeInfo, MaxEncodedLen, Default)]
-    pub struct Escrow<BlockNumber> {
-        /// Spendable by settlements.
-        pub free: Balance,
-        /// Taken only when receipts exceed everything else.
-        pub collateral: Balance,
-        /// Leaving escrow; still spendable by settlements until `unbonding_until`.
-        pub unbonding: Balance,
-        pub unbonding_until: Option<BlockNumber>,
+    pub struct Lane<BlockNumber> {
+        /// What the relay can still claim.
+        pub funds: Balance,
+        /// Set by `close_lane`: the viewer can take the rest back from this block on. The relay can settle until
+        /// the viewer does.
+        pub closing_at: Option<BlockNumber>,
     }
 
-    pub type EscrowOf<T> = Escrow<BlockNumberFor<T>>;
+    pub type LaneOf<T> = Lane<BlockNumberFor<T>>;
 
-    /// What has been paid for a session so far.
+    /// What one session has claimed and what it has been paid so far.
     #[derive(Clone, Encode, Decode, DecodeWithMemTracking, Eq, PartialEq, Debug, TypeInfo, MaxEncodedLen)]
-    pub struct SessionState<AccountId> {
-        pub relay: AccountId,
-        pub viewer: AccountId,
+    pub struct SessionState {
         pub content: ContentId,
+        /// The latest receipt settled: its seq and totals.
         pub seq: u64,
         pub bytes: u64,
         pub amount: Balance,
         pub tip: Balance,
+        /// What the lane actually paid towards `amount` and `tip`; less only when the lane ran dry.
+        pub amount_paid: Balance,
+        pub tip_paid: Balance,
     }
 
     #[pallet::storage]
@@ -139,11 +154,27 @@ pub mod pallet {
     #[pallet::storage]
     pub type Contents<T: Config> = StorageMap<_, Blake2_128Concat, ContentId, Content<T::AccountId>>;
 
+    /// (viewer, relay) → the funds the viewer reserved for that relay.
     #[pallet::storage]
-    pub type Escrows<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, EscrowOf<T>, ValueQuery>;
+    pub type Lanes<T: Config> =
+        StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Blake2_128Concat, T::AccountId, LaneOf<T>, ValueQuery>;
 
+    /// (relay, viewer, session id) → what the session has claimed and been paid.
     #[pallet::storage]
-    pub type Sessions<T: Config> = StorageMap<_, Blake2_128Concat, SessionId, SessionState<T::AccountId>>;
+    pub type Sessions<T: Config> = StorageNMap<
+        _,
+        (
+            NMapKey<Blake2_128Concat, T::AccountId>,
+            NMapKey<Blake2_128Concat, T::AccountId>,
+            NMapKey<Blake2_128Concat, SessionId>,
+        ),
+        SessionState,
+    >;
+
+    /// Payouts that could not be delivered (below the existential deposit of an empty account). They stay in
+    /// the pot and go out with the account's next payout, so a tiny payout never fails a settlement.
+    #[pallet::storage]
+    pub type Undelivered<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, Balance, ValueQuery>;
 
     #[pallet::event]
     #[pallet::generate_deposit(pub(super) fn deposit_event)]
@@ -153,6 +184,10 @@ pub mod pallet {
             peer_id: BoundedVec<u8, T::MaxPeerIdLen>,
             price_per_mib: Balance,
             bond: Balance,
+        },
+        PriceChanged {
+            operator: T::AccountId,
+            price_per_mib: Balance,
         },
         OperatorUnbonding {
             operator: T::AccountId,
@@ -167,36 +202,46 @@ pub mod pallet {
             creator: T::AccountId,
             share_bps: u16,
         },
-        Deposited {
+        /// A viewer reserved (more) funds for a relay; `funds` is the lane's total now.
+        LaneFunded {
             viewer: T::AccountId,
+            relay: T::AccountId,
             amount: Balance,
-            collateral: Balance,
+            funds: Balance,
         },
-        Unbonding {
+        /// The viewer can take the lane's rest back from block `until`; the relay can settle until then.
+        LaneClosing {
             viewer: T::AccountId,
-            amount: Balance,
+            relay: T::AccountId,
+            funds: Balance,
             until: BlockNumberFor<T>,
         },
-        Withdrawn {
+        LaneWithdrawn {
             viewer: T::AccountId,
+            relay: T::AccountId,
             amount: Balance,
         },
-        /// One session settled up to `seq`: what each party got for this delta.
+        /// One session settled up to `seq`. `due`/`tip_due` are what the receipt claimed over what was paid
+        /// before; `paid`/`tip_paid` what the lane paid (less only if it ran dry). `paid + tip_paid` is split
+        /// into `operator_paid + creator_paid + burned`.
         Settled {
-            session: SessionId,
             relay: T::AccountId,
             viewer: T::AccountId,
+            session: SessionId,
             content: ContentId,
             seq: u64,
             bytes: u64,
+            due: Balance,
+            paid: Balance,
+            tip_due: Balance,
+            tip_paid: Balance,
             operator_paid: Balance,
             creator_paid: Balance,
             burned: Balance,
-            tip_paid: Balance,
         },
-        /// Receipts exceeded the escrow: the collateral covered `amount`.
-        CollateralTaken {
-            viewer: T::AccountId,
+        /// A payout below the existential deposit of an empty account, kept for the account's next payout.
+        PayoutHeld {
+            who: T::AccountId,
             amount: Balance,
         },
         Tipped {
@@ -204,6 +249,7 @@ pub mod pallet {
             from: T::AccountId,
             creator: T::AccountId,
             amount: Balance,
+            burned: Balance,
         },
     }
 
@@ -215,7 +261,7 @@ pub mod pallet {
         AlreadyOperator,
         /// Only registered operators can do this.
         NotOperator,
-        /// The operator is unbonding and cannot settle or re-register until it withdraws.
+        /// The operator is unbonding: it cannot re-register, and no new lanes open to it.
         OperatorUnbonding,
         /// The unbonding period has not ended yet.
         StillUnbonding,
@@ -231,17 +277,19 @@ pub mod pallet {
         ShareTooLarge,
         /// Amounts must be above zero.
         ZeroAmount,
-        /// The escrow holds less than asked.
-        InsufficientEscrow,
+        /// There is no lane from this viewer to this relay.
+        NoLane,
+        /// The lane is already closing.
+        LaneClosing,
         /// A receipt's signature does not verify.
         BadSignature,
         /// A receipt is for another chain.
         WrongDomain,
         /// A receipt names another relay than the caller.
         WrongRelay,
-        /// A receipt changes the session's viewer, relay or content.
+        /// A receipt changes the session's content.
         SessionMismatch,
-        /// A receipt's totals are below what was already settled.
+        /// A receipt's totals are below what was already settled, or differ at the same seq.
         NotMonotonic,
         /// The batch is empty.
         EmptyBatch,
@@ -279,7 +327,7 @@ pub mod pallet {
             Ok(())
         }
 
-        /// Stop operating; the bond comes back after `UnbondingPeriod`.
+        /// Stop operating; the bond comes back after `UnbondingPeriod`. Lanes to this relay stay settleable.
         #[pallet::call_index(1)]
         #[pallet::weight(T::WeightInfo::unregister_operator())]
         pub fn unregister_operator(origin: OriginFor<T>) -> DispatchResult {
@@ -309,98 +357,91 @@ pub mod pallet {
             Ok(())
         }
 
-        /// Register content (the manifest's content id) so its payments carry the creator's share.
+        /// Register content from its header. The content id is the header's hash, so whoever submits it, the
+        /// registration names the creator and share the manifest commits to.
         #[pallet::call_index(3)]
         #[pallet::weight(T::WeightInfo::register_content())]
-        pub fn register_content(origin: OriginFor<T>, content: ContentId, share_bps: u16) -> DispatchResult {
-            let who = ensure_signed(origin)?;
-            ensure!(share_bps <= 10_000, Error::<T>::ShareTooLarge);
+        pub fn register_content(origin: OriginFor<T>, header: ContentHeader) -> DispatchResult {
+            ensure_signed(origin)?;
+            ensure!(header.creator_share_bps <= 10_000, Error::<T>::ShareTooLarge);
+            let content = header.content_id();
             ensure!(!Contents::<T>::contains_key(content), Error::<T>::ContentExists);
-            Contents::<T>::insert(content, Content { creator: who.clone(), share_bps });
-            Self::deposit_event(Event::ContentRegistered { content, creator: who, share_bps });
+            let creator = T::AccountId::from(header.creator);
+            let share_bps = header.creator_share_bps;
+            Contents::<T>::insert(content, Content { creator: creator.clone(), share_bps });
+            Self::deposit_event(Event::ContentRegistered { content, creator, share_bps });
             Ok(())
         }
 
-        /// Put funds into escrow to pay relays, and collateral that covers receipts beyond the escrow.
+        /// Reserve `amount` for `relay`, or add to the lane already there (which also cancels its closing).
         #[pallet::call_index(4)]
-        #[pallet::weight(T::WeightInfo::deposit())]
-        pub fn deposit(origin: OriginFor<T>, amount: Balance, collateral: Balance) -> DispatchResult {
-            let who = ensure_signed(origin)?;
-            let total = amount.saturating_add(collateral);
-            ensure!(total > 0, Error::<T>::ZeroAmount);
-            T::Currency::transfer(&who, &escrow_account::<T>(), total, Preservation::Preserve)?;
-            Escrows::<T>::mutate(&who, |e| {
-                e.free = e.free.saturating_add(amount);
-                e.collateral = e.collateral.saturating_add(collateral);
-            });
-            Self::deposit_event(Event::Deposited { viewer: who, amount, collateral });
-            Ok(())
-        }
-
-        /// Start taking `amount` out of escrow. Relays can still settle from it until the period ends.
-        #[pallet::call_index(5)]
-        #[pallet::weight(T::WeightInfo::unbond())]
-        pub fn unbond(origin: OriginFor<T>, amount: Balance) -> DispatchResult {
-            let who = ensure_signed(origin)?;
+        #[pallet::weight(T::WeightInfo::open_lane())]
+        pub fn open_lane(origin: OriginFor<T>, relay: T::AccountId, amount: Balance) -> DispatchResult {
+            let viewer = ensure_signed(origin)?;
             ensure!(amount > 0, Error::<T>::ZeroAmount);
+            let op = Operators::<T>::get(&relay).ok_or(Error::<T>::NotOperator)?;
+            ensure!(op.unbonding_until.is_none(), Error::<T>::OperatorUnbonding);
+            T::Currency::transfer(&viewer, &escrow_account::<T>(), amount, Preservation::Preserve)?;
+            let funds = Lanes::<T>::mutate(&viewer, &relay, |lane| {
+                lane.funds = lane.funds.saturating_add(amount);
+                lane.closing_at = None;
+                lane.funds
+            });
+            Self::deposit_event(Event::LaneFunded { viewer, relay, amount, funds });
+            Ok(())
+        }
+
+        /// Start closing the lane to `relay`: the rest comes back after `UnbondingPeriod`, and the relay can
+        /// settle until then.
+        #[pallet::call_index(5)]
+        #[pallet::weight(T::WeightInfo::close_lane())]
+        pub fn close_lane(origin: OriginFor<T>, relay: T::AccountId) -> DispatchResult {
+            let viewer = ensure_signed(origin)?;
             let until = frame_system::Pallet::<T>::block_number().saturating_add(T::UnbondingPeriod::get());
-            Escrows::<T>::try_mutate(&who, |e| {
-                ensure!(e.free >= amount, Error::<T>::InsufficientEscrow);
-                e.free -= amount;
-                e.unbonding = e.unbonding.saturating_add(amount);
-                e.unbonding_until = Some(until);
-                Ok::<_, DispatchError>(())
+            let funds = Lanes::<T>::try_mutate(&viewer, &relay, |lane| {
+                ensure!(lane.funds > 0, Error::<T>::NoLane);
+                ensure!(lane.closing_at.is_none(), Error::<T>::LaneClosing);
+                lane.closing_at = Some(until);
+                Ok::<_, DispatchError>(lane.funds)
             })?;
-            Self::deposit_event(Event::Unbonding { viewer: who, amount, until });
+            Self::deposit_event(Event::LaneClosing { viewer, relay, funds, until });
             Ok(())
         }
 
-        /// Take back what finished unbonding (and the collateral, once the escrow is empty).
+        /// Take back what is left of a closed lane once its unbonding period has ended.
         #[pallet::call_index(6)]
-        #[pallet::weight(T::WeightInfo::withdraw())]
-        pub fn withdraw(origin: OriginFor<T>) -> DispatchResult {
-            let who = ensure_signed(origin)?;
-            let mut e = Escrows::<T>::get(&who);
-            let until = e.unbonding_until.ok_or(Error::<T>::NothingUnbonding)?;
+        #[pallet::weight(T::WeightInfo::withdraw_lane())]
+        pub fn withdraw_lane(origin: OriginFor<T>, relay: T::AccountId) -> DispatchResult {
+            let viewer = ensure_signed(origin)?;
+            ensure!(Lanes::<T>::contains_key(&viewer, &relay), Error::<T>::NoLane);
+            let lane = Lanes::<T>::get(&viewer, &relay);
+            let until = lane.closing_at.ok_or(Error::<T>::NothingUnbonding)?;
             ensure!(frame_system::Pallet::<T>::block_number() >= until, Error::<T>::StillUnbonding);
-            let mut amount = e.unbonding;
-            e.unbonding = 0;
-            e.unbonding_until = None;
-            if e.free == 0 {
-                amount = amount.saturating_add(e.collateral);
-                e.collateral = 0;
+            if lane.funds > 0 {
+                T::Currency::transfer(&escrow_account::<T>(), &viewer, lane.funds, Preservation::Expendable)?;
             }
-            T::Currency::transfer(&escrow_account::<T>(), &who, amount, Preservation::Expendable)?;
-            if e == Escrow::default() {
-                Escrows::<T>::remove(&who);
-            } else {
-                Escrows::<T>::insert(&who, e);
-            }
-            Self::deposit_event(Event::Withdrawn { viewer: who, amount });
+            Lanes::<T>::remove(&viewer, &relay);
+            Self::deposit_event(Event::LaneWithdrawn { viewer, relay, amount: lane.funds });
             Ok(())
         }
 
-        /// Settle the latest receipt of each session: pay the delta over what was already settled.
+        /// Settle the latest receipt of each session: pay the delta over what was already paid, from the
+        /// viewer's lane to the calling relay.
         #[pallet::call_index(7)]
         #[pallet::weight(T::WeightInfo::settle(batch.len() as u32))]
         pub fn settle(origin: OriginFor<T>, batch: BoundedVec<SignedReceipt, T::MaxBatch>) -> DispatchResult {
             let relay = ensure_signed(origin)?;
             ensure!(!batch.is_empty(), Error::<T>::EmptyBatch);
-            let op = Operators::<T>::get(&relay).ok_or(Error::<T>::NotOperator)?;
-            ensure!(op.unbonding_until.is_none(), Error::<T>::OperatorUnbonding);
             let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
             // Payouts are summed over the batch and moved once per payee, so a receipt costs one signature
-            // check and its session, content and escrow entries, not three balance transfers.
+            // check and its session, content and lane entries, not three balance transfers.
             let mut owed = Owed::<T>::default();
             for signed in batch {
                 Self::settle_one(&relay, genesis.as_ref(), signed, &mut owed)?;
             }
             let pot = escrow_account::<T>();
-            if owed.operator > 0 {
-                T::Currency::transfer(&pot, &relay, owed.operator, Preservation::Expendable)?;
-            }
-            for (creator, amount) in owed.creators {
-                T::Currency::transfer(&pot, &creator, amount, Preservation::Expendable)?;
+            for (payee, amount) in owed.payees {
+                Self::deliver(&pot, payee, amount)?;
             }
             if owed.burn > 0 {
                 T::Currency::burn_from(&pot, owed.burn, Preservation::Expendable, Precision::Exact, Fortitude::Force)?;
@@ -408,15 +449,37 @@ pub mod pallet {
             Ok(())
         }
 
-        /// Tip a creator directly.
+        /// Tip a creator directly; the protocol fee burns, as on every payment.
         #[pallet::call_index(8)]
         #[pallet::weight(T::WeightInfo::tip())]
         pub fn tip(origin: OriginFor<T>, content: ContentId, amount: Balance) -> DispatchResult {
             let who = ensure_signed(origin)?;
             ensure!(amount > 0, Error::<T>::ZeroAmount);
             let c = Contents::<T>::get(content).ok_or(Error::<T>::UnknownContent)?;
-            T::Currency::transfer(&who, &c.creator, amount, Preservation::Preserve)?;
-            Self::deposit_event(Event::Tipped { content, from: who, creator: c.creator, amount });
+            let split = Split::tip(amount, T::FeeBps::get());
+            T::Currency::transfer(&who, &c.creator, split.creator, Preservation::Preserve)?;
+            T::Currency::burn_from(&who, split.burn, Preservation::Preserve, Precision::Exact, Fortitude::Polite)?;
+            Self::deposit_event(Event::Tipped {
+                content,
+                from: who,
+                creator: c.creator,
+                amount: split.creator,
+                burned: split.burn,
+            });
+            Ok(())
+        }
+
+        /// Change the price per MiB the operator charges. Sessions already open keep the price they were quoted.
+        #[pallet::call_index(9)]
+        #[pallet::weight(T::WeightInfo::set_price())]
+        pub fn set_price(origin: OriginFor<T>, price_per_mib: Balance) -> DispatchResult {
+            let who = ensure_signed(origin)?;
+            Operators::<T>::try_mutate(&who, |op| {
+                let op = op.as_mut().ok_or(Error::<T>::NotOperator)?;
+                op.price_per_mib = price_per_mib;
+                Ok::<_, DispatchError>(())
+            })?;
+            Self::deposit_event(Event::PriceChanged { operator: who, price_per_mib });
             Ok(())
         }
     }
@@ -431,13 +494,20 @@ pub mod pallet {
             let r = &signed.receipt;
             ensure!(r.relay == *<T::AccountId as AsRef<[u8; 32]>>::as_ref(relay), Error::<T>::WrongRelay);
             ensure!(r.domain.0.as_slice() == genesis, Error::<T>::WrongDomain);
-            let prev = Sessions::<T>::get(r.session);
             let viewer = T::AccountId::from(r.viewer);
+            let key = (relay.clone(), viewer.clone(), r.session);
+            let prev = Sessions::<T>::get(&key);
             if let Some(p) = &prev {
-                ensure!(p.relay == *relay && p.viewer == viewer && p.content == r.content, Error::<T>::SessionMismatch);
-                if r.seq <= p.seq {
-                    // Already settled: resubmitting is a no-op.
+                ensure!(p.content == r.content, Error::<T>::SessionMismatch);
+                if r.seq < p.seq {
+                    // Superseded by a receipt already settled: resubmitting is a no-op.
                     return Ok(());
+                }
+                if r.seq == p.seq {
+                    ensure!(r.bytes == p.bytes && r.amount == p.amount && r.tip == p.tip, Error::<T>::NotMonotonic);
+                    if p.amount_paid == p.amount && p.tip_paid == p.tip {
+                        return Ok(());
+                    }
                 }
                 ensure!(r.bytes >= p.bytes && r.amount >= p.amount && r.tip >= p.tip, Error::<T>::NotMonotonic);
             }
@@ -449,63 +519,65 @@ pub mod pallet {
             );
             ensure!(ok, Error::<T>::BadSignature);
 
-            let (prev_amount, prev_tip) = prev.as_ref().map_or((0, 0), |p| (p.amount, p.tip));
-            let due = r.amount - prev_amount;
-            let tip_due = r.tip - prev_tip;
-            let mut escrow = Escrows::<T>::get(&viewer);
-            let take = |want: Balance, e: &mut EscrowOf<T>| {
-                let from_free = want.min(e.free);
-                e.free -= from_free;
-                let from_unbonding = (want - from_free).min(e.unbonding);
-                e.unbonding -= from_unbonding;
-                from_free + from_unbonding
-            };
-            let mut paid = take(due, &mut escrow);
-            if paid < due {
-                let slashed = (due - paid).min(escrow.collateral);
-                escrow.collateral -= slashed;
-                paid += slashed;
-                if slashed > 0 {
-                    Self::deposit_event(Event::CollateralTaken { viewer: viewer.clone(), amount: slashed });
-                }
+            let (amount_paid, tip_paid) = prev.as_ref().map_or((0, 0), |p| (p.amount_paid, p.tip_paid));
+            let due = r.amount - amount_paid;
+            let tip_due = r.tip - tip_paid;
+            // Only this relay's lane pays, the bytes first, then the tip.
+            let mut lane = Lanes::<T>::get(&viewer, relay);
+            let paid = due.min(lane.funds);
+            lane.funds -= paid;
+            let tip_now = tip_due.min(lane.funds);
+            lane.funds -= tip_now;
+            if paid + tip_now > 0 {
+                Lanes::<T>::insert(&viewer, relay, lane);
             }
-            let tip_paid = take(tip_due, &mut escrow);
-            let split = if paid == due {
-                Split::step(prev_amount, r.amount, content.share_bps, T::FeeBps::get())
-            } else {
-                Split::of(paid, content.share_bps, T::FeeBps::get())
-            };
-            owed.operator = owed.operator.saturating_add(split.operator);
-            owed.burn = owed.burn.saturating_add(split.burn);
-            if split.creator + tip_paid > 0 {
-                let c = owed.creators.entry(content.creator.clone()).or_default();
-                *c = c.saturating_add(split.creator + tip_paid);
-            }
-            Escrows::<T>::insert(&viewer, escrow);
+            let fee = T::FeeBps::get();
+            // The split of the running paid total, so batching never changes what each party gets.
+            let split = Split::step(amount_paid, amount_paid + paid, content.share_bps, fee);
+            let tip_split = Split::step(tip_paid, tip_paid + tip_now, 10_000, fee);
+            owed.pay(relay, split.operator);
+            owed.pay(&content.creator, split.creator + tip_split.creator);
+            owed.burn = owed.burn.saturating_add(split.burn + tip_split.burn);
             Sessions::<T>::insert(
-                r.session,
+                &key,
                 SessionState {
-                    relay: relay.clone(),
-                    viewer: viewer.clone(),
                     content: r.content,
                     seq: r.seq,
                     bytes: r.bytes,
                     amount: r.amount,
                     tip: r.tip,
+                    amount_paid: amount_paid + paid,
+                    tip_paid: tip_paid + tip_now,
                 },
             );
             Self::deposit_event(Event::Settled {
-                session: r.session,
                 relay: relay.clone(),
                 viewer,
+                session: r.session,
                 content: r.content,
                 seq: r.seq,
                 bytes: r.bytes,
+                due,
+                paid,
+                tip_due,
+                tip_paid: tip_now,
                 operator_paid: split.operator,
-                creator_paid: split.creator,
-                burned: split.burn,
-                tip_paid,
+                creator_paid: split.creator + tip_split.creator,
+                burned: split.burn + tip_split.burn,
             });
+            Ok(())
+        }
+
+        /// Moves a payout out of the pot, with anything held for the payee before. A payout the account cannot
+        /// take yet (below the existential deposit of an empty account) is held instead of failing the batch.
+        fn deliver(pot: &T::AccountId, payee: T::AccountId, amount: Balance) -> DispatchResult {
+            let amount = amount.saturating_add(Undelivered::<T>::take(&payee));
+            if T::Currency::can_deposit(&payee, amount, Provenance::Extant) == DepositConsequence::Success {
+                T::Currency::transfer(pot, &payee, amount, Preservation::Expendable)?;
+            } else {
+                Undelivered::<T>::insert(&payee, amount);
+                Self::deposit_event(Event::PayoutHeld { who: payee, amount });
+            }
             Ok(())
         }
 
@@ -514,7 +586,7 @@ pub mod pallet {
             Operators::<T>::get(operator).map(|op| amount_for(bytes, op.price_per_mib))
         }
 
-        /// Balance of the escrow account (bonds, deposits, collateral).
+        /// Balance of the pot (bonds, lanes, held payouts).
         pub fn escrow_total() -> Balance {
             T::Currency::balance(&escrow_account::<T>())
         }

@@ -27,10 +27,12 @@ impl frame_system::Config for Test {
 impl pallet_balances::Config for Test {
     type Balance = u128;
     type AccountStore = System;
-    type ExistentialDeposit = frame_support::traits::ConstU128<1>;
+    type ExistentialDeposit = ExistentialDeposit;
 }
 
 parameter_types! {
+    /// A test can raise it to see payouts below the existential deposit.
+    pub static ExistentialDeposit: u128 = 1;
     pub const FerryPalletId: PalletId = PalletId(*b"ferry/rw");
 }
 
@@ -49,6 +51,7 @@ pub const VIEWER: [u8; 32] = [0x11; 32];
 pub const RELAY: [u8; 32] = [0x22; 32];
 pub const CREATOR: [u8; 32] = [0x33; 32];
 pub const OTHER_RELAY: [u8; 32] = [0x44; 32];
+pub const STRANGER: [u8; 32] = [0x66; 32];
 pub const GENESIS: [u8; 32] = [0xaa; 32];
 pub const START: u128 = 1_000_000;
 
@@ -59,7 +62,7 @@ pub fn account(secret: [u8; 32]) -> AccountId32 {
 pub fn new_test_ext() -> sp_io::TestExternalities {
     let mut t = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
     pallet_balances::GenesisConfig::<Test> {
-        balances: [VIEWER, RELAY, CREATOR, OTHER_RELAY].iter().map(|s| (account(*s), START)).collect(),
+        balances: [VIEWER, RELAY, CREATOR, OTHER_RELAY, STRANGER].iter().map(|s| (account(*s), START)).collect(),
         ..Default::default()
     }
     .assimilate_storage(&mut t)

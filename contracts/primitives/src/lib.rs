@@ -8,12 +8,14 @@
 extern crate alloc;
 
 pub mod codec;
+pub mod content;
 pub mod manifest;
 pub mod payout;
 pub mod receipt;
 pub mod signing;
 
 pub use codec::{decode_bounded, DecodeError};
+pub use content::ContentHeader;
 pub use manifest::{Container, Manifest, ManifestError, Rendition, Segment, SignedManifest};
 pub use payout::{amount_for, Split, BPS_DENOMINATOR};
 pub use receipt::{ChunkChain, Receipt, SignedReceipt};
@@ -21,11 +23,12 @@ pub use signing::{Domain, SignatureError};
 
 /// An account on the Ferry chain: the raw ed25519 public key, as `AccountId32` holds it for `MultiSigner::Ed25519`.
 pub type AccountId = [u8; 32];
-/// A content id: BLAKE3 of the canonical manifest encoding.
+/// A content id: BLAKE3 of the content tag and the [`ContentHeader`] (creator, share, manifest hash).
 pub type ContentId = [u8; 32];
 /// A BLAKE3 hash of one stored blob (a video segment).
 pub type BlobHash = [u8; 32];
-/// A random id that names one viewer–relay session for one content id.
+/// A random id that names one viewer–relay session for one content id. On chain a session is keyed by
+/// (relay, viewer, id), so the id need only be unique to the pair.
 pub type SessionId = [u8; 16];
 /// Token amounts, as the chain's `Balance`.
 pub type Balance = u128;

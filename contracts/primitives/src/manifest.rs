@@ -5,7 +5,7 @@ use parity_scale_codec::{Decode, Encode};
 use scale_info::TypeInfo;
 
 use crate::signing::MANIFEST_TAG;
-use crate::{AccountId, BlobHash, ContentId, Signature};
+use crate::{AccountId, BlobHash, ContentHeader, ContentId, Signature};
 
 /// The manifest format this code writes and accepts.
 pub const MANIFEST_VERSION: u16 = 1;
@@ -59,7 +59,7 @@ pub struct Manifest {
     pub version: u16,
     /// Paid the creator share and the tips.
     pub creator: AccountId,
-    /// Creator's share of every payment, in basis points.
+    /// Creator's share of every payment after the protocol fee, in basis points.
     pub creator_share_bps: u16,
     /// Unix seconds.
     pub created_at: u64,
@@ -115,9 +115,18 @@ impl core::fmt::Display for ManifestError {
 impl std::error::Error for ManifestError {}
 
 impl Manifest {
-    /// The content id: BLAKE3 of the canonical encoding.
+    /// The header the content id is the hash of: creator, share and this manifest's hash.
+    pub fn header(&self) -> ContentHeader {
+        ContentHeader {
+            creator: self.creator,
+            creator_share_bps: self.creator_share_bps,
+            manifest_hash: *blake3::hash(&self.encode()).as_bytes(),
+        }
+    }
+
+    /// The content id ([`ContentHeader::content_id`]), which binds the creator and the share.
     pub fn content_id(&self) -> ContentId {
-        *blake3::hash(&self.encode()).as_bytes()
+        self.header().content_id()
     }
 
     /// The exact bytes the creator signs: the manifest tag, then the SCALE encoding.

@@ -10,6 +10,15 @@ pub fn amount_for(bytes: u64, price_per_mib: Balance) -> Balance {
     (bytes as Balance).saturating_mul(price_per_mib) / MIB as Balance
 }
 
+/// `amount × bps / 10000` without overflow for any `amount`, rounded up or down; never more than `amount`.
+fn part(amount: Balance, bps: u16, round_up: bool) -> Balance {
+    let d = BPS_DENOMINATOR as Balance;
+    let bps = bps.min(BPS_DENOMINATOR as u16) as Balance;
+    let (q, r) = (amount / d, amount % d);
+    let up = round_up && (r * bps) % d != 0;
+    q * bps + r * bps / d + up as Balance
+}
+
 /// How one payment is divided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Split {
@@ -19,14 +28,18 @@ pub struct Split {
 }
 
 impl Split {
-    /// The creator's share and the protocol fee are taken from `amount` (rounded down); the operator gets the rest,
-    /// so the three always add up to `amount`.
+    /// The protocol fee comes off first, rounded up, so every payment above zero burns something whatever the
+    /// creator share: playing viewer to yourself always loses money. The creator's share is taken from what is
+    /// left (rounded down) and the operator gets the rest, so the three always add up to `amount`.
     pub fn of(amount: Balance, creator_share_bps: u16, fee_bps: u16) -> Split {
-        let part =
-            |bps: u16| amount.saturating_mul(bps.min(BPS_DENOMINATOR as u16) as Balance) / BPS_DENOMINATOR as Balance;
-        let creator = part(creator_share_bps);
-        let burn = part(fee_bps).min(amount - creator);
-        Split { creator, burn, operator: amount - creator - burn }
+        let burn = part(amount, fee_bps, true);
+        let creator = part(amount - burn, creator_share_bps, false);
+        Split { creator, burn, operator: amount - burn - creator }
+    }
+
+    /// A tip: the fee burns and the creator gets the rest.
+    pub fn tip(amount: Balance, fee_bps: u16) -> Split {
+        Split::of(amount, BPS_DENOMINATOR as u16, fee_bps)
     }
 
     /// What a session's payout grows by when its settled amount goes from `from` to `to`: the change in the
@@ -73,6 +86,23 @@ mod tests {
                 assert_eq!(s.creator + s.burn + s.operator, amount, "amount {amount} share {c} fee {f}");
             }
         }
+    }
+
+    #[test]
+    fn every_payment_burns_the_fee_whatever_the_share() {
+        for share in [0u16, 2_000, 9_500, 10_000] {
+            for amount in [1u128, 19, 20, 10_000, 123_456_789] {
+                let s = Split::of(amount, share, 500);
+                assert!(s.burn >= 1, "amount {amount} share {share}");
+                assert!(s.burn * 10_000 >= amount * 500, "amount {amount} share {share}: burn below the fee");
+            }
+        }
+        assert_eq!(Split::of(10_000, 2_000, 500), Split { creator: 1_900, burn: 500, operator: 7_600 });
+        assert_eq!(Split::tip(1_000, 500), Split { creator: 950, burn: 50, operator: 0 });
+        // Huge amounts split exactly, so no saturated total skews later steps.
+        let s = Split::of(u128::MAX, 2_000, 500);
+        assert_eq!(s.creator + s.burn + s.operator, u128::MAX);
+        assert_eq!(s.burn, u128::MAX / 20 + 1);
     }
 
     #[test]

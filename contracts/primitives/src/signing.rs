@@ -11,6 +11,8 @@ use scale_info::TypeInfo;
 pub const RECEIPT_TAG: [u8; 16] = *b"ferry/receipt/v1";
 /// Tag that starts every manifest signing payload.
 pub const MANIFEST_TAG: [u8; 16] = *b"ferry/manifst/v1";
+/// Tag hashed before a content header to make the content id.
+pub const CONTENT_TAG: [u8; 16] = *b"ferry/content/v2";
 
 /// The chain a receipt is valid on: its genesis hash.
 #[derive(

@@ -1,4 +1,5 @@
-//! Golden vectors: the exact bytes of the v1 encodings and signatures. Any other implementation (or a future
+//! Golden vectors: the exact bytes of the v1 encodings and signatures (and of the v2 content id, which hashes a
+//! header naming the creator and share). Any other implementation (or a future
 //! version of this one) can check itself against `vectors/v1.json`. Regenerate only for a new protocol version,
 //! with `FERRY_BLESS=1 cargo test -p ferry-primitives --test golden`.
 
@@ -58,6 +59,7 @@ fn vectors() -> serde_json::Value {
         "receipt_signature": hex::encode(signed_r.signature),
         "creator_secret": hex::encode(CREATOR_SECRET),
         "manifest_encoding": hex::encode(m.encode()),
+        "content_header_encoding": hex::encode(m.header().encode()),
         "manifest_content_id": hex::encode(m.content_id()),
         "manifest_signature": hex::encode(signed_m.signature),
     })
@@ -82,6 +84,18 @@ fn receipt_payload_is_tag_then_encoding() {
     assert_eq!(&payload[..16], b"ferry/receipt/v1");
     assert_eq!(&payload[16..], &r.encode()[..]);
     assert_eq!(r.encode().len(), 224);
+}
+
+#[test]
+fn the_content_id_commits_to_creator_and_share() {
+    let m = manifest();
+    let mut other = m.clone();
+    other.creator_share_bps = 10_000;
+    assert_ne!(m.content_id(), other.content_id());
+    let mut h = m.header();
+    assert_eq!(h.content_id(), m.content_id());
+    h.creator = [0x09; 32];
+    assert_ne!(h.content_id(), m.content_id());
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod signer;
 
 use std::time::Duration;
 
-use ferry_primitives::{Balance, ContentId, SessionId, SignedReceipt};
+use ferry_primitives::{AccountId, Balance, ContentHeader, ContentId, SessionId, SignedReceipt};
 use subxt::utils::{AccountId32, Static};
 use subxt::{OnlineClient, PolkadotConfig};
 
@@ -19,6 +19,10 @@ pub use signer::Ed25519Signer;
     substitute_type(
         path = "ferry_primitives::receipt::SignedReceipt",
         with = "::subxt::utils::Static<::ferry_primitives::SignedReceipt>"
+    ),
+    substitute_type(
+        path = "ferry_primitives::content::ContentHeader",
+        with = "::subxt::utils::Static<::ferry_primitives::ContentHeader>"
     ),
     derive_for_all_types = "Clone, Debug"
 )]
@@ -51,9 +55,18 @@ fn docs_suffix(docs: &str) -> String {
 }
 
 impl ChainError {
-    /// True when the failure is the fault of one receipt in a batch, so splitting the batch finds it.
-    pub fn is_receipt_fault(&self) -> bool {
-        matches!(self, ChainError::Refused { error, .. } if RECEIPT_FAULTS.iter().any(|f| error == &format!("Ferry::{f}")))
+    /// True when the chain ran the batch and refused it: splitting the batch finds the receipt at fault, and a
+    /// receipt refused on its own is parked, so nothing it does blocks the others.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, ChainError::Refused { .. })
+    }
+
+    /// The pallet error's name, when the chain refused a call (`Ferry::NotMonotonic`).
+    pub fn refusal(&self) -> Option<&str> {
+        match self {
+            ChainError::Refused { error, .. } => Some(error),
+            _ => None,
+        }
     }
 
     /// True when the chain could not be reached or did not answer: worth retrying as is.
@@ -61,10 +74,6 @@ impl ChainError {
         matches!(self, ChainError::Connect(..) | ChainError::Rpc(_) | ChainError::Timeout(_))
     }
 }
-
-/// Pallet errors that point at one receipt rather than at the batch or the relay.
-const RECEIPT_FAULTS: [&str; 6] =
-    ["BadSignature", "WrongDomain", "WrongRelay", "SessionMismatch", "NotMonotonic", "UnknownContent"];
 
 fn rpc(e: impl std::fmt::Display) -> ChainError {
     ChainError::Rpc(e.to_string())
@@ -94,15 +103,27 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one chain call may take before the caller treats the chain as down.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The `Settled` event of one receipt: what it paid, to whom.
+/// The `Settled` event of one receipt: what it claimed, what the lane paid, and to whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payout {
+    pub viewer: AccountId,
     pub session: SessionId,
     pub seq: u64,
+    /// What the receipt claimed over what was paid before, and what the lane paid of it.
+    pub due: Balance,
+    pub paid: Balance,
+    pub tip_due: Balance,
+    pub tip_paid: Balance,
     pub operator_paid: Balance,
     pub creator_paid: Balance,
     pub burned: Balance,
-    pub tip_paid: Balance,
+}
+
+impl Payout {
+    /// Everything the session has been paid in total (bytes and tips), after this settlement.
+    pub fn total_paid(&self, receipt: &ferry_primitives::Receipt) -> Balance {
+        (receipt.amount - self.due + self.paid) + (receipt.tip - self.tip_due + self.tip_paid)
+    }
 }
 
 /// Where a transaction landed.
@@ -115,29 +136,45 @@ pub struct Inclusion {
 impl From<&runtime::ferry::events::Settled> for Payout {
     fn from(ev: &runtime::ferry::events::Settled) -> Payout {
         Payout {
+            viewer: ev.viewer.0,
             session: ev.session,
             seq: ev.seq,
+            due: ev.due,
+            paid: ev.paid,
+            tip_due: ev.tip_due,
+            tip_paid: ev.tip_paid,
             operator_paid: ev.operator_paid,
             creator_paid: ev.creator_paid,
             burned: ev.burned,
-            tip_paid: ev.tip_paid,
         }
     }
 }
 
-/// A viewer's escrow on chain.
+/// Funds a viewer reserved for one relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Escrow {
-    pub free: Balance,
-    pub collateral: Balance,
-    pub unbonding: Balance,
+pub struct Lane {
+    pub funds: Balance,
+    /// The block from which the viewer can take the rest back; the relay's guarantee ends there.
+    pub closing_at: Option<u32>,
 }
 
-impl Escrow {
-    /// Everything a relay can still be paid from: settlement draws on free, then unbonding, then collateral.
-    pub fn payable(&self) -> Balance {
-        self.free.saturating_add(self.unbonding).saturating_add(self.collateral)
+impl Lane {
+    /// What a relay may still serve against: nothing once the lane is closing.
+    pub fn usable(&self) -> Balance {
+        if self.closing_at.is_some() {
+            0
+        } else {
+            self.funds
+        }
     }
+}
+
+/// A registered operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorInfo {
+    pub bond: Balance,
+    pub price_per_mib: Balance,
+    pub unbonding_until: Option<u32>,
 }
 
 /// A connected chain client with the node's signer.
@@ -207,20 +244,51 @@ impl Chain {
         self.submit_only(&runtime::transactions().ferry().register_operator(peer_id, price_per_mib, bond)).await
     }
 
-    pub async fn register_content(&self, content: ContentId, share_bps: u16) -> Result<Inclusion, ChainError> {
-        self.submit_only(&runtime::transactions().ferry().register_content(content, share_bps)).await
+    /// Registers content from its header; the chain derives the content id and the creator from it.
+    pub async fn register_content(&self, header: ContentHeader) -> Result<Inclusion, ChainError> {
+        self.submit_only(&runtime::transactions().ferry().register_content(Static(header))).await
     }
 
-    pub async fn deposit(&self, amount: Balance, collateral: Balance) -> Result<Inclusion, ChainError> {
-        self.submit_only(&runtime::transactions().ferry().deposit(amount, collateral)).await
+    /// Reserves `amount` for `relay` (or adds to the lane); returns the lane's funds after.
+    pub async fn open_lane(&self, relay: AccountId, amount: Balance) -> Result<(Inclusion, Balance), ChainError> {
+        let (at, events) =
+            self.submit(&runtime::transactions().ferry().open_lane(AccountId32(relay), amount)).await?;
+        let funds = events.find_first::<runtime::ferry::events::LaneFunded>().map_err(rpc)?.map_or(amount, |e| e.funds);
+        Ok((at, funds))
     }
 
-    pub async fn unbond(&self, amount: Balance) -> Result<Inclusion, ChainError> {
-        self.submit_only(&runtime::transactions().ferry().unbond(amount)).await
+    /// Starts closing the lane to `relay`; returns the block from which it can be withdrawn.
+    pub async fn close_lane(&self, relay: AccountId) -> Result<(Inclusion, u32), ChainError> {
+        let (at, events) = self.submit(&runtime::transactions().ferry().close_lane(AccountId32(relay))).await?;
+        let until = events.find_first::<runtime::ferry::events::LaneClosing>().map_err(rpc)?.map_or(0, |e| e.until);
+        Ok((at, until))
     }
 
-    pub async fn withdraw(&self) -> Result<Inclusion, ChainError> {
-        self.submit_only(&runtime::transactions().ferry().withdraw()).await
+    /// Takes back what is left of a closed lane; returns the amount.
+    pub async fn withdraw_lane(&self, relay: AccountId) -> Result<(Inclusion, Balance), ChainError> {
+        let (at, events) = self.submit(&runtime::transactions().ferry().withdraw_lane(AccountId32(relay))).await?;
+        let amount =
+            events.find_first::<runtime::ferry::events::LaneWithdrawn>().map_err(rpc)?.map_or(0, |e| e.amount);
+        Ok((at, amount))
+    }
+
+    pub async fn set_price(&self, price_per_mib: Balance) -> Result<Inclusion, ChainError> {
+        self.submit_only(&runtime::transactions().ferry().set_price(price_per_mib)).await
+    }
+
+    /// Starts unbonding the operator's bond; returns the block from which it can be withdrawn.
+    pub async fn unregister_operator(&self) -> Result<(Inclusion, u32), ChainError> {
+        let (at, events) = self.submit(&runtime::transactions().ferry().unregister_operator()).await?;
+        let until =
+            events.find_first::<runtime::ferry::events::OperatorUnbonding>().map_err(rpc)?.map_or(0, |e| e.until);
+        Ok((at, until))
+    }
+
+    pub async fn withdraw_bond(&self) -> Result<(Inclusion, Balance), ChainError> {
+        let (at, events) = self.submit(&runtime::transactions().ferry().withdraw_bond()).await?;
+        let amount =
+            events.find_first::<runtime::ferry::events::OperatorBondWithdrawn>().map_err(rpc)?.map_or(0, |e| e.amount);
+        Ok((at, amount))
     }
 
     pub async fn tip(&self, content: ContentId, amount: Balance) -> Result<Inclusion, ChainError> {
@@ -250,13 +318,54 @@ impl Chain {
         tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| ChainError::Timeout(CALL_TIMEOUT))?
     }
 
-    /// A viewer's escrow.
-    pub async fn escrow(&self, who: [u8; 32]) -> Result<Escrow, ChainError> {
+    /// The lane from `viewer` to `relay` (empty when there is none).
+    pub async fn lane(&self, viewer: AccountId, relay: AccountId) -> Result<Lane, ChainError> {
         let work = async {
             let at = self.api.at_current_block().await.map_err(rpc)?;
-            let entry = at.storage().entry(runtime::storage().ferry().escrows()).map_err(rpc)?;
-            let e = entry.fetch((AccountId32(who),)).await.map_err(rpc)?.decode().map_err(rpc)?;
-            Ok(Escrow { free: e.free, collateral: e.collateral, unbonding: e.unbonding })
+            let entry = at.storage().entry(runtime::storage().ferry().lanes()).map_err(rpc)?;
+            let l = entry.fetch((AccountId32(viewer), AccountId32(relay))).await.map_err(rpc)?.decode().map_err(rpc)?;
+            Ok(Lane { funds: l.funds, closing_at: l.closing_at })
+        };
+        tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| ChainError::Timeout(CALL_TIMEOUT))?
+    }
+
+    /// What the chain has paid a session in total (bytes and tips), if it settled any of it.
+    pub async fn session_paid(
+        &self,
+        relay: AccountId,
+        viewer: AccountId,
+        session: SessionId,
+    ) -> Result<Option<Balance>, ChainError> {
+        let work = async {
+            let at = self.api.at_current_block().await.map_err(rpc)?;
+            let entry = at.storage().entry(runtime::storage().ferry().sessions()).map_err(rpc)?;
+            match entry.try_fetch((AccountId32(relay), AccountId32(viewer), session)).await.map_err(rpc)? {
+                Some(v) => {
+                    let s = v.decode().map_err(rpc)?;
+                    Ok(Some(s.amount_paid.saturating_add(s.tip_paid)))
+                }
+                None => Ok(None),
+            }
+        };
+        tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| ChainError::Timeout(CALL_TIMEOUT))?
+    }
+
+    /// A registered operator, if `who` is one.
+    pub async fn operator(&self, who: AccountId) -> Result<Option<OperatorInfo>, ChainError> {
+        let work = async {
+            let at = self.api.at_current_block().await.map_err(rpc)?;
+            let entry = at.storage().entry(runtime::storage().ferry().operators()).map_err(rpc)?;
+            match entry.try_fetch((AccountId32(who),)).await.map_err(rpc)? {
+                Some(v) => {
+                    let o = v.decode().map_err(rpc)?;
+                    Ok(Some(OperatorInfo {
+                        bond: o.bond,
+                        price_per_mib: o.price_per_mib,
+                        unbonding_until: o.unbonding_until,
+                    }))
+                }
+                None => Ok(None),
+            }
         };
         tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| ChainError::Timeout(CALL_TIMEOUT))?
     }
@@ -327,8 +436,10 @@ pub struct BlockMoney {
     pub fees: Vec<([u8; 32], Balance)>,
     /// (creator, amount) for every direct `Ferry::Tipped` event.
     pub tips: Vec<([u8; 32], Balance)>,
-    /// (viewer, amount) for every `Ferry::CollateralTaken` event.
-    pub collateral_taken: Vec<([u8; 32], Balance)>,
+    /// (creator, amount burned) for every direct `Ferry::Tipped` event.
+    pub tip_burns: Vec<([u8; 32], Balance)>,
+    /// (viewer, relay, amount) for every `Ferry::LaneFunded` event.
+    pub lanes_funded: Vec<([u8; 32], [u8; 32], Balance)>,
 }
 
 impl Chain {
@@ -344,7 +455,7 @@ impl Chain {
 
     /// The Ferry payouts, tips and fees of one block.
     pub async fn block_money(&self, number: u32) -> Result<BlockMoney, ChainError> {
-        use runtime::ferry::events::{CollateralTaken, Settled, Tipped};
+        use runtime::ferry::events::{LaneFunded, Settled, Tipped};
         use runtime::transaction_payment::events::TransactionFeePaid;
         let at = self.api.at_block(number).await.map_err(rpc)?;
         let events = at.events().fetch().await.map_err(rpc)?;
@@ -360,10 +471,11 @@ impl Chain {
         for ev in events.find::<Tipped>() {
             let ev = ev.map_err(rpc)?;
             m.tips.push((ev.creator.0, ev.amount));
+            m.tip_burns.push((ev.creator.0, ev.burned));
         }
-        for ev in events.find::<CollateralTaken>() {
+        for ev in events.find::<LaneFunded>() {
             let ev = ev.map_err(rpc)?;
-            m.collateral_taken.push((ev.viewer.0, ev.amount));
+            m.lanes_funded.push((ev.viewer.0, ev.relay.0, ev.amount));
         }
         Ok(m)
     }

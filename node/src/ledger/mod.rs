@@ -11,7 +11,7 @@ mod tables;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use ferry_primitives::{Balance, SessionId, SignedReceipt};
+use ferry_primitives::{AccountId, Balance, SessionId, SignedReceipt};
 use parity_scale_codec::{Decode, Encode};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
@@ -47,7 +47,7 @@ pub struct Rejection {
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Settlement {
     pub seq: u64,
-    /// The settled receipt's amount: what the viewer's escrow paid for this session in total.
+    /// What the viewer's lane paid for this session in total (bytes and tips), from the chain.
     #[serde(with = "crate::earnings::decimal")]
     pub amount: Balance,
     /// The operator's part of it, summed from the chain's `Settled` events.
@@ -74,6 +74,12 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// Acknowledged and not yet paid by the chain: the latest receipt's amount and tip, less what was paid.
+    pub fn owed(&self) -> Balance {
+        let r = &self.latest.receipt;
+        (r.amount + r.tip).saturating_sub(self.settled.as_ref().map_or(0, |s| s.amount))
+    }
+
     /// Whether the latest receipt still waits for settlement.
     pub fn is_pending(&self) -> bool {
         let seq = self.latest.receipt.seq;
@@ -86,6 +92,7 @@ impl SessionRecord {
 pub struct Settled {
     pub session: SessionId,
     pub seq: u64,
+    /// What the chain has paid the session in total (bytes and tips).
     pub amount: Balance,
     /// What this settlement paid the operator (0 when the chain had already settled it).
     pub operator_paid: Balance,
@@ -203,6 +210,15 @@ impl Ledger {
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
+    /// What each viewer owes in acknowledged receipts the chain has not paid yet (bytes and tips).
+    pub async fn owed_by_viewer(&self) -> Result<HashMap<AccountId, Balance>, LedgerError> {
+        let mut owed = HashMap::new();
+        for rec in self.sessions().await? {
+            *owed.entry(rec.latest.receipt.viewer).or_default() += rec.owed();
+        }
+        Ok(owed)
+    }
+
     /// Notes that the relay acknowledged one of our receipts.
     pub async fn mark_acked(&self, session: SessionId, seq: u64) -> Result<(), LedgerError> {
         self.tx.send(Op::MarkAcked(session, seq)).await.map_err(|_| LedgerError::Stopped)
@@ -308,11 +324,13 @@ impl Writer {
                     Op::MarkSettled(list, block_number, block_hash, reply) => {
                         for s in list {
                             let Some(mut rec) = read_session(&sessions, &p, s.session)? else { continue };
-                            if rec.settled.as_ref().is_none_or(|old| old.seq < s.seq) {
+                            // The same seq again when a top-up paid a shortfall; the paid total only grows.
+                            if rec.settled.as_ref().is_none_or(|old| old.seq <= s.seq) {
                                 let before = rec.settled.as_ref().map_or(0, |old| old.operator_paid);
+                                let paid_before = rec.settled.as_ref().map_or(0, |old| old.amount);
                                 rec.settled = Some(Settlement {
                                     seq: s.seq,
-                                    amount: s.amount,
+                                    amount: s.amount.max(paid_before),
                                     operator_paid: before.saturating_add(s.operator_paid),
                                     block_number,
                                     block_hash,

@@ -149,8 +149,10 @@ pub enum Code {
     Unserved,
     /// The relay failed internally (e.g. its ledger); try another relay.
     Internal,
-    /// The viewer's escrow on chain does not pay for more than the free window.
+    /// No open lane from the viewer to this relay covers it: open or top up a lane, then ask again.
     NoEscrow,
+    /// The content is not registered on chain (or not to its manifest's creator), so it cannot be paid for.
+    Unregistered,
 }
 
 impl Code {
@@ -174,6 +176,7 @@ impl Code {
             Code::Unserved => "unserved",
             Code::Internal => "internal",
             Code::NoEscrow => "no_escrow",
+            Code::Unregistered => "unregistered",
         }
     }
 

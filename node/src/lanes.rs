@@ -1,0 +1,195 @@
+//! The relay's book of what each viewer's lane still covers, so that every receipt it acknowledges is paid.
+//!
+//! A lane holds funds a viewer reserved on chain for this relay alone; only this relay can claim them, and the
+//! viewer gets the rest back only `UnbondingPeriod` blocks after closing it. So the relay knows, from chain state
+//! and its own ledger, what it will be paid: the lane's funds, less what the viewer owes it in acknowledged
+//! receipts not settled yet (`owed`), less what its open sessions were allowed to serve and not yet acknowledged
+//! (`reserved`). A session serves more bytes only after reserving their cost here, and a receipt is acknowledged
+//! only if its amount and tip fit. A closing lane covers nothing new: what is owed is settled before it closes.
+//!
+//! Lane figures are read from the chain at most every few seconds per viewer. A settlement lowers both the lane
+//! and what is owed; the settler forgets the cached lane before it lowers `owed`, and a reservation made against a
+//! lane read before that moment is refused and retried, so the two figures are never mixed across a settlement.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ferry_primitives::{AccountId, Balance};
+
+use crate::chain::{Lane, Link};
+
+/// How long a lane figure is reused before the chain is asked again.
+const FRESH_FOR: Duration = Duration::from_secs(3);
+/// How old a lane figure may be and still be used while the chain cannot be reached: well within the dev chain's
+/// unbonding period (600 blocks of 1 s), so a lane closed meanwhile still pays what was served against it.
+const MAX_STALE: Duration = Duration::from_secs(300);
+/// How long one lane lookup may take while a viewer waits.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct LaneBook {
+    link: Link,
+    relay: AccountId,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    lanes: HashMap<AccountId, (Lane, Instant, u64)>,
+    /// Acknowledged, not yet settled (bytes and tips), per viewer.
+    owed: HashMap<AccountId, Balance>,
+    /// Allowed to open sessions and not yet acknowledged, per viewer.
+    reserved: HashMap<AccountId, Balance>,
+    /// Bumped by every settlement, so a lane read before one is not used after it.
+    generation: u64,
+}
+
+/// Why a viewer is not covered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotCovered {
+    #[error("no open lane from this viewer to this relay on chain; open one with `ferry lane open <RELAY> <AMOUNT>`")]
+    NoLane,
+    #[error("the viewer's lane ({funds}) is used up: {owed} owed and {reserved} reserved; top it up")]
+    UsedUp { funds: Balance, owed: Balance, reserved: Balance },
+    #[error("cannot read the viewer's lane on chain: {0}")]
+    Unreadable(String),
+}
+
+impl LaneBook {
+    /// `owed` is what the ledger holds acknowledged and unsettled, per viewer, when the relay starts.
+    pub fn new(link: Link, relay: AccountId, owed: HashMap<AccountId, Balance>) -> LaneBook {
+        LaneBook { link, relay, inner: Mutex::new(Inner { owed, ..Inner::default() }) }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The viewer's lane and the generation it was read in; cached for a few seconds.
+    async fn lane(&self, viewer: &AccountId) -> Result<(Lane, u64), NotCovered> {
+        let (cached, generation) = {
+            let g = self.inner();
+            (g.lanes.get(viewer).copied(), g.generation)
+        };
+        if let Some((lane, at, gen)) = cached {
+            if at.elapsed() < FRESH_FOR && gen == generation {
+                return Ok((lane, gen));
+            }
+        }
+        let lookup = async {
+            let chain = self.link.get().await?;
+            chain.lane(*viewer, self.relay).await
+        };
+        match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+            Ok(Ok(lane)) => {
+                self.inner().lanes.insert(*viewer, (lane, Instant::now(), generation));
+                Ok((lane, generation))
+            }
+            Ok(Err(e)) if !e.is_unreachable() => Err(NotCovered::Unreadable(e.to_string())),
+            // The chain cannot be reached: only this relay's own settlements (which bump the generation) can lower
+            // a lane, and a lane closed meanwhile still pays for the unbonding period, so a recent figure holds.
+            outage => {
+                if let Ok(Err(_)) = outage {
+                    self.link.reset().await;
+                }
+                match cached.filter(|(_, at, gen)| *gen == generation && at.elapsed() < MAX_STALE) {
+                    Some((lane, _, gen)) => {
+                        tracing::warn!("chain unreachable; using the viewer's lane as last seen");
+                        Ok((lane, gen))
+                    }
+                    None => Err(NotCovered::Unreadable(
+                        "the chain is unreachable and this lane was not seen in the last 5 minutes".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Reserves `cost` of the viewer's lane for bytes a session is about to serve.
+    pub async fn reserve(&self, viewer: &AccountId, cost: Balance) -> Result<(), NotCovered> {
+        for _ in 0..2 {
+            let (lane, generation) = self.lane(viewer).await?;
+            let mut g = self.inner();
+            if g.generation != generation {
+                // A settlement landed while the lane was read: read it again.
+                continue;
+            }
+            if lane.usable() == 0 {
+                return Err(NotCovered::NoLane);
+            }
+            let owed = g.owed.get(viewer).copied().unwrap_or(0);
+            let reserved = g.reserved.get(viewer).copied().unwrap_or(0);
+            if owed.saturating_add(reserved).saturating_add(cost) > lane.usable() {
+                return Err(NotCovered::UsedUp { funds: lane.usable(), owed, reserved });
+            }
+            *g.reserved.entry(*viewer).or_default() += cost;
+            return Ok(());
+        }
+        Err(NotCovered::Unreadable("settlements keep changing the lane; try again".into()))
+    }
+
+    /// A receipt was acknowledged: `from_reserve` of its amount was reserved before, `extra` (the tip, and any
+    /// amount beyond the reservation) must still fit the lane.
+    pub async fn acknowledge(
+        &self,
+        viewer: &AccountId,
+        from_reserve: Balance,
+        extra: Balance,
+    ) -> Result<(), NotCovered> {
+        if extra > 0 {
+            self.reserve(viewer, extra).await?;
+        }
+        let mut g = self.inner();
+        let total = from_reserve + extra;
+        let r = g.reserved.entry(*viewer).or_default();
+        *r = r.saturating_sub(total);
+        *g.owed.entry(*viewer).or_default() += total;
+        Ok(())
+    }
+
+    /// A session ended with `unused` of its reservation never served.
+    pub fn release(&self, viewer: &AccountId, unused: Balance) {
+        let mut g = self.inner();
+        let r = g.reserved.entry(*viewer).or_default();
+        *r = r.saturating_sub(unused);
+    }
+
+    /// A finalized settlement paid `paid` of what the viewer owed: forget its lane figure, then lower `owed`.
+    pub fn settled(&self, viewer: &AccountId, paid: Balance) {
+        let mut g = self.inner();
+        g.generation += 1;
+        g.lanes.remove(viewer);
+        let o = g.owed.entry(*viewer).or_default();
+        *o = o.saturating_sub(paid);
+    }
+
+    /// Acknowledged and unsettled, per viewer (for metrics and tests).
+    pub fn owed(&self, viewer: &AccountId) -> Balance {
+        self.inner().owed.get(viewer).copied().unwrap_or(0)
+    }
+}
+
+/// How many bytes `amount` buys at `price_per_mib` (the inverse of `amount_for`, rounded down).
+pub fn bytes_for(amount: Balance, price_per_mib: Balance) -> u64 {
+    if price_per_mib == 0 {
+        return u64::MAX;
+    }
+    let bytes = amount.saturating_mul(1 << 20) / price_per_mib;
+    u64::try_from(bytes).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_for_inverts_amount_for() {
+        for (bytes, price) in [(1u64 << 20, 1000u128), (5 << 20, 7), (123_456_789, 1_000_000)] {
+            let amount = ferry_primitives::amount_for(bytes, price);
+            assert!(bytes_for(amount, price) <= bytes);
+            assert!(ferry_primitives::amount_for(bytes_for(amount, price), price) <= amount);
+        }
+        assert_eq!(bytes_for(0, 1000), 0);
+        assert_eq!(bytes_for(5, 0), u64::MAX);
+    }
+}
