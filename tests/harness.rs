@@ -488,4 +488,3 @@ pub fn chain_genesis(chain: &TestChain) -> Result<[u8; 32]> {
     let s = chain.status()?;
     ferry_node::identity::parse_hex32(s["genesis"].as_str().unwrap_or_default()).context("genesis in status")
 }
-

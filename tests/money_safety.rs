@@ -21,7 +21,8 @@ fn wait_log(home: &Home, name: &str, text: &str, timeout: Duration) -> Result<()
 
 /// Starts `ferry watch` on `chain` through `via`, without waiting for the video.
 fn start_watch(chain: &TestChain, viewer: &Home, cid: &str, via: &str, max_price: &str) -> Result<Proc> {
-    let args = ["watch", cid, "--gateway", "127.0.0.1:0", "--bootstrap", via, "--chain", &chain.url, "--max-price", max_price];
+    let args =
+        ["watch", cid, "--gateway", "127.0.0.1:0", "--bootstrap", via, "--chain", &chain.url, "--max-price", max_price];
     Proc::spawn(&viewer.dir, "watch", &args)
 }
 

@@ -53,6 +53,7 @@ fn money(c: &Chain, from: u32, to: u32) -> Result<BlockMoney> {
             all.fees.extend(m.fees);
             all.tips.extend(m.tips);
             all.tip_burns.extend(m.tip_burns);
+            all.lanes_funded.extend(m.lanes_funded);
         }
         Ok(all)
     })
@@ -145,8 +146,12 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     let tip_split = Split::tip(tip, FEE_BPS);
     assert_eq!(before.viewer_lane - after.viewer_lane, a_amount, "the viewer's lane to the cache pays its receipts");
     // If the viewer fell back to the origin, it opened a lane to it during playback and paid from that.
-    let origin_lane_opened: Balance =
-        m.lanes_funded.iter().filter(|(v, r, _)| *v == viewer.account_bytes() && *r == creator.account_bytes()).map(|(_, _, a)| a).sum();
+    let origin_lane_opened: Balance = m
+        .lanes_funded
+        .iter()
+        .filter(|(v, r, _)| *v == viewer.account_bytes() && *r == creator.account_bytes())
+        .map(|(_, _, a)| a)
+        .sum();
     assert_eq!(
         before.viewer_origin_lane + origin_lane_opened - after.viewer_origin_lane,
         d_amount,

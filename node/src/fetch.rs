@@ -288,11 +288,10 @@ impl Fetcher {
             let mut stream = self.open(peer, CHUNK_PROTOCOL).await?;
             let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
             write_frame(&mut stream, &req).await.map_err(|e| TransferError::Io(e.to_string()))?;
-            let reply: ChunkReply =
-                tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
-                    .await
-                    .map_err(|_| TransferError::Stall(self.inner.stall))?
-                    .map_err(|e| TransferError::Io(e.to_string()))?;
+            let reply: ChunkReply = tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
+                .await
+                .map_err(|_| TransferError::Stall(self.inner.stall))?
+                .map_err(|e| TransferError::Io(e.to_string()))?;
             match reply {
                 ChunkReply::Sending => break stream,
                 // The lane ran low: top it up once and ask again.

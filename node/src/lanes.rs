@@ -7,9 +7,11 @@
 //! (`reserved`). A session serves more bytes only after reserving their cost here, and a receipt is acknowledged
 //! only if its amount and tip fit. A closing lane covers nothing new: what is owed is settled before it closes.
 //!
-//! Lane figures are read from the chain at most every few seconds per viewer. A settlement lowers both the lane
-//! and what is owed; the settler forgets the cached lane before it lowers `owed`, and a reservation made against a
-//! lane read before that moment is refused and retried, so the two figures are never mixed across a settlement.
+//! Lane figures are read from the chain (at the latest finalized block) at most every few seconds per viewer. A
+//! settlement lowers both the lane and what is owed: the settler lowers the cached lane and `owed` together, and a
+//! lane read from the chain while a settlement was being recorded is dropped and read again, so the two figures
+//! are never mixed across a settlement (at worst a settlement is counted twice for a few seconds, which only
+//! serves less).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -35,7 +37,8 @@ pub struct LaneBook {
 
 #[derive(Default)]
 struct Inner {
-    lanes: HashMap<AccountId, (Lane, Instant, u64)>,
+    /// The last lane figure read, lowered by every settlement since.
+    lanes: HashMap<AccountId, (Lane, Instant)>,
     /// Acknowledged, not yet settled (bytes and tips), per viewer.
     owed: HashMap<AccountId, Balance>,
     /// Allowed to open sessions and not yet acknowledged, per viewer.
@@ -71,9 +74,9 @@ impl LaneBook {
             let g = self.inner();
             (g.lanes.get(viewer).copied(), g.generation)
         };
-        if let Some((lane, at, gen)) = cached {
-            if at.elapsed() < FRESH_FOR && gen == generation {
-                return Ok((lane, gen));
+        if let Some((lane, at)) = cached {
+            if at.elapsed() < FRESH_FOR {
+                return Ok((lane, generation));
             }
         }
         let lookup = async {
@@ -82,20 +85,24 @@ impl LaneBook {
         };
         match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
             Ok(Ok(lane)) => {
-                self.inner().lanes.insert(*viewer, (lane, Instant::now(), generation));
+                let mut g = self.inner();
+                if g.generation == generation {
+                    g.lanes.insert(*viewer, (lane, Instant::now()));
+                }
                 Ok((lane, generation))
             }
             Ok(Err(e)) if !e.is_unreachable() => Err(NotCovered::Unreadable(e.to_string())),
-            // The chain cannot be reached: only this relay's own settlements (which bump the generation) can lower
-            // a lane, and a lane closed meanwhile still pays for the unbonding period, so a recent figure holds.
+            // The chain cannot be reached: only this relay's own settlements (already taken off the cached figure)
+            // can lower a lane, and a lane closed meanwhile still pays for the unbonding period, so a recent
+            // figure holds.
             outage => {
                 if let Ok(Err(_)) = outage {
                     self.link.reset().await;
                 }
-                match cached.filter(|(_, at, gen)| *gen == generation && at.elapsed() < MAX_STALE) {
-                    Some((lane, _, gen)) => {
+                match cached.filter(|(_, at)| at.elapsed() < MAX_STALE) {
+                    Some((lane, _)) => {
                         tracing::warn!("chain unreachable; using the viewer's lane as last seen");
-                        Ok((lane, gen))
+                        Ok((lane, generation))
                     }
                     None => Err(NotCovered::Unreadable(
                         "the chain is unreachable and this lane was not seen in the last 5 minutes".into(),
@@ -154,11 +161,13 @@ impl LaneBook {
         *r = r.saturating_sub(unused);
     }
 
-    /// A finalized settlement paid `paid` of what the viewer owed: forget its lane figure, then lower `owed`.
+    /// A finalized settlement paid `paid` of what the viewer owed: lower the cached lane and `owed` together.
     pub fn settled(&self, viewer: &AccountId, paid: Balance) {
         let mut g = self.inner();
         g.generation += 1;
-        g.lanes.remove(viewer);
+        if let Some((lane, _)) = g.lanes.get_mut(viewer) {
+            lane.funds = lane.funds.saturating_sub(paid);
+        }
         let o = g.owed.entry(*viewer).or_default();
         *o = o.saturating_sub(paid);
     }

@@ -415,7 +415,11 @@ async fn main() -> anyhow::Result<()> {
             let id = load_identity(&home)?;
             let store = ferry_node::store::Store::open(&home, cfg.relay.cache_bytes)?;
             let m = store.manifest(&cid)?.with_context(|| {
-                format!("no manifest for {} in {}: publish it (or watch it) with this home first", hex::encode(cid), home.display())
+                format!(
+                    "no manifest for {} in {}: publish it (or watch it) with this home first",
+                    hex::encode(cid),
+                    home.display()
+                )
             })?;
             let url = cli.chain.clone().or(cfg.chain.url.clone()).context(
                 "no chain configured: set [chain] url in config.toml, FERRY_CHAIN or --chain (e.g. ws://127.0.0.1:9944)",
@@ -455,7 +459,8 @@ async fn main() -> anyhow::Result<()> {
                 println!("account:    {}", account_hex(&id.account));
                 println!("free:       {free}");
                 for (r, l) in &lanes {
-                    let closing = l.closing_at.map(|b| format!("  (closing; withdrawable from block #{b})")).unwrap_or_default();
+                    let closing =
+                        l.closing_at.map(|b| format!("  (closing; withdrawable from block #{b})")).unwrap_or_default();
                     println!("lane to {}: {}{closing}", account_hex(r), l.funds);
                 }
             }
@@ -514,7 +519,12 @@ async fn register_content(url: &str, id: &Identity, m: &ferry_primitives::Signed
             eprintln!("already registered on chain to {} (share {share} bps)", account_hex(&creator));
         }
         None => {
-            eprintln!("submitting: register content {} (creator {}, share {} bps)", hex::encode(cid), account_hex(&header.creator), header.creator_share_bps);
+            eprintln!(
+                "submitting: register content {} (creator {}, share {} bps)",
+                hex::encode(cid),
+                account_hex(&header.creator),
+                header.creator_share_bps
+            );
             let at = with_spinner(c.register_content(header.clone())).await?;
             eprintln!(
                 "registered on chain with a {} bps creator share: finalized in block #{}",
@@ -540,7 +550,8 @@ async fn with_spinner<T>(work: impl std::future::Future<Output = T>) -> T {
 }
 
 fn relay_account(relay: &str) -> anyhow::Result<[u8; 32]> {
-    parse_hex32(relay).with_context(|| format!("{relay:?} is not an account (0x and 64 hex characters; `ferry id` prints it)"))
+    parse_hex32(relay)
+        .with_context(|| format!("{relay:?} is not an account (0x and 64 hex characters; `ferry id` prints it)"))
 }
 
 async fn operator(home: &Path, url: Option<String>, action: OperatorAction) -> anyhow::Result<()> {
@@ -595,9 +606,13 @@ async fn lane(home: &Path, url: Option<String>, action: LaneAction) -> anyhow::R
             let relay = relay_account(&relay)?;
             let l = c.lane(id.account, relay).await?;
             if json {
-                println!("{}", serde_json::json!({"relay": account_hex(&relay), "funds": l.funds.to_string(), "closing_at": l.closing_at}));
+                println!(
+                    "{}",
+                    serde_json::json!({"relay": account_hex(&relay), "funds": l.funds.to_string(), "closing_at": l.closing_at})
+                );
             } else {
-                let closing = l.closing_at.map(|b| format!("  (closing; withdrawable from block #{b})")).unwrap_or_default();
+                let closing =
+                    l.closing_at.map(|b| format!("  (closing; withdrawable from block #{b})")).unwrap_or_default();
                 println!("lane to {}: {}{closing}", account_hex(&relay), l.funds);
             }
         }

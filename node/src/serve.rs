@@ -5,8 +5,8 @@
 //! and then handed to the ledger, which checks them against the previous receipt and commits them before the
 //! session's credit grows. With a chain, nothing is served that the viewer's lane does not cover ([`LaneBook`]).
 
-use std::collections::{HashMap, VecDeque};
 use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -585,7 +585,11 @@ impl Relay {
             let from_reserve = amount.min(c.reserved);
             (from_reserve, amount - from_reserve + tip)
         };
-        money.book.acknowledge(&session.viewer, from_reserve, extra).await.map_err(|e| (Code::NoEscrow, e.to_string()))?;
+        money
+            .book
+            .acknowledge(&session.viewer, from_reserve, extra)
+            .await
+            .map_err(|e| (Code::NoEscrow, e.to_string()))?;
         let mut c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
         c.reserved = c.reserved.saturating_sub(from_reserve);
         c.acked_amount = c.acked_amount.max(r.amount);

@@ -251,24 +251,31 @@ impl Chain {
 
     /// Reserves `amount` for `relay` (or adds to the lane); returns the lane's funds after.
     pub async fn open_lane(&self, relay: AccountId, amount: Balance) -> Result<(Inclusion, Balance), ChainError> {
-        let (at, events) =
-            self.submit(&runtime::transactions().ferry().open_lane(AccountId32(relay), amount)).await?;
-        let funds = events.find_first::<runtime::ferry::events::LaneFunded>().map_err(rpc)?.map_or(amount, |e| e.funds);
+        let (at, events) = self.submit(&runtime::transactions().ferry().open_lane(AccountId32(relay), amount)).await?;
+        let funds = events
+            .find_first::<runtime::ferry::events::LaneFunded>()
+            .transpose()
+            .map_err(rpc)?
+            .map_or(amount, |e| e.funds);
         Ok((at, funds))
     }
 
     /// Starts closing the lane to `relay`; returns the block from which it can be withdrawn.
     pub async fn close_lane(&self, relay: AccountId) -> Result<(Inclusion, u32), ChainError> {
         let (at, events) = self.submit(&runtime::transactions().ferry().close_lane(AccountId32(relay))).await?;
-        let until = events.find_first::<runtime::ferry::events::LaneClosing>().map_err(rpc)?.map_or(0, |e| e.until);
+        let until =
+            events.find_first::<runtime::ferry::events::LaneClosing>().transpose().map_err(rpc)?.map_or(0, |e| e.until);
         Ok((at, until))
     }
 
     /// Takes back what is left of a closed lane; returns the amount.
     pub async fn withdraw_lane(&self, relay: AccountId) -> Result<(Inclusion, Balance), ChainError> {
         let (at, events) = self.submit(&runtime::transactions().ferry().withdraw_lane(AccountId32(relay))).await?;
-        let amount =
-            events.find_first::<runtime::ferry::events::LaneWithdrawn>().map_err(rpc)?.map_or(0, |e| e.amount);
+        let amount = events
+            .find_first::<runtime::ferry::events::LaneWithdrawn>()
+            .transpose()
+            .map_err(rpc)?
+            .map_or(0, |e| e.amount);
         Ok((at, amount))
     }
 
@@ -279,15 +286,21 @@ impl Chain {
     /// Starts unbonding the operator's bond; returns the block from which it can be withdrawn.
     pub async fn unregister_operator(&self) -> Result<(Inclusion, u32), ChainError> {
         let (at, events) = self.submit(&runtime::transactions().ferry().unregister_operator()).await?;
-        let until =
-            events.find_first::<runtime::ferry::events::OperatorUnbonding>().map_err(rpc)?.map_or(0, |e| e.until);
+        let until = events
+            .find_first::<runtime::ferry::events::OperatorUnbonding>()
+            .transpose()
+            .map_err(rpc)?
+            .map_or(0, |e| e.until);
         Ok((at, until))
     }
 
     pub async fn withdraw_bond(&self) -> Result<(Inclusion, Balance), ChainError> {
         let (at, events) = self.submit(&runtime::transactions().ferry().withdraw_bond()).await?;
-        let amount =
-            events.find_first::<runtime::ferry::events::OperatorBondWithdrawn>().map_err(rpc)?.map_or(0, |e| e.amount);
+        let amount = events
+            .find_first::<runtime::ferry::events::OperatorBondWithdrawn>()
+            .transpose()
+            .map_err(rpc)?
+            .map_or(0, |e| e.amount);
         Ok((at, amount))
     }
 
