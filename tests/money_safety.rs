@@ -36,6 +36,12 @@ fn lane(chain: &TestChain, payer: &Home, relay: &Home) -> Result<Balance> {
     Ok(block_on(c.lane(payer.account_bytes(), relay.account_bytes()))?.funds)
 }
 
+/// A dev chain of its own, the creator's home (it runs the origin relay) and the viewer's.
+fn stage() -> Result<(tempfile::TempDir, TestChain, Home, Home)> {
+    let (root, chain, creator, viewer) = stage()?;
+    Ok((root, chain, creator, viewer))
+}
+
 fn sessions(receipts: &serde_json::Value, side: &str, key: &str) -> usize {
     receipts[side][key].as_array().map_or(0, |a| a.len())
 }
@@ -43,10 +49,7 @@ fn sessions(receipts: &serde_json::Value, side: &str, key: &str) -> usize {
 /// Attack 4 (free video): a viewer without a lane to a relay gets no video from it, however many sessions it opens.
 #[test]
 fn without_a_lane_a_relay_serves_nothing() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let chain = TestChain::up()?;
-    let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
-    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+    let (root, chain, creator, viewer) = stage()?;
     no_auto_lanes(&viewer)?;
     chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
     let cid = publish(&chain, &creator, &make_video(root.path(), 4)?)?;
@@ -70,10 +73,7 @@ fn without_a_lane_a_relay_serves_nothing() -> Result<()> {
 /// every receipt it acknowledged is paid in full.
 #[test]
 fn a_relay_serves_within_the_lane_and_is_paid_for_every_receipt_it_acknowledged() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let chain = TestChain::up()?;
-    let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
-    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+    let (root, chain, creator, viewer) = stage()?;
     no_auto_lanes(&viewer)?;
     chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
     let cid = publish(&chain, &creator, &make_video(root.path(), 6)?)?;
@@ -100,12 +100,9 @@ fn a_relay_serves_within_the_lane_and_is_paid_for_every_receipt_it_acknowledged(
 /// for, and never pays more per MiB than it chose.
 #[test]
 fn a_cache_fill_never_pays_more_than_the_relay_chose() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let chain = TestChain::up()?;
     // The attacker runs the origin at a huge price; the victim is a cache relay that fills from it.
-    let attacker = Home::dev(root.path(), "origin", "creator", 1000)?;
+    let (root, chain, attacker, viewer) = stage()?;
     let victim = Home::dev(root.path(), "cache", "operator", 1000)?;
-    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
     no_auto_lanes(&viewer)?;
     let huge = "1000000000000";
     chain.ferry(&attacker, &["operator", "register", "--price", huge, "--bond", BOND])?;
@@ -139,10 +136,7 @@ fn a_cache_fill_never_pays_more_than_the_relay_chose() -> Result<()> {
 /// it, the registration names the manifest's creator and share.
 #[test]
 fn only_content_registered_to_its_creator_is_served_for_pay() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let chain = TestChain::up()?;
-    let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
-    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
+    let (root, chain, creator, viewer) = stage()?;
     let video = make_video(root.path(), 4)?;
     chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
     // Published with no chain configured: not registered.
