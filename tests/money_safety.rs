@@ -38,7 +38,10 @@ fn lane(chain: &TestChain, payer: &Home, relay: &Home) -> Result<Balance> {
 
 /// A dev chain of its own, the creator's home (it runs the origin relay) and the viewer's.
 fn stage() -> Result<(tempfile::TempDir, TestChain, Home, Home)> {
-    let (root, chain, creator, viewer) = stage()?;
+    let root = tempfile::tempdir()?;
+    let chain = TestChain::up()?;
+    let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
+    let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
     Ok((root, chain, creator, viewer))
 }
 

@@ -15,7 +15,7 @@ fn part(amount: Balance, bps: u16, round_up: bool) -> Balance {
     let d = BPS_DENOMINATOR as Balance;
     let bps = bps.min(BPS_DENOMINATOR as u16) as Balance;
     let (q, r) = (amount / d, amount % d);
-    let up = round_up && (r * bps) % d != 0;
+    let up = round_up && !(r * bps).is_multiple_of(d);
     q * bps + r * bps / d + up as Balance
 }
 
