@@ -171,34 +171,4 @@ impl LaneBook {
         let o = g.owed.entry(*viewer).or_default();
         *o = o.saturating_sub(paid);
     }
-
-    /// Acknowledged and unsettled, per viewer (for metrics and tests).
-    pub fn owed(&self, viewer: &AccountId) -> Balance {
-        self.inner().owed.get(viewer).copied().unwrap_or(0)
-    }
-}
-
-/// How many bytes `amount` buys at `price_per_mib` (the inverse of `amount_for`, rounded down).
-pub fn bytes_for(amount: Balance, price_per_mib: Balance) -> u64 {
-    if price_per_mib == 0 {
-        return u64::MAX;
-    }
-    let bytes = amount.saturating_mul(1 << 20) / price_per_mib;
-    u64::try_from(bytes).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_for_inverts_amount_for() {
-        for (bytes, price) in [(1u64 << 20, 1000u128), (5 << 20, 7), (123_456_789, 1_000_000)] {
-            let amount = ferry_primitives::amount_for(bytes, price);
-            assert!(bytes_for(amount, price) <= bytes);
-            assert!(ferry_primitives::amount_for(bytes_for(amount, price), price) <= amount);
-        }
-        assert_eq!(bytes_for(0, 1000), 0);
-        assert_eq!(bytes_for(5, 0), u64::MAX);
-    }
 }

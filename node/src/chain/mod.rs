@@ -28,6 +28,7 @@ pub use signer::Ed25519Signer;
 )]
 pub mod runtime {}
 
+use runtime::ferry::events;
 use runtime::runtime_types::bounded_collections::bounded_vec::BoundedVec;
 
 #[derive(Debug, thiserror::Error)]
@@ -249,34 +250,37 @@ impl Chain {
         self.submit_only(&runtime::transactions().ferry().register_content(Static(header))).await
     }
 
+    /// Submits `call` and reads the event of type `E` it emitted (`or` if it emitted none).
+    async fn submit_reading<Call, E, R>(
+        &self,
+        call: &Call,
+        read: impl FnOnce(E) -> R,
+        or: R,
+    ) -> Result<(Inclusion, R), ChainError>
+    where
+        Call: subxt::transactions::Payload,
+        E: subxt::events::DecodeAsEvent,
+    {
+        let (at, events) = self.submit(call).await?;
+        Ok((at, events.find_first::<E>().transpose().map_err(rpc)?.map_or(or, read)))
+    }
+
     /// Reserves `amount` for `relay` (or adds to the lane); returns the lane's funds after.
     pub async fn open_lane(&self, relay: AccountId, amount: Balance) -> Result<(Inclusion, Balance), ChainError> {
-        let (at, events) = self.submit(&runtime::transactions().ferry().open_lane(AccountId32(relay), amount)).await?;
-        let funds = events
-            .find_first::<runtime::ferry::events::LaneFunded>()
-            .transpose()
-            .map_err(rpc)?
-            .map_or(amount, |e| e.funds);
-        Ok((at, funds))
+        let call = runtime::transactions().ferry().open_lane(AccountId32(relay), amount);
+        self.submit_reading(&call, |e: events::LaneFunded| e.funds, amount).await
     }
 
     /// Starts closing the lane to `relay`; returns the block from which it can be withdrawn.
     pub async fn close_lane(&self, relay: AccountId) -> Result<(Inclusion, u32), ChainError> {
-        let (at, events) = self.submit(&runtime::transactions().ferry().close_lane(AccountId32(relay))).await?;
-        let until =
-            events.find_first::<runtime::ferry::events::LaneClosing>().transpose().map_err(rpc)?.map_or(0, |e| e.until);
-        Ok((at, until))
+        let call = runtime::transactions().ferry().close_lane(AccountId32(relay));
+        self.submit_reading(&call, |e: events::LaneClosing| e.until, 0).await
     }
 
     /// Takes back what is left of a closed lane; returns the amount.
     pub async fn withdraw_lane(&self, relay: AccountId) -> Result<(Inclusion, Balance), ChainError> {
-        let (at, events) = self.submit(&runtime::transactions().ferry().withdraw_lane(AccountId32(relay))).await?;
-        let amount = events
-            .find_first::<runtime::ferry::events::LaneWithdrawn>()
-            .transpose()
-            .map_err(rpc)?
-            .map_or(0, |e| e.amount);
-        Ok((at, amount))
+        let call = runtime::transactions().ferry().withdraw_lane(AccountId32(relay));
+        self.submit_reading(&call, |e: events::LaneWithdrawn| e.amount, 0).await
     }
 
     pub async fn set_price(&self, price_per_mib: Balance) -> Result<Inclusion, ChainError> {
@@ -285,23 +289,13 @@ impl Chain {
 
     /// Starts unbonding the operator's bond; returns the block from which it can be withdrawn.
     pub async fn unregister_operator(&self) -> Result<(Inclusion, u32), ChainError> {
-        let (at, events) = self.submit(&runtime::transactions().ferry().unregister_operator()).await?;
-        let until = events
-            .find_first::<runtime::ferry::events::OperatorUnbonding>()
-            .transpose()
-            .map_err(rpc)?
-            .map_or(0, |e| e.until);
-        Ok((at, until))
+        let call = runtime::transactions().ferry().unregister_operator();
+        self.submit_reading(&call, |e: events::OperatorUnbonding| e.until, 0).await
     }
 
     pub async fn withdraw_bond(&self) -> Result<(Inclusion, Balance), ChainError> {
-        let (at, events) = self.submit(&runtime::transactions().ferry().withdraw_bond()).await?;
-        let amount = events
-            .find_first::<runtime::ferry::events::OperatorBondWithdrawn>()
-            .transpose()
-            .map_err(rpc)?
-            .map_or(0, |e| e.amount);
-        Ok((at, amount))
+        let call = runtime::transactions().ferry().withdraw_bond();
+        self.submit_reading(&call, |e: events::OperatorBondWithdrawn| e.amount, 0).await
     }
 
     pub async fn tip(&self, content: ContentId, amount: Balance) -> Result<Inclusion, ChainError> {
