@@ -24,6 +24,17 @@ pub fn ferry_bin() -> PathBuf {
     bin
 }
 
+/// A test's own folder. With `FERRY_KEEP_TEST_DIRS=1` it is kept after the test, with every log in it, and its
+/// path is printed.
+pub fn test_root() -> Result<tempfile::TempDir> {
+    let mut dir = tempfile::tempdir()?;
+    if std::env::var_os("FERRY_KEEP_TEST_DIRS").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("test folder kept: {}", dir.path().display());
+    }
+    Ok(dir)
+}
+
 /// Runs `ferry --home HOME args…` to completion and returns stdout.
 pub fn ferry(home: &Path, args: &[&str]) -> Result<String> {
     let out = Command::new(ferry_bin()).arg("--home").arg(home).args(args).env("FERRY_LOG", "warn").output()?;
@@ -460,7 +471,7 @@ pub struct Solo {
 
 impl Solo {
     pub fn new(settle_every_ms: u64) -> Result<Solo> {
-        let root = tempfile::tempdir()?;
+        let root = test_root()?;
         let chain = TestChain::up()?;
         let creator = Home::dev(root.path(), "origin", "creator", settle_every_ms)?;
         let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;

@@ -38,7 +38,7 @@ fn lane(chain: &TestChain, payer: &Home, relay: &Home) -> Result<Balance> {
 
 /// A dev chain of its own, the creator's home (it runs the origin relay) and the viewer's.
 fn stage() -> Result<(tempfile::TempDir, TestChain, Home, Home)> {
-    let root = tempfile::tempdir()?;
+    let root = test_root()?;
     let chain = TestChain::up()?;
     let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
     let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
@@ -123,7 +123,8 @@ fn a_cache_fill_never_pays_more_than_the_relay_chose() -> Result<()> {
     // With a lane to the cache: the cache refuses the attacker's price.
     open_lane(&chain, &viewer, &victim, "1000000000000")?;
     let watch = start_watch(&chain, &viewer, &cid, &cache_addr, PRICE)?;
-    wait_log(&victim, "relay", "above our limit", Duration::from_secs(60))?;
+    wait_log(&victim, "relay", "above our limit", Duration::from_secs(60))
+        .with_context(|| format!("the viewer's log:\n{}", viewer.log("watch")))?;
     watch.stop()?;
     cache.stop()?;
     origin.stop()?;

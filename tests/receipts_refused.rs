@@ -45,7 +45,7 @@ fn publish_origin(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
-    let root = tempfile::tempdir()?;
+    let root = test_root()?;
     let (origin, cid, segment) = publish_origin(root.path(), None)?;
     let data = stored_blob(&origin, &hex::encode(segment.hash)).context("segment bytes")?;
 
@@ -172,7 +172,7 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_viewer_that_stops_paying_stops_getting_data() -> Result<()> {
-    let root = tempfile::tempdir()?;
+    let root = test_root()?;
     // One chunk of credit.
     let (origin, cid, segment) = publish_origin(root.path(), Some(CHUNK_BYTES))?;
     let (relay_proc, addr) = relay(&origin, &[])?;

@@ -17,7 +17,7 @@ struct Published {
 }
 
 fn publish(seconds: u32) -> Result<Published> {
-    let root = tempfile::tempdir()?;
+    let root = test_root()?;
     let video = make_video(root.path(), seconds)?;
     let source = decode(video.to_str().unwrap_or_default())?;
     let origin = Home::new(root.path(), "origin")?;

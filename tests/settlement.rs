@@ -91,7 +91,7 @@ fn settle_time(c: &Chain) -> Result<u32> {
 
 #[test]
 fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
-    let root = tempfile::tempdir()?;
+    let root = test_root()?;
     let chain = TestChain::up()?;
     let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
     let operator = Home::dev(root.path(), "cache", "operator", 1000)?;
@@ -278,7 +278,7 @@ fn settlement_catches_up_after_the_chain_was_down_during_playback() -> Result<()
 
 #[test]
 fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain() -> Result<()> {
-    let root = tempfile::tempdir()?;
+    let root = test_root()?;
     let chain = TestChain::up()?;
     let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
     let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;

@@ -7,11 +7,11 @@
 //! (`reserved`). A session serves more bytes only after reserving their cost here, and a receipt is acknowledged
 //! only if its amount and tip fit. A closing lane covers nothing new: what is owed is settled before it closes.
 //!
-//! Lane figures are read from the chain (at the latest finalized block) at most every few seconds per viewer. A
-//! settlement lowers both the lane and what is owed: the settler lowers the cached lane and `owed` together, and a
-//! lane read from the chain while a settlement was being recorded is dropped and read again, so the two figures
-//! are never mixed across a settlement (at worst a settlement is counted twice for a few seconds, which only
-//! serves less).
+//! Lane figures are read from the chain (at the latest finalized block) at most every few seconds per viewer, or
+//! every second while they do not cover what is asked. A settlement lowers both the lane and what is owed: the
+//! settler lowers the cached lane and `owed` together, and a lane read from the chain while a settlement was being
+//! recorded is dropped and read again, so the two figures are never mixed across a settlement (at worst a
+//! settlement is counted twice for a few seconds, which only serves less).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +23,9 @@ use crate::chain::{Lane, Link};
 
 /// How long a lane figure is reused before the chain is asked again.
 const FRESH_FOR: Duration = Duration::from_secs(3);
+/// A figure that does not cover a request is read again if it is older than this, so a viewer that just opened or
+/// topped up its lane is served at once, while a viewer without funds costs at most one lookup this often.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
 /// How old a lane figure may be and still be used while the chain cannot be reached: well within the dev chain's
 /// unbonding period (600 blocks of 1 s), so a lane closed meanwhile still pays what was served against it.
 const MAX_STALE: Duration = Duration::from_secs(300);
@@ -47,6 +50,21 @@ struct Inner {
     generation: u64,
 }
 
+impl Inner {
+    fn reserve(&mut self, viewer: &AccountId, lane: &Lane, cost: Balance) -> Result<(), NotCovered> {
+        if lane.usable() == 0 {
+            return Err(NotCovered::NoLane);
+        }
+        let owed = self.owed.get(viewer).copied().unwrap_or(0);
+        let reserved = self.reserved.get(viewer).copied().unwrap_or(0);
+        if owed.saturating_add(reserved).saturating_add(cost) > lane.usable() {
+            return Err(NotCovered::UsedUp { funds: lane.usable(), owed, reserved });
+        }
+        *self.reserved.entry(*viewer).or_default() += cost;
+        Ok(())
+    }
+}
+
 /// Why a viewer is not covered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotCovered {
@@ -68,15 +86,16 @@ impl LaneBook {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The viewer's lane and the generation it was read in; cached for a few seconds.
-    async fn lane(&self, viewer: &AccountId) -> Result<(Lane, u64), NotCovered> {
+    /// The viewer's lane, the generation it was read in, and whether it came from the cache (a figure up to
+    /// `fresh_for` old).
+    async fn lane(&self, viewer: &AccountId, fresh_for: Duration) -> Result<(Lane, u64, bool), NotCovered> {
         let (cached, generation) = {
             let g = self.inner();
             (g.lanes.get(viewer).copied(), g.generation)
         };
         if let Some((lane, at)) = cached {
-            if at.elapsed() < FRESH_FOR {
-                return Ok((lane, generation));
+            if at.elapsed() < fresh_for {
+                return Ok((lane, generation, at.elapsed() >= RECHECK_AFTER));
             }
         }
         let lookup = async {
@@ -89,7 +108,7 @@ impl LaneBook {
                 if g.generation == generation {
                     g.lanes.insert(*viewer, (lane, Instant::now()));
                 }
-                Ok((lane, generation))
+                Ok((lane, generation, false))
             }
             Ok(Err(e)) if !e.is_unreachable() => Err(NotCovered::Unreadable(e.to_string())),
             // The chain cannot be reached: only this relay's own settlements (already taken off the cached figure)
@@ -102,7 +121,7 @@ impl LaneBook {
                 match cached.filter(|(_, at)| at.elapsed() < MAX_STALE) {
                     Some((lane, _)) => {
                         tracing::warn!("chain unreachable; using the viewer's lane as last seen");
-                        Ok((lane, generation))
+                        Ok((lane, generation, false))
                     }
                     None => Err(NotCovered::Unreadable(
                         "the chain is unreachable and this lane was not seen in the last 5 minutes".into(),
@@ -114,23 +133,21 @@ impl LaneBook {
 
     /// Reserves `cost` of the viewer's lane for bytes a session is about to serve.
     pub async fn reserve(&self, viewer: &AccountId, cost: Balance) -> Result<(), NotCovered> {
-        for _ in 0..2 {
-            let (lane, generation) = self.lane(viewer).await?;
-            let mut g = self.inner();
-            if g.generation != generation {
-                // A settlement landed while the lane was read: read it again.
-                continue;
+        let mut fresh_for = FRESH_FOR;
+        for _ in 0..3 {
+            let (lane, generation, recheckable) = self.lane(viewer, fresh_for).await?;
+            let verdict = {
+                let mut g = self.inner();
+                if g.generation != generation {
+                    // A settlement landed while the lane was read: read it again.
+                    continue;
+                }
+                g.reserve(viewer, &lane, cost)
+            };
+            match verdict {
+                Err(_) if recheckable && fresh_for != RECHECK_AFTER => fresh_for = RECHECK_AFTER,
+                verdict => return verdict,
             }
-            if lane.usable() == 0 {
-                return Err(NotCovered::NoLane);
-            }
-            let owed = g.owed.get(viewer).copied().unwrap_or(0);
-            let reserved = g.reserved.get(viewer).copied().unwrap_or(0);
-            if owed.saturating_add(reserved).saturating_add(cost) > lane.usable() {
-                return Err(NotCovered::UsedUp { funds: lane.usable(), owed, reserved });
-            }
-            *g.reserved.entry(*viewer).or_default() += cost;
-            return Ok(());
         }
         Err(NotCovered::Unreadable("settlements keep changing the lane; try again".into()))
     }

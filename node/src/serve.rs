@@ -502,7 +502,7 @@ impl Relay {
         };
         // The requesting viewer is covered before anything is fetched upstream on its behalf.
         let served = session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
-        if let Err(reason) = self.lane_covers(&session, served + 1).await {
+        if let Err(reason) = self.lane_covers(&session, served + CHUNK_BYTES.min(segment.size.max(1))).await {
             self.metrics.reject(&self.metrics.streams_refused, Code::NoEscrow.as_str());
             write_frame(stream, &refuse(Code::NoEscrow, reason)).await?;
             return Ok(());
@@ -642,9 +642,10 @@ impl PaidWriter<'_> {
         self.stream.flush().await
     }
 
-    /// Waits until serving up to `upto` bytes stays within the credit window.
-    async fn wait_for_credit(&mut self, upto: u64) -> std::io::Result<()> {
-        if let Err(reason) = self.relay.lane_covers(self.session, upto).await {
+    /// Waits until serving up to `upto` bytes stays within the credit window, with the lane covering up to
+    /// `cover_to`.
+    async fn wait_for_credit(&mut self, upto: u64, cover_to: u64) -> std::io::Result<()> {
+        if let Err(reason) = self.relay.lane_covers(self.session, cover_to).await {
             self.flush().await?;
             return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, reason));
         }
@@ -696,8 +697,12 @@ impl iroh_io::AsyncStreamWriter for PaidWriter<'_> {
 
     async fn write_bytes(&mut self, leaf: Bytes) -> std::io::Result<()> {
         let len = leaf.len() as u64;
-        let upto = self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes + len;
-        self.wait_for_credit(upto).await?;
+        let before = self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
+        let upto = before + len;
+        // The lane covers the whole receipt chunk this leaf is part of, so sessions sharing a small lane serve
+        // whole chunks the viewer can pay for, never parts of several that no receipt ever covers.
+        let chunk_end = before.saturating_sub(self.chunk_len) + CHUNK_BYTES;
+        self.wait_for_credit(upto, upto.max(chunk_end)).await?;
         self.chunk.update(&leaf);
         self.chunk_len += len;
         self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes += len;
