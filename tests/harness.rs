@@ -268,27 +268,40 @@ pub fn stored_blob(home: &Home, hash_hex: &str) -> Option<Vec<u8>> {
 }
 
 /// A dev chain of its own for one test, on a free loopback port; stopped when dropped.
-/// Needs `scripts/devchain install` and `scripts/devchain spec` (scripts/test runs them).
+/// Needs `scripts/devchain install` and `scripts/devchain spec`, or `scripts/fastchain spec` (scripts/test runs
+/// them).
 pub struct TestChain {
     pub port: u16,
     pub url: String,
+    kind: Option<&'static str>,
 }
 
 impl TestChain {
+    /// Whichever chain `ferry chain up` picks (`FERRY_CHAIN_KIND`, else the real node if it is installed).
     pub fn up() -> Result<TestChain> {
+        TestChain::of(None)
+    }
+
+    /// The real node: for tests that need blocks to keep coming without transactions, finality after
+    /// inclusion, or a restart.
+    pub fn node() -> Result<TestChain> {
+        TestChain::of(Some("node"))
+    }
+
+    fn of(kind: Option<&'static str>) -> Result<TestChain> {
         let port = free_port()?;
-        let chain = TestChain { port, url: format!("ws://127.0.0.1:{port}") };
+        let chain = TestChain { port, url: format!("ws://127.0.0.1:{port}"), kind };
         chain.cli(&["up", "--fresh"])?;
         Ok(chain)
     }
 
     fn cli(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new(ferry_bin())
-            .args(["chain"])
-            .args(args)
-            .args(["--rpc-port", &self.port.to_string()])
-            .env("FERRY_LOG", "warn")
-            .output()?;
+        let mut cmd = Command::new(ferry_bin());
+        cmd.args(["chain"]).args(args);
+        if let (Some(kind), Some(&"up")) = (self.kind, args.first()) {
+            cmd.args(["--kind", kind]);
+        }
+        let out = cmd.args(["--rpc-port", &self.port.to_string()]).env("FERRY_LOG", "warn").output()?;
         if !out.status.success() {
             bail!(
                 "ferry chain {args:?} failed: {}{}",
@@ -470,9 +483,8 @@ pub struct Solo {
 }
 
 impl Solo {
-    pub fn new(settle_every_ms: u64) -> Result<Solo> {
+    pub fn new(chain: TestChain, settle_every_ms: u64) -> Result<Solo> {
         let root = test_root()?;
-        let chain = TestChain::up()?;
         let creator = Home::dev(root.path(), "origin", "creator", settle_every_ms)?;
         let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
         let video = make_video(root.path(), 6)?;

@@ -170,7 +170,7 @@ fn only_content_registered_to_its_creator_is_served_for_pay() -> Result<()> {
 /// account cannot stop the relay that served the session from being paid for it.
 #[test]
 fn a_session_id_settled_elsewhere_cannot_block_the_relay_that_served_it() -> Result<()> {
-    let s = Solo::new(600_000)?;
+    let s = Solo::new(TestChain::up()?, 600_000)?;
     chain_squat_setup(&s)?;
     let (origin, addr) = relay_on(&s.chain, &s.creator, &[])?;
     play(&s.chain, &s.viewer, &s.cid, &addr, 6)?;
@@ -217,7 +217,7 @@ fn chain_squat_setup(s: &Solo) -> Result<()> {
 /// Attack 7 (settlement that stalls): a relay that started leaving (unbonding) still settles what it is owed.
 #[test]
 fn an_unbonding_relay_still_settles_what_it_is_owed() -> Result<()> {
-    let s = Solo::new(600_000)?;
+    let s = Solo::new(TestChain::up()?, 600_000)?;
     let (origin, addr) = relay_on(&s.chain, &s.creator, &[])?;
     play(&s.chain, &s.viewer, &s.cid, &addr, 6)?;
     origin.stop()?;

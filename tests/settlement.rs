@@ -92,7 +92,7 @@ fn settle_time(c: &Chain) -> Result<u32> {
 #[test]
 fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     let root = test_root()?;
-    let chain = TestChain::up()?;
+    let chain = TestChain::node()?;
     let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
     let operator = Home::dev(root.path(), "cache", "operator", 1000)?;
     let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
@@ -196,7 +196,7 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
 #[test]
 fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pays_nothing() -> Result<()> {
     // Settles once at start (nothing yet), then not for ten minutes: the receipts wait in the ledger.
-    let Solo { _root, chain, creator, viewer, cid } = Solo::new(600_000)?;
+    let Solo { _root, chain, creator, viewer, cid } = Solo::new(TestChain::node()?, 600_000)?;
     let c = chain.client(&creator)?;
     let before = books(&c, &creator, None, &viewer)?;
 
@@ -241,7 +241,7 @@ fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pa
 
 #[test]
 fn settlement_catches_up_after_the_chain_was_down_during_playback() -> Result<()> {
-    let Solo { _root, chain, creator, viewer, cid } = Solo::new(1000)?;
+    let Solo { _root, chain, creator, viewer, cid } = Solo::new(TestChain::node()?, 1000)?;
     let c = chain.client(&creator)?;
     let before = books(&c, &creator, None, &viewer)?;
     drop(c);
@@ -279,7 +279,7 @@ fn settlement_catches_up_after_the_chain_was_down_during_playback() -> Result<()
 #[test]
 fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain() -> Result<()> {
     let root = test_root()?;
-    let chain = TestChain::up()?;
+    let chain = TestChain::node()?;
     let creator = Home::dev(root.path(), "origin", "creator", 1000)?;
     let viewer = Home::dev(root.path(), "viewer", "viewer", 1000)?;
     let other = Home::dev(root.path(), "other", "operator", 1000)?;
@@ -366,7 +366,7 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
 fn one_block_settles_two_thousand_receipts() -> Result<()> {
     const RECEIPTS: u32 = 2_000;
     const AMOUNT: Balance = 1_000;
-    let s = Solo::new(1000)?;
+    let s = Solo::new(TestChain::node()?, 1000)?;
     s.creator.set_config("settle_batch = 1024", &format!("settle_batch = {RECEIPTS}"))?;
     let genesis = chain_genesis(&s.chain)?;
     let content = ferry_node::identity::parse_hex32(&s.cid).context("cid")?;

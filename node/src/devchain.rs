@@ -1,13 +1,38 @@
 //! `ferry chain up|down|status`: a local dev chain running the Ferry runtime, for trying Ferry on one machine.
 //!
-//! `scripts/devchain install` builds the pinned dev node and `scripts/devchain spec` the chain spec, both cached
-//! outside the clone; this starts that node detached on 127.0.0.1, stops it, and reports its blocks.
+//! Two kinds, both running the same runtime wasm and both cached outside the clone:
+//! - the real node (`scripts/devchain install` and `spec`): block production, finality and restarts as on a live
+//!   chain, but its first build takes well over an hour on 2 cores;
+//! - Chopsticks (`scripts/fastchain spec`): the runtime in Chopsticks' executor, installed in minutes; one block
+//!   per transaction, final at once, a fixed genesis hash.
+//!
+//! This starts the one asked for (or the real node if it is installed, else Chopsticks) detached on 127.0.0.1,
+//! stops it, and reports its blocks.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The dev node version `scripts/devchain install` builds.
 pub const NODE_VERSION: &str = "0.24.0";
+
+/// Which dev chain runs the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainKind {
+    /// The real node (`scripts/devchain install`).
+    Node,
+    /// Chopsticks (`scripts/fastchain install`).
+    Chopsticks,
+}
+
+impl std::fmt::Display for ChainKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChainKind::Node => "the real dev node",
+            ChainKind::Chopsticks => "Chopsticks (one block per transaction, final at once)",
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevChainError {
@@ -17,11 +42,20 @@ pub enum DevChainError {
     NoNode(PathBuf),
     #[error("no chain spec at {0}; run `scripts/devchain spec`")]
     NoSpec(PathBuf),
-    #[error("cannot start the dev node: {0}")]
+    #[error(
+        "Chopsticks is not installed at {0}; run `scripts/fastchain spec` (a few minutes, plus the runtime build)"
+    )]
+    NoChopsticks(PathBuf),
+    #[error(
+        "no dev chain is installed: run `scripts/fastchain spec` for the fast one (minutes), or `scripts/devchain \
+         install && scripts/devchain spec` for the real node (well over an hour on 2 cores)"
+    )]
+    NoneInstalled,
+    #[error("cannot start the dev chain: {0}")]
     Spawn(std::io::Error),
-    #[error("the dev node exited at start; the end of its log {0}:\n{1}")]
+    #[error("the dev chain exited at start; the end of its log {0}:\n{1}")]
     Exited(PathBuf, String),
-    #[error("the dev node did not produce a block within {0:?}; see {1}")]
+    #[error("the dev chain did not produce a block within {0:?}; see {1}")]
     NoBlocks(Duration, PathBuf),
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
@@ -37,7 +71,9 @@ pub enum StatusError {
 
 #[derive(Debug, Clone)]
 pub struct DevChain {
-    pub node: PathBuf,
+    pub kind: ChainKind,
+    /// The node binary, or Chopsticks' start script (run by `node`).
+    pub program: PathBuf,
     pub spec: PathBuf,
     /// Pid file, log and database live here, one set per RPC port.
     pub dir: PathBuf,
@@ -55,27 +91,70 @@ pub struct Status {
 }
 
 impl DevChain {
-    /// Paths under `cache` (`~/.cache/ferry` unless `FERRY_CACHE` says otherwise), as the install script makes them.
-    pub fn in_cache(cache: &Path, rpc_port: u16, block_ms: u64) -> DevChain {
-        DevChain {
-            node: cache.join("bin").join(format!("ferry-devnode-{NODE_VERSION}")),
-            spec: cache.join("devchain").join("spec.json"),
-            dir: cache.join("devchain"),
-            rpc_port,
-            block_ms,
+    /// The chain of `kind`, at the paths under `cache` (`~/.cache/ferry` unless `FERRY_CACHE` says otherwise) where
+    /// `scripts/devchain` and `scripts/fastchain` install them.
+    pub fn in_cache(kind: ChainKind, cache: &Path, rpc_port: u16, block_ms: u64) -> DevChain {
+        match kind {
+            ChainKind::Node => DevChain {
+                kind,
+                program: cache.join("bin").join(format!("ferry-devnode-{NODE_VERSION}")),
+                spec: cache.join("devchain").join("spec.json"),
+                dir: cache.join("devchain"),
+                rpc_port,
+                block_ms,
+            },
+            ChainKind::Chopsticks => DevChain {
+                kind,
+                program: cache.join("chopsticks").join("up.mjs"),
+                spec: cache.join("chopsticks").join("run").join("spec.raw.json"),
+                dir: cache.join("chopsticks").join("run"),
+                rpc_port,
+                block_ms,
+            },
         }
+    }
+
+    /// The chain of `kind`, or without one the real node if it is installed, else Chopsticks if it is.
+    pub fn pick(
+        kind: Option<ChainKind>,
+        cache: &Path,
+        rpc_port: u16,
+        block_ms: u64,
+    ) -> Result<DevChain, DevChainError> {
+        if let Some(kind) = kind {
+            return Ok(DevChain::in_cache(kind, cache, rpc_port, block_ms));
+        }
+        [ChainKind::Node, ChainKind::Chopsticks]
+            .into_iter()
+            .map(|k| DevChain::in_cache(k, cache, rpc_port, block_ms))
+            .find(DevChain::installed)
+            .ok_or(DevChainError::NoneInstalled)
+    }
+
+    /// Both the program and the chain spec are there.
+    pub fn installed(&self) -> bool {
+        self.program.exists() && self.spec.exists()
     }
 
     pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.rpc_port)
     }
 
+    /// Named as `scripts/fastchain` names them, so the script and `ferry chain` see the same chain.
+    fn file(&self, ext: &str) -> PathBuf {
+        let stem = match self.kind {
+            ChainKind::Node => "node",
+            ChainKind::Chopsticks => "chopsticks",
+        };
+        self.dir.join(format!("{stem}-{}.{ext}", self.rpc_port))
+    }
+
     fn pid_file(&self) -> PathBuf {
-        self.dir.join(format!("node-{}.pid", self.rpc_port))
+        self.file("pid")
     }
 
     pub fn log_file(&self) -> PathBuf {
-        self.dir.join(format!("node-{}.log", self.rpc_port))
+        self.file("log")
     }
 
     /// Starts the node unless one already answers on the port, keeping its database unless `fresh`; returns once
@@ -84,16 +163,21 @@ impl DevChain {
         if let Ok(s) = self.status().await {
             return Ok(s);
         }
-        if !self.node.exists() {
-            return Err(DevChainError::NoNode(self.node.clone()));
+        if !self.program.exists() {
+            return Err(match self.kind {
+                ChainKind::Node => DevChainError::NoNode(self.program.clone()),
+                ChainKind::Chopsticks => DevChainError::NoChopsticks(self.program.clone()),
+            });
         }
         if !self.spec.exists() {
-            return Err(DevChainError::NoSpec(self.spec.clone()));
+            return Err(match self.kind {
+                ChainKind::Node => DevChainError::NoSpec(self.spec.clone()),
+                ChainKind::Chopsticks => DevChainError::NoChopsticks(self.spec.clone()),
+            });
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| DevChainError::Io(self.dir.clone(), e))?;
-        let data = self.dir.join(format!("data-{}", self.rpc_port));
-        if fresh && data.exists() {
-            std::fs::remove_dir_all(&data).map_err(|e| DevChainError::Io(data.clone(), e))?;
+        if fresh {
+            self.forget()?;
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -101,16 +185,8 @@ impl DevChain {
             .open(self.log_file())
             .map_err(|e| DevChainError::Io(self.log_file(), e))?;
         let log2 = log.try_clone().map_err(|e| DevChainError::Io(self.log_file(), e))?;
-        let mut cmd = std::process::Command::new(&self.node);
-        cmd.arg("--chain")
-            .arg(&self.spec)
-            .args(["--dev", "--dev-block-time", &self.block_ms.to_string(), "--base-path"])
-            .arg(&data)
-            .args(["--rpc-port", &self.rpc_port.to_string(), "--listen-addr", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--rpc-cors", "all"])
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(log2);
+        let mut cmd = self.command();
+        cmd.stdin(std::process::Stdio::null()).stdout(log).stderr(log2);
         // Its own process group: Ctrl-C in the terminal that ran `ferry chain up` does not stop the chain.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().map_err(DevChainError::Spawn)?;
@@ -135,7 +211,55 @@ impl DevChain {
         Err(DevChainError::NoBlocks(limit, self.log_file()))
     }
 
-    /// Stops the node this port's pid file names; `false` when none was running.
+    /// The chain's state on this port: the node's database folder, or Chopsticks' database file and the spec
+    /// hash kept beside it.
+    fn state(&self) -> Vec<PathBuf> {
+        match self.kind {
+            ChainKind::Node => vec![self.dir.join(format!("data-{}", self.rpc_port))],
+            ChainKind::Chopsticks => ["sqlite", "sqlite-wal", "sqlite-shm", "sqlite.spec"]
+                .iter()
+                .map(|ext| self.dir.join(format!("db-{}.{ext}", self.rpc_port)))
+                .collect(),
+        }
+    }
+
+    fn forget(&self) -> Result<(), DevChainError> {
+        for path in self.state() {
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            match removed {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(DevChainError::Io(path, e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn command(&self) -> std::process::Command {
+        let port = self.rpc_port.to_string();
+        match self.kind {
+            ChainKind::Node => {
+                let mut cmd = std::process::Command::new(&self.program);
+                cmd.arg("--chain")
+                    .arg(&self.spec)
+                    .args(["--dev", "--dev-block-time", &self.block_ms.to_string(), "--base-path"])
+                    .arg(self.dir.join(format!("data-{port}")))
+                    .args(["--rpc-port", &port, "--listen-addr", "/ip4/127.0.0.1/tcp/0"])
+                    .args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--rpc-cors", "all"]);
+                cmd
+            }
+            ChainKind::Chopsticks => {
+                let mut cmd = std::process::Command::new("node");
+                cmd.arg(&self.program)
+                    .arg(&self.spec)
+                    .arg(&port)
+                    .arg(self.dir.join(format!("db-{port}.sqlite")))
+                    .env("FERRY_CHOPSTICKS_DIR", self.program.parent().unwrap_or(Path::new(".")));
+                cmd
+            }
+        }
+    }
+
+    /// Stops the chain this port's pid file names; `false` when none was running.
     pub async fn down(&self) -> Result<bool, DevChainError> {
         let pid = match std::fs::read_to_string(self.pid_file()) {
             Ok(p) => p.trim().to_string(),

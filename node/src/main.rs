@@ -119,6 +119,9 @@ enum Command {
 enum ChainAction {
     /// Start the dev chain unless it runs already; its state survives `down` unless --fresh.
     Up {
+        /// Which chain: the real node, or Chopsticks. Default: the node if it is installed, else Chopsticks.
+        #[arg(long, env = "FERRY_CHAIN_KIND", value_enum)]
+        kind: Option<ferry_node::devchain::ChainKind>,
         /// Block time in milliseconds.
         #[arg(long, env = "FERRY_BLOCK_MS", default_value_t = 1000)]
         block_ms: u64,
@@ -467,21 +470,26 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Earnings { json } => earnings(&home, json)?,
         Command::Chain { action, rpc_port } => {
-            let block_ms = match &action {
-                ChainAction::Up { block_ms, .. } => *block_ms,
-                _ => 1000,
-            };
-            let dev = ferry_node::devchain::DevChain::in_cache(&cache_dir(), rpc_port, block_ms);
+            use ferry_node::devchain::{ChainKind, DevChain};
+            let cache = cache_dir();
+            let dev = DevChain::in_cache(ChainKind::Node, &cache, rpc_port, 1000);
             match action {
-                ChainAction::Up { fresh, .. } => {
+                ChainAction::Up { kind, block_ms, fresh } => {
+                    let dev = DevChain::pick(kind, &cache, rpc_port, block_ms)?;
                     let s = dev.up(fresh).await?;
-                    println!("dev chain up: {} (block #{}, genesis {})", s.url, s.best, s.genesis);
+                    println!("dev chain up: {} (block #{}, genesis {}), {}", s.url, s.best, s.genesis, dev.kind);
                     eprintln!("log: {}; stop it with `ferry chain down`", dev.log_file().display());
                 }
-                ChainAction::Down => match dev.down().await? {
-                    true => println!("dev chain on port {rpc_port} stopped"),
-                    false => println!("no dev chain was running on port {rpc_port}"),
-                },
+                ChainAction::Down => {
+                    let mut stopped = false;
+                    for kind in [ChainKind::Node, ChainKind::Chopsticks] {
+                        stopped |= DevChain::in_cache(kind, &cache, rpc_port, 1000).down().await?;
+                    }
+                    match stopped {
+                        true => println!("dev chain on port {rpc_port} stopped"),
+                        false => println!("no dev chain was running on port {rpc_port}"),
+                    }
+                }
                 ChainAction::Status { json } => match dev.status().await {
                     Ok(s) if json => println!("{}", serde_json::to_string(&s)?),
                     Ok(s) => {
