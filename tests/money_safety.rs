@@ -4,6 +4,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use ferry_node::identity::Identity;
+use ferry_node::p2p::frame::{read_frame, write_frame};
+use ferry_node::p2p::protocol::{Code, OpenSession, SessionReply, MAX_CONTROL_FRAME, SESSION_PROTOCOL};
 use ferry_primitives::{Balance, Domain, Receipt};
 use ferry_tests::*;
 
@@ -232,5 +235,38 @@ fn an_unbonding_relay_still_settles_what_it_is_owed() -> Result<()> {
     let owed: Balance = session_totals(&s.creator.receipts()?).iter().map(|(a, t)| a + t).sum();
     assert_eq!(e["settled"], owed.to_string());
     assert_eq!(before - lane(&s.chain, &s.viewer, &s.creator)?, owed);
+    Ok(())
+}
+
+/// Fresh accounts: every viewer account a relay has not seen costs it a chain lookup, and accounts and peer ids
+/// cost nothing to make, so sessions for new accounts are limited per peer and per address.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_accounts_from_one_address_are_rate_limited() -> Result<()> {
+    let (root, chain, creator, _viewer) = stage()?;
+    creator.set_config("new_viewers_per_minute = 60", "new_viewers_per_minute = 2")?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &make_video(root.path(), 4)?)?;
+    let content = ferry_node::identity::parse_hex32(&cid).context("cid")?;
+    let domain = Domain(chain_genesis(&chain)?);
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+
+    // Four peers on 127.0.0.1, each with an account of its own.
+    let mut refused = vec![];
+    for i in 0..4u8 {
+        let who = Identity::from_secret([40 + i; 32]);
+        let (client, mut control, _events) = ferry_node::p2p::start(&who, false)?;
+        let peer = client.dial(&addr.parse()?).await?;
+        let mut stream = control.open_stream(peer, SESSION_PROTOCOL).await?;
+        write_frame(&mut stream, &OpenSession { session: [i; 16], content, viewer: who.account, domain }).await?;
+        refused.push(match read_frame(&mut stream, MAX_CONTROL_FRAME).await? {
+            SessionReply::Opened { .. } => None,
+            SessionReply::Refused { code, .. } => Some(code),
+        });
+    }
+    origin.stop()?;
+
+    let limited = Some(Code::RateLimited);
+    assert_eq!(refused, [None, None, limited, limited], "two new accounts a minute from one address");
+    ensure!(creator.log("relay").contains("too many new accounts from this address"), "the relay says why");
     Ok(())
 }

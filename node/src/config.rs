@@ -44,6 +44,7 @@ pub struct RelayConfig {
     pub max_streams_per_peer: usize,
     pub max_streams: usize,
     pub streams_per_second_per_peer: u32,
+    pub new_viewers_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +94,7 @@ impl Default for RelayConfig {
             max_streams_per_peer: 16,
             max_streams: 4096,
             streams_per_second_per_peer: 200,
+            new_viewers_per_minute: 60,
         }
     }
 }
@@ -177,6 +179,8 @@ max_sessions_per_peer = 16
 max_streams_per_peer = 16
 max_streams = 4096
 streams_per_second_per_peer = 200
+# Sessions for viewer accounts this relay has not seen yet, per peer and per IP address (with a chain).
+new_viewers_per_minute = 60
 
 [viewer]
 bootstrap = []

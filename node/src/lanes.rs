@@ -8,7 +8,7 @@
 //! only if its amount and tip fit. A closing lane covers nothing new: what is owed is settled before it closes.
 //!
 //! Lane figures are read from the chain (at the latest finalized block) at most every few seconds per viewer, or
-//! every second while they do not cover what is asked. A settlement lowers both the lane and what is owed: the
+//! every 250 ms while they do not cover what is asked. A settlement lowers both the lane and what is owed: the
 //! settler lowers the cached lane and `owed` together, and a lane read from the chain while a settlement was being
 //! recorded is dropped and read again, so the two figures are never mixed across a settlement (at worst a
 //! settlement is counted twice for a few seconds, which only serves less).
@@ -24,8 +24,9 @@ use crate::chain::{Lane, Link};
 /// How long a lane figure is reused before the chain is asked again.
 const FRESH_FOR: Duration = Duration::from_secs(3);
 /// A figure that does not cover a request is read again if it is older than this, so a viewer that just opened or
-/// topped up its lane is served at once, while a viewer without funds costs at most one lookup this often.
-const RECHECK_AFTER: Duration = Duration::from_secs(1);
+/// topped up its lane (and retries at once) is served, while a viewer without funds costs at most one lookup this
+/// often; new viewer accounts are rate-limited before their first lookup (`rate_limit::Newcomers`).
+const RECHECK_AFTER: Duration = Duration::from_millis(250);
 /// How old a lane figure may be and still be used while the chain cannot be reached: well within the dev chain's
 /// unbonding period (600 blocks of 1 s), so a lane closed meanwhile still pays what was served against it.
 const MAX_STALE: Duration = Duration::from_secs(300);
@@ -128,6 +129,19 @@ impl LaneBook {
                     )),
                 }
             }
+        }
+    }
+
+    /// Whether the relay has read this viewer's lane, or is owed by it.
+    pub fn knows(&self, viewer: &AccountId) -> bool {
+        let g = self.inner();
+        g.lanes.contains_key(viewer) || g.owed.contains_key(viewer)
+    }
+
+    /// Reads the viewer's lane into the book, so the viewer is known from now on.
+    pub async fn learn(&self, viewer: &AccountId) {
+        if let Err(e) = self.lane(viewer, FRESH_FOR).await {
+            tracing::debug!(error = %e, "cannot read a new viewer's lane yet");
         }
     }
 

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod p2p;
 pub mod playlist;
 pub mod publish;
+pub mod rate_limit;
 pub mod relay;
 pub mod serve;
 pub mod session;

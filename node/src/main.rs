@@ -373,6 +373,7 @@ async fn main() -> anyhow::Result<()> {
                     max_streams_per_peer: cfg.relay.max_streams_per_peer,
                     max_streams: cfg.relay.max_streams,
                     streams_per_second_per_peer: cfg.relay.streams_per_second_per_peer,
+                    new_viewers_per_minute: cfg.relay.new_viewers_per_minute,
                 },
                 domain,
                 stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),

@@ -106,6 +106,7 @@ pub async fn run(
         opts.limits,
         opts.fault_flip_after,
         opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
+        client.hosts(),
     );
     relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
     tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib = opts.price_per_mib, "relay running");

@@ -26,6 +26,8 @@ use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::p2p::frame::{read_frame, write_frame, FrameError};
 use crate::p2p::protocol::*;
+use crate::p2p::PeerHosts;
+use crate::rate_limit::{Newcomers, TokenBucket};
 use crate::store::Store;
 
 /// What the relay needs to serve; shared by every stream task.
@@ -47,6 +49,8 @@ pub struct Relay {
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     peers: Mutex<HashMap<PeerId, PeerUse>>,
     streams: Arc<Semaphore>,
+    hosts: PeerHosts,
+    newcomers: Newcomers,
 }
 
 /// The relay's link to the chain: lanes and content registrations.
@@ -94,15 +98,16 @@ pub struct Limits {
     pub max_streams_per_peer: usize,
     pub max_streams: usize,
     pub streams_per_second_per_peer: u32,
+    /// Sessions for viewer accounts the relay has not seen yet, per peer and per host (with a chain only).
+    pub new_viewers_per_minute: u32,
 }
 
 #[derive(Default)]
 struct PeerUse {
     sessions: usize,
     streams: usize,
-    /// Token bucket for new streams.
-    tokens: f64,
-    refilled: Option<Instant>,
+    /// New streams.
+    rate: TokenBucket,
 }
 
 /// One open session: what was served, and what has been paid.
@@ -155,8 +160,10 @@ impl Relay {
         limits: Limits,
         fault_flip_after: Option<u64>,
         money: Option<Money>,
+        hosts: PeerHosts,
     ) -> Arc<Relay> {
         let streams = Arc::new(Semaphore::new(limits.max_streams));
+        let newcomers = Newcomers::new(limits.new_viewers_per_minute);
         Arc::new(Relay {
             account,
             domain,
@@ -172,6 +179,8 @@ impl Relay {
             sessions: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             streams,
+            hosts,
+            newcomers,
         })
     }
 
@@ -221,22 +230,17 @@ impl Relay {
         };
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         let u = peers.entry(peer).or_default();
-        let now = Instant::now();
-        let rate = self.limits.streams_per_second_per_peer as f64;
-        let elapsed = u.refilled.map_or(1.0, |t| now.duration_since(t).as_secs_f64());
-        u.tokens = (u.tokens + elapsed * rate).min(rate.max(1.0));
-        u.refilled = Some(now);
-        if u.tokens < 1.0 {
-            self.metrics.reject(&self.metrics.streams_refused, "rate_limited");
-            tracing::warn!(%peer, "peer opens streams too fast; refusing");
-            return None;
-        }
         if u.streams >= self.limits.max_streams_per_peer {
             self.metrics.reject(&self.metrics.streams_refused, "busy");
             tracing::warn!(%peer, limit = self.limits.max_streams_per_peer, "peer has too many streams open; refusing");
             return None;
         }
-        u.tokens -= 1.0;
+        let rate = f64::from(self.limits.streams_per_second_per_peer);
+        if !u.rate.take(rate, rate.max(1.0)) {
+            self.metrics.reject(&self.metrics.streams_refused, "rate_limited");
+            tracing::warn!(%peer, "peer opens streams too fast; refusing");
+            return None;
+        }
         u.streams += 1;
         Some(permit)
     }
@@ -315,6 +319,19 @@ impl Relay {
             )
             .await?;
             return Ok(());
+        }
+        if let Some(money) = &self.money {
+            // Before anything is looked up for the viewer, here or on chain.
+            if !money.book.knows(&open.viewer) {
+                let host = self.hosts.get(&peer);
+                if let Err(reason) = self.newcomers.admit(peer, host) {
+                    self.metrics.reject(&self.metrics.streams_refused, "new_accounts");
+                    tracing::warn!(%peer, ?host, reason, "refusing a session");
+                    write_frame(stream, &refusal(Code::RateLimited, reason.into())).await?;
+                    return Ok(());
+                }
+                money.book.learn(&open.viewer).await;
+            }
         }
         let manifest = match self.manifest_bytes(&open.content).await.map(|b| SignedManifest::decode_verified(&b)) {
             Some(Ok((_, m))) => m,

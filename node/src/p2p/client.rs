@@ -22,11 +22,17 @@ pub(crate) enum Command {
 #[derive(Clone)]
 pub struct Client {
     tx: mpsc::Sender<Command>,
+    hosts: super::PeerHosts,
 }
 
 impl Client {
-    pub(crate) fn new(tx: mpsc::Sender<Command>) -> Client {
-        Client { tx }
+    pub(crate) fn new(tx: mpsc::Sender<Command>, hosts: super::PeerHosts) -> Client {
+        Client { tx, hosts }
+    }
+
+    /// The address each connected peer reaches us from.
+    pub fn hosts(&self) -> super::PeerHosts {
+        self.hosts.clone()
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetError> {

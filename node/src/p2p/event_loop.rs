@@ -26,6 +26,7 @@ pub(crate) struct EventLoop {
     provided: HashSet<[u8; 32]>,
     /// Listen addresses peers told us through identify.
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
+    hosts: super::PeerHosts,
     topic: gossipsub::IdentTopic,
 }
 
@@ -34,6 +35,7 @@ impl EventLoop {
         swarm: Swarm<Behaviour>,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetEvent>,
+        hosts: super::PeerHosts,
     ) -> Self {
         EventLoop {
             swarm,
@@ -43,6 +45,7 @@ impl EventLoop {
             pending_providers: HashMap::new(),
             provided: HashSet::new(),
             addresses: HashMap::new(),
+            hosts,
             topic: gossipsub::IdentTopic::new(ANNOUNCE_TOPIC),
         }
     }
@@ -131,11 +134,13 @@ impl EventLoop {
                 let full = address.with(Protocol::P2p(*self.swarm.local_peer_id()));
                 let _ = self.events.send(NetEvent::Listening(full)).await;
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                self.hosts.connected(peer_id, endpoint.get_remote_address());
                 for reply in self.pending_dials.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(Ok(()));
                 }
             }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => self.hosts.disconnected(&peer_id),
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. }
                 if !self.swarm.is_connected(&peer) =>
             {

@@ -7,6 +7,7 @@ pub mod behaviour;
 pub mod client;
 mod event_loop;
 pub mod frame;
+mod hosts;
 pub mod protocol;
 pub mod stream_io;
 
@@ -16,6 +17,7 @@ use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
 pub use client::Client;
+pub use hosts::PeerHosts;
 
 use crate::identity::Identity;
 
@@ -64,8 +66,9 @@ pub fn start(
     let control = swarm.behaviour().stream.new_control();
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = mpsc::channel(256);
-    tokio::spawn(event_loop::EventLoop::new(swarm, cmd_rx, ev_tx).run());
-    Ok((Client::new(cmd_tx), control, ev_rx))
+    let hosts = PeerHosts::default();
+    tokio::spawn(event_loop::EventLoop::new(swarm, cmd_rx, ev_tx, hosts.clone()).run());
+    Ok((Client::new(cmd_tx, hosts), control, ev_rx))
 }
 
 /// Splits `/…/p2p/<id>` into the peer id and the address without it.
