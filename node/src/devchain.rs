@@ -51,6 +51,8 @@ pub enum DevChainError {
          install && scripts/devchain spec` for the real node (well over an hour on 2 cores)"
     )]
     NoneInstalled,
+    #[error("a chain already answers on port {0}; stop it (`ferry chain down`) to start afresh")]
+    Running(u16),
     #[error("cannot start the dev chain: {0}")]
     Spawn(std::io::Error),
     #[error("the dev chain exited at start; the end of its log {0}:\n{1}")]
@@ -159,9 +161,14 @@ impl DevChain {
 
     /// Starts the node unless one already answers on the port, keeping its database unless `fresh`; returns once
     /// a block exists.
-    pub async fn up(&self, fresh: bool) -> Result<Status, DevChainError> {
+    /// `false` with the status: a chain already answered on the port (of either kind, or another program).
+    pub async fn up(&self, fresh: bool) -> Result<(Status, bool), DevChainError> {
         if let Ok(s) = self.status().await {
-            return Ok(s);
+            // Not ours to wipe.
+            return match fresh {
+                true => Err(DevChainError::Running(self.rpc_port)),
+                false => Ok((s, false)),
+            };
         }
         if !self.program.exists() {
             return Err(match self.kind {
@@ -203,7 +210,7 @@ impl DevChain {
             }
             if let Ok(s) = self.status().await {
                 if s.best >= 1 {
-                    return Ok(s);
+                    return Ok((s, true));
                 }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -64,6 +64,9 @@ impl TransferError {
 /// A session that transfers take turns on.
 type SharedSession = Arc<tokio::sync::Mutex<PaySession>>;
 
+/// A little longer than a relay waits before it reads a lane that did not cover a request again.
+const LANE_RECHECK: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Cheap-clone fetcher.
 #[derive(Clone)]
 pub struct Fetcher {
@@ -294,14 +297,14 @@ impl Fetcher {
                 .map_err(|e| TransferError::Io(e.to_string()))?;
             match reply {
                 ChunkReply::Sending => break stream,
-                // The lane ran low: top it up once and ask again.
+                // The lane ran low: top it up (unless it was funded meanwhile) and ask once more, after the relay
+                // reads lanes that did not cover a request again.
                 ChunkReply::Refused { code: Code::NoEscrow, reason } if !topped_up => {
                     let Some(funding) = &self.inner.funding else {
                         return Err(TransferError::Refused(Code::NoEscrow, reason));
                     };
-                    if !funding.ensure(session.relay()).await.map_err(|e| TransferError::Lane(e.to_string()))? {
-                        return Err(TransferError::Refused(Code::NoEscrow, reason));
-                    }
+                    funding.ensure(session.relay()).await.map_err(|e| TransferError::Lane(e.to_string()))?;
+                    tokio::time::sleep(LANE_RECHECK).await;
                     topped_up = true;
                 }
                 ChunkReply::Refused { code, reason } => return Err(TransferError::Refused(code, reason)),

@@ -477,14 +477,30 @@ async fn main() -> anyhow::Result<()> {
             match action {
                 ChainAction::Up { kind, block_ms, fresh } => {
                     let dev = DevChain::pick(kind, &cache, rpc_port, block_ms)?;
-                    let s = dev.up(fresh).await?;
-                    println!("dev chain up: {} (block #{}, genesis {}), {}", s.url, s.best, s.genesis, dev.kind);
-                    eprintln!("log: {}; stop it with `ferry chain down`", dev.log_file().display());
+                    match dev.up(fresh).await? {
+                        (s, true) => {
+                            println!(
+                                "dev chain up: {} (block #{}, genesis {}), {}",
+                                s.url, s.best, s.genesis, dev.kind
+                            );
+                            eprintln!("log: {}; stop it with `ferry chain down`", dev.log_file().display());
+                        }
+                        (s, false) => {
+                            println!("a chain already runs on {} (block #{}, genesis {})", s.url, s.best, s.genesis)
+                        }
+                    }
                 }
                 ChainAction::Down => {
                     let mut stopped = false;
+                    let mut failed = None;
                     for kind in [ChainKind::Node, ChainKind::Chopsticks] {
-                        stopped |= DevChain::in_cache(kind, &cache, rpc_port, 1000).down().await?;
+                        match DevChain::in_cache(kind, &cache, rpc_port, 1000).down().await {
+                            Ok(s) => stopped |= s,
+                            Err(e) => failed = Some(e),
+                        }
+                    }
+                    if let Some(e) = failed {
+                        return Err(e.into());
                     }
                     match stopped {
                         true => println!("dev chain on port {rpc_port} stopped"),

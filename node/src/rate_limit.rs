@@ -39,7 +39,20 @@ impl TokenBucket {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Source {
     Peer(PeerId),
-    Host(IpAddr),
+    /// An IPv4 address or an IPv6 /64 (one host's usual allocation); `None` for peers whose address is not known,
+    /// which share one bucket.
+    Host(Option<IpAddr>),
+}
+
+fn host_key(ip: Option<IpAddr>) -> Source {
+    Source::Host(ip.map(|ip| match ip {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        v4 => v4,
+    }))
 }
 
 /// Sessions for viewer accounts the relay has not seen yet: at most `per_minute` a minute (and as a burst) from
@@ -64,14 +77,17 @@ impl Newcomers {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_BUCKETS {
             buckets.retain(|_, b| !b.full(rate, burst));
+            if buckets.len() >= MAX_BUCKETS {
+                // Memory stays bounded; the limits start over.
+                buckets.clear();
+            }
+        }
+        // The host first, so fresh peer ids from a host that is over its limit add no buckets.
+        if !buckets.entry(host_key(host)).or_default().take(rate, burst) {
+            return Err("too many new accounts from this address; try again in a minute");
         }
         if !buckets.entry(Source::Peer(peer)).or_default().take(rate, burst) {
             return Err("too many new accounts from this peer; try again in a minute");
-        }
-        if let Some(host) = host {
-            if !buckets.entry(Source::Host(host)).or_default().take(rate, burst) {
-                return Err("too many new accounts from this address; try again in a minute");
-            }
         }
         Ok(())
     }
@@ -81,18 +97,32 @@ impl Newcomers {
 mod tests {
     use super::*;
 
+    const PEER: &str = "too many new accounts from this peer; try again in a minute";
+    const HOST: &str = "too many new accounts from this address; try again in a minute";
+
     #[test]
     fn new_accounts_are_limited_per_peer_and_per_host() {
         let n = Newcomers::new(2);
-        let host = Some(IpAddr::from([192, 0, 2, 1]));
+        let host = |last: u8| Some(IpAddr::from([192, 0, 2, last]));
         let (a, b) = (PeerId::random(), PeerId::random());
-        assert!(n.admit(a, host).is_ok());
-        assert!(n.admit(a, host).is_ok());
-        assert_eq!(n.admit(a, host), Err("too many new accounts from this peer; try again in a minute"));
-        // A fresh peer id on the same host is still limited by the host.
-        assert_eq!(n.admit(b, host), Err("too many new accounts from this address; try again in a minute"));
-        // Elsewhere, the fresh peer is admitted.
-        assert!(n.admit(b, Some(IpAddr::from([192, 0, 2, 2]))).is_ok());
+        assert!(n.admit(a, host(1)).is_ok());
+        assert!(n.admit(a, host(1)).is_ok());
+        // A fresh peer id on the same host is limited by the host.
+        assert_eq!(n.admit(b, host(1)), Err(HOST));
+        // A peer moving to another host is limited by its peer id.
+        assert_eq!(n.admit(a, host(2)), Err(PEER));
+        // Elsewhere, a fresh peer is admitted.
+        assert_eq!(n.admit(b, host(4)), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_host_and_unknown_addresses_share_a_bucket() {
+        let n = Newcomers::new(1);
+        let v6 = |last: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]));
+        assert_eq!(n.admit(PeerId::random(), v6(1)), Ok(()));
+        assert_eq!(n.admit(PeerId::random(), v6(2)), Err(HOST));
+        assert_eq!(n.admit(PeerId::random(), None), Ok(()));
+        assert_eq!(n.admit(PeerId::random(), None), Err(HOST));
     }
 
     #[test]

@@ -134,6 +134,8 @@ struct Cover {
     /// The totals of the latest acknowledged receipt.
     acked_amount: Balance,
     acked_tip: Balance,
+    /// The session ended and released its reservation; a transfer still running reserves nothing more.
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -392,7 +394,11 @@ impl Relay {
         };
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&open.session);
         if let Some(money) = &self.money {
-            let unused = std::mem::take(&mut session.cover.lock().unwrap_or_else(|p| p.into_inner()).reserved);
+            let unused = {
+                let mut c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
+                c.closed = true;
+                std::mem::take(&mut c.reserved)
+            };
             money.book.release(&session.viewer, unused);
         }
         if let Some(u) = self.peers.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&peer) {
@@ -517,9 +523,12 @@ impl Relay {
             write_frame(stream, &refuse(Code::Busy, "one transfer at a time per session".into())).await?;
             return Ok(());
         };
-        // The requesting viewer is covered before anything is fetched upstream on its behalf.
+        // The requesting viewer is covered, for the first receipt chunk of the transfer, before anything is
+        // fetched upstream on its behalf.
         let served = session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
-        if let Err(reason) = self.lane_covers(&session, served + CHUNK_BYTES.min(segment.size.max(1))).await {
+        let start = req.start_group.saturating_mul(GROUP_BYTES).min(segment.size);
+        let transfer_end = served + (segment.size - start);
+        if let Err(reason) = self.lane_covers(&session, chunk_end(served, 0, transfer_end).max(served + 1)).await {
             self.metrics.reject(&self.metrics.streams_refused, Code::NoEscrow.as_str());
             write_frame(stream, &refuse(Code::NoEscrow, reason)).await?;
             return Ok(());
@@ -545,6 +554,7 @@ impl Relay {
             chunk: blake3::Hasher::new(),
             chunk_len: 0,
             transfer_bytes: 0,
+            transfer_end,
             flip_after: self.fault_flip_after,
         };
         let mut outboard = blob.outboard.clone();
@@ -565,7 +575,13 @@ impl Relay {
     /// holds less). Without a chain everything is served.
     async fn lane_covers(&self, session: &Session, upto: u64) -> Result<(), String> {
         let Some(money) = &self.money else { return Ok(()) };
-        let covered = session.cover.lock().unwrap_or_else(|p| p.into_inner()).bytes;
+        let (covered, closed) = {
+            let c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
+            (c.bytes, c.closed)
+        };
+        if closed {
+            return Err("the session has ended".into());
+        }
         if upto <= covered {
             return Ok(());
         }
@@ -578,6 +594,12 @@ impl Relay {
         match result {
             Ok(to) => {
                 let mut c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
+                if c.closed {
+                    // It ended while this was reserved: nothing will release it later.
+                    drop(c);
+                    money.book.release(&session.viewer, cost(to));
+                    return Err("the session has ended".into());
+                }
                 c.reserved += cost(to);
                 c.bytes = c.bytes.max(to);
                 Ok(())
@@ -647,7 +669,16 @@ struct PaidWriter<'a> {
     chunk: blake3::Hasher,
     chunk_len: u64,
     transfer_bytes: u64,
+    /// The session's served bytes when this transfer is done.
+    transfer_end: u64,
     flip_after: Option<u64>,
+}
+
+/// Where the receipt chunk that starts `chunk_len` bytes before `served` ends: a full chunk later, or where the
+/// transfer ends. Sessions reserve whole chunks, so those sharing a small lane serve chunks the viewer can pay for,
+/// never parts of several that no receipt ever covers.
+fn chunk_end(served: u64, chunk_len: u64, transfer_end: u64) -> u64 {
+    (served.saturating_sub(chunk_len) + CHUNK_BYTES).min(transfer_end)
 }
 
 impl PaidWriter<'_> {
@@ -716,10 +747,7 @@ impl iroh_io::AsyncStreamWriter for PaidWriter<'_> {
         let len = leaf.len() as u64;
         let before = self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
         let upto = before + len;
-        // The lane covers the whole receipt chunk this leaf is part of, so sessions sharing a small lane serve
-        // whole chunks the viewer can pay for, never parts of several that no receipt ever covers.
-        let chunk_end = before.saturating_sub(self.chunk_len) + CHUNK_BYTES;
-        self.wait_for_credit(upto, upto.max(chunk_end)).await?;
+        self.wait_for_credit(upto, upto.max(chunk_end(before, self.chunk_len, self.transfer_end))).await?;
         self.chunk.update(&leaf);
         self.chunk_len += len;
         self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes += len;

@@ -8,7 +8,7 @@
 // `development` preset merged over it, `GenesisBuilder_build_state` on empty storage, and `:code` = the wasm.
 // The runtime runs in Chopsticks' executor (smoldot), so the storage is the runtime's own.
 //
-// Chopsticks is loaded from its install dir (scripts/chopsticks/devchain install), not from this clone.
+// Chopsticks is loaded from its install dir (scripts/fastchain install), not from this clone.
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
