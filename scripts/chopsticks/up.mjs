@@ -65,7 +65,7 @@ async function main() {
   const stored = db ? await db.queryHighestBlock() : null;
   if (stored) {
     const made = existsSync(`${dbPath}.spec`) ? readFileSync(`${dbPath}.spec`, 'utf8').trim() : '';
-    if (made !== specHash) throw new Error(`${dbPath} was made from another chain spec; start afresh with `ferry chain up --fresh` or `scripts/fastchain fresh``);
+    if (made !== specHash) throw new Error(`${dbPath} was made from another chain spec; start afresh with 'ferry chain up --fresh' or 'scripts/fastchain fresh'`);
   } else {
     if (dbPath) writeFileSync(`${dbPath}.spec`, `${specHash}\n`);
     const slotMs = await core.getAuraSlotDuration(top['0x3a636f6465']); // :code
