@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use ferry_primitives::SignedReceipt;
 
+pub mod netns;
+
 /// The `ferry` binary cargo built next to this test.
 pub fn ferry_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -18,7 +20,7 @@ pub fn ferry_bin() -> PathBuf {
     let bin = dir.join("ferry");
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p ferry-node --bin ferry` first (scripts/test does)",
+        "{} is missing: run `cargo build -p ferry-node --bin ferry --features fault-injection` first (scripts/test does)",
         bin.display()
     );
     bin
@@ -88,9 +90,14 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(home: &Path, name: &str, args: &[&str]) -> Result<Proc> {
+        Proc::spawn_with(Command::new(ferry_bin()), home, name, args)
+    }
+
+    /// `ferry` started by `cmd`, e.g. `ip netns exec NS ferry` ([`netns::Internet::command`]).
+    pub fn spawn_with(mut cmd: Command, home: &Path, name: &str, args: &[&str]) -> Result<Proc> {
         let log = home.join(format!("{name}.log"));
         let logfile = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
-        let mut child = Command::new(ferry_bin())
+        let mut child = cmd
             .arg("--home")
             .arg(home)
             .args(args)
@@ -216,7 +223,12 @@ pub struct Decoded {
 }
 
 pub fn decode(input: &str) -> Result<Decoded> {
-    let out = Command::new("ffprobe")
+    decode_with(Command::new("ffprobe"), input)
+}
+
+/// [`decode`] with ffprobe started by `cmd` (e.g. inside a network namespace).
+pub fn decode_with(mut cmd: Command, input: &str) -> Result<Decoded> {
+    let out = cmd
         .args([
             "-v",
             "error",

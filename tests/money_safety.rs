@@ -139,6 +139,32 @@ fn a_cache_fill_never_pays_more_than_the_relay_chose() -> Result<()> {
     Ok(())
 }
 
+/// A relay that quotes more than its registration says is dropped before the viewer reserves or signs anything:
+/// the chain pays what receipts say, so the viewer is the one that holds relays to their registered price.
+#[test]
+fn a_relay_quoting_other_than_its_registered_price_is_refused() -> Result<()> {
+    let (root, chain, creator, viewer) = stage()?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &make_video(root.path(), 4)?)?;
+    let (origin, addr) = relay_on(&chain, &creator, &["--fault-quote-price", "3000000"])?;
+
+    // The viewer would pay up to 10× the registered price, so only the check against the chain refuses it.
+    let watch = start_watch(&chain, &viewer, &cid, &addr, "10000000")?;
+    wait_log(
+        &viewer,
+        "watch",
+        "relay quoted 3000000 per MiB, but it registered 1000000 on chain",
+        Duration::from_secs(60),
+    )?;
+    watch.stop()?;
+    origin.stop()?;
+
+    assert_eq!(lane(&chain, &viewer, &creator)?, 0, "the viewer reserved nothing for the relay");
+    let r = viewer.receipts()?;
+    ensure!(sessions(&r, "viewer", "receipts") == 0, "the viewer signed receipts: {r}");
+    Ok(())
+}
+
 /// Attack 6 (creator front-running): content that is not registered is not served for pay, and whoever registers
 /// it, the registration names the manifest's creator and share.
 #[test]
@@ -254,7 +280,7 @@ async fn new_accounts_from_one_address_are_rate_limited() -> Result<()> {
     let mut refused = vec![];
     for i in 0..4u8 {
         let who = Identity::from_secret([40 + i; 32]);
-        let (client, mut control, _events) = ferry_node::p2p::start(&who, false)?;
+        let (client, mut control, _events) = ferry_node::p2p::start(&who, ferry_node::p2p::NetConfig::viewer())?;
         let peer = client.dial(&addr.parse()?).await?;
         let mut stream = control.open_stream(peer, SESSION_PROTOCOL).await?;
         write_frame(&mut stream, &OpenSession { session: [i; 16], content, viewer: who.account, domain }).await?;

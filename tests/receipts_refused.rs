@@ -1,7 +1,7 @@
 //! A relay refuses forged, replayed, non-monotonic and wrong-relay receipts, says why on the wire, in its log and
 //! in its metrics, and keeps serving honest receipts on the same session.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use ferry_node::identity::Identity;
 use ferry_node::p2p::frame::{read_frame, write_frame};
 use ferry_node::p2p::protocol::*;
@@ -54,7 +54,7 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     let (relay_proc, addr) = relay(&origin, &["--metrics", &metrics])?;
 
     let viewer = Identity::from_secret([9; 32]);
-    let (client, mut control, _events) = ferry_node::p2p::start(&viewer, false)?;
+    let (client, mut control, _events) = ferry_node::p2p::start(&viewer, ferry_node::p2p::NetConfig::viewer())?;
     let peer = client.dial(&addr.parse()?).await?;
 
     // Open a session and take one whole segment.
@@ -123,24 +123,44 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
         "a forger's session is closed"
     );
 
-    // A receipt for another relay is refused on a fresh session.
-    let mut s2 = control.open_stream(peer, SESSION_PROTOCOL).await?;
-    write_frame(
-        &mut s2,
-        &OpenSession { session: [43; 16], content: cid, viewer: viewer.account, domain: Domain::default() },
-    )
-    .await?;
-    let _: SessionReply = read_frame(&mut s2, MAX_CONTROL_FRAME).await?;
+    // Each of these is refused on a fresh session (the refusal closes it): a receipt for another relay, for other
+    // content than the session's, and one that another viewer signed with its own key.
+    let fresh = |id: [u8; 16]| {
+        let mut control = control.clone();
+        async move {
+            let mut s = control.open_stream(peer, SESSION_PROTOCOL).await?;
+            write_frame(
+                &mut s,
+                &OpenSession { session: id, content: cid, viewer: viewer.account, domain: Domain::default() },
+            )
+            .await?;
+            let reply: SessionReply = read_frame(&mut s, MAX_CONTROL_FRAME).await?;
+            ensure!(matches!(reply, SessionReply::Opened { .. }), "session {id:?} refused: {reply:?}");
+            anyhow::Ok(s)
+        }
+    };
     let mut elsewhere = receipt(1, CHUNK as u64, chain1, 0);
     elsewhere.session = [43; 16];
     elsewhere.relay = [7; 32];
+    let mut s2 = fresh([43; 16]).await?;
     assert_eq!(rejected(send(&mut s2, &elsewhere.sign(viewer.secret())).await?), Some(Code::WrongRelay));
+    let mut other_content = receipt(1, CHUNK as u64, chain1, 0);
+    other_content.session = [44; 16];
+    other_content.content = [3; 32];
+    let mut s3 = fresh([44; 16]).await?;
+    assert_eq!(rejected(send(&mut s3, &other_content.sign(viewer.secret())).await?), Some(Code::WrongSession));
+    let stranger = Identity::from_secret([10; 32]);
+    let mut other_viewer = receipt(1, CHUNK as u64, chain1, 0);
+    other_viewer.session = [45; 16];
+    other_viewer.viewer = stranger.account;
+    let mut s4 = fresh([45; 16]).await?;
+    assert_eq!(rejected(send(&mut s4, &other_viewer.sign(stranger.secret())).await?), Some(Code::WrongSession));
 
     // A garbage frame gets a refusal, not a crash; the relay keeps serving.
-    let mut s3 = control.open_stream(peer, SESSION_PROTOCOL).await?;
-    futures::AsyncWriteExt::write_all(&mut s3, &[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]).await?;
-    futures::AsyncWriteExt::flush(&mut s3).await?;
-    let refused: SessionReply = read_frame(&mut s3, MAX_CONTROL_FRAME).await?;
+    let mut garbage = control.open_stream(peer, SESSION_PROTOCOL).await?;
+    futures::AsyncWriteExt::write_all(&mut garbage, &[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]).await?;
+    futures::AsyncWriteExt::flush(&mut garbage).await?;
+    let refused: SessionReply = read_frame(&mut garbage, MAX_CONTROL_FRAME).await?;
     assert!(matches!(refused, SessionReply::Refused { code: Code::Malformed, .. }), "{refused:?}");
 
     let (_, text) = http_get(&format!("http://{metrics}/metrics"), None)?;
@@ -152,6 +172,7 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
         ("wrong_amount", 1),
         ("bad_signature", 1),
         ("wrong_relay", 1),
+        ("wrong_session", 2),
     ] {
         let line = format!("ferry_receipts_rejected_total{{reason=\"{reason}\"}} {n}");
         assert!(text.contains(&line), "metrics lack {line:?}:\n{text}");
@@ -159,7 +180,7 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     assert!(text.contains("ferry_receipts_accepted_total 2"), "{text}");
     relay_proc.stop()?;
     let log = origin.log("relay");
-    for code in ["replayed", "not_monotonic", "bad_signature", "wrong_relay"] {
+    for code in ["replayed", "not_monotonic", "bad_signature", "wrong_relay", "wrong_session"] {
         assert!(log.contains(&format!("code={code}")), "relay log names {code}");
     }
     // Only the two honest receipts are in the ledger.
@@ -178,7 +199,7 @@ async fn a_viewer_that_stops_paying_stops_getting_data() -> Result<()> {
     let (relay_proc, addr) = relay(&origin, &[])?;
 
     let viewer = Identity::from_secret([8; 32]);
-    let (client, mut control, _events) = ferry_node::p2p::start(&viewer, false)?;
+    let (client, mut control, _events) = ferry_node::p2p::start(&viewer, ferry_node::p2p::NetConfig::viewer())?;
     let peer = client.dial(&addr.parse()?).await?;
     let mut session = control.open_stream(peer, SESSION_PROTOCOL).await?;
     write_frame(

@@ -11,9 +11,8 @@ fn build() {
     use std::path::Path;
     let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/Cargo.toml");
     // The builder finds the runtime in `cargo metadata` by comparing manifest paths, which are canonical there.
-    let runtime = runtime
-        .canonicalize()
-        .unwrap_or_else(|e| panic!("the runtime's manifest at {}: {e}", runtime.display()));
+    let runtime =
+        runtime.canonicalize().unwrap_or_else(|e| panic!("the runtime's manifest at {}: {e}", runtime.display()));
     substrate_wasm_builder::WasmBuilder::new()
         .with_project(runtime)
         .unwrap_or_else(|e| panic!("{e}"))

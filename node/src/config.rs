@@ -1,4 +1,5 @@
-//! Node configuration: `$FERRY_HOME/config.toml`, overridden by `FERRY_*` environment variables and flags.
+//! Node configuration: `$FERRY_HOME/config.toml`, overridden by `FERRY_<SECTION>_<KEY>` environment variables
+//! (every key: `FERRY_RELAY_CACHE_BYTES`, `FERRY_CHAIN_URL`, …), overridden by flags.
 //!
 //! Every field has a default, so a missing file or key is fine; an unknown key is an error, so a typo never
 //! silently does nothing.
@@ -6,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -18,9 +19,11 @@ pub enum ConfigError {
     Parse(PathBuf, toml::de::Error),
     #[error("{0}: {1}")]
     Invalid(PathBuf, String),
+    #[error("environment variable {0}={1:?}: {2}")]
+    Env(String, String, String),
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub relay: RelayConfig,
@@ -29,10 +32,13 @@ pub struct Config {
     pub chain: ChainConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RelayConfig {
     pub listen: Vec<String>,
+    /// Addresses others reach this relay at that it cannot see itself (a router's public address with a port
+    /// forwarded here); announced as they are.
+    pub external_addresses: Vec<String>,
     pub bootstrap: Vec<String>,
     pub price_per_mib: u128,
     /// Most this relay pays per MiB when it fills its cache from another relay; 0 means its own price.
@@ -45,9 +51,12 @@ pub struct RelayConfig {
     pub max_streams: usize,
     pub streams_per_second_per_peer: u32,
     pub new_viewers_per_minute: u32,
+    /// Circuits this relay carries for relays behind NAT: most bytes and seconds per circuit (bytes 0: no limit).
+    pub circuit_max_bytes: u64,
+    pub circuit_max_seconds: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ViewerConfig {
     pub bootstrap: Vec<String>,
@@ -56,7 +65,7 @@ pub struct ViewerConfig {
     pub prefetch_segments: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublishConfig {
     pub creator_share_bps: u16,
@@ -64,7 +73,7 @@ pub struct PublishConfig {
     pub renditions: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChainConfig {
     /// Genesis hash of the chain receipts pay on (`0x…`); all zeros means "no chain yet".
@@ -84,6 +93,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
             listen: vec!["/ip4/0.0.0.0/tcp/4001".into(), "/ip4/0.0.0.0/udp/4001/quic-v1".into()],
+            external_addresses: vec![],
             bootstrap: vec![],
             price_per_mib: 1_000,
             max_upstream_price_per_mib: 0,
@@ -95,6 +105,8 @@ impl Default for RelayConfig {
             max_streams: 4096,
             streams_per_second_per_peer: 200,
             new_viewers_per_minute: 60,
+            circuit_max_bytes: 256 << 20,
+            circuit_max_seconds: 3600,
         }
     }
 }
@@ -129,18 +141,33 @@ impl Default for ChainConfig {
 }
 
 impl Config {
-    /// Reads `home/config.toml`; a missing file gives the defaults.
+    /// Reads `home/config.toml` (a missing file gives the defaults), then the `FERRY_<SECTION>_<KEY>`
+    /// environment variables.
     pub fn load(home: &Path) -> Result<Config, ConfigError> {
+        // Not `vars()`: it panics on a variable that is not UTF-8, and such a variable cannot be one of ours.
+        let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Config::load_with(home, env)
+    }
+
+    fn load_with(home: &Path, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let path = home.join(CONFIG_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse(path.clone(), e))?;
-                cfg.check().map_err(|e| ConfigError::Invalid(path, e))?;
-                Ok(cfg)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(ConfigError::Read(path, e)),
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(ConfigError::Read(path, e)),
+        };
+        // The file alone first, so its errors keep their line numbers and are not blamed on a variable.
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse(path.clone(), e))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse(path.clone(), e))?;
+        let from_env = apply_env(&mut table, env)?;
+        if !from_env.is_empty() {
+            // Through TOML text: `toml::Value` cannot give u128s.
+            cfg = toml::from_str(&table.to_string()).map_err(|e: toml::de::Error| {
+                ConfigError::Invalid(path.clone(), format!("{} (set by {})", e.message(), from_env.join(", ")))
+            })?;
         }
+        cfg.check().map_err(|e| ConfigError::Invalid(path, e))?;
+        Ok(cfg)
     }
 
     /// Values that parse but that the relay cannot work with.
@@ -156,13 +183,87 @@ impl Config {
     }
 }
 
+/// What a key holds, as the template shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    List,
+    Text,
+    Other,
+}
+
+/// Every key the template names (commented-out ones too), by section, and what it holds.
+fn keys() -> Vec<(&'static str, &'static str, Kind)> {
+    let mut section = "";
+    let mut out = Vec::new();
+    for line in TEMPLATE.lines() {
+        if let Some(s) = line.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = s;
+            continue;
+        }
+        let line = line.strip_prefix("# ").unwrap_or(line);
+        if let Some((key, value)) = line.split_once(" = ") {
+            if !section.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                let kind = match value.chars().next() {
+                    Some('[') => Kind::List,
+                    Some('"') => Kind::Text,
+                    _ => Kind::Other,
+                };
+                out.push((section, key, kind));
+            }
+        }
+    }
+    out
+}
+
+/// Sets `[section] key` from each `FERRY_<SECTION>_<KEY>` in `env`; returns the variables used. Lists take
+/// comma-separated values (or a TOML array); other values are TOML (a number, `true`) or else a string.
+fn apply_env(table: &mut toml::Table, env: impl Iterator<Item = (String, String)>) -> Result<Vec<String>, ConfigError> {
+    let keys = keys();
+    let mut used = Vec::new();
+    for (name, raw) in env {
+        let Some((section, key, kind)) =
+            keys.iter().find(|(s, k, _)| name == format!("FERRY_{}_{}", s.to_uppercase(), k.to_uppercase())).copied()
+        else {
+            continue;
+        };
+        let as_toml = toml::from_str::<toml::Table>(&format!("v = {raw}")).ok().and_then(|mut t| t.remove("v"));
+        let value = match (kind, as_toml) {
+            (Kind::List, Some(v @ toml::Value::Array(_))) => v,
+            (Kind::List, _) => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.into()))
+                    .collect(),
+            ),
+            // A hash like 0x00… would otherwise read as the number 0.
+            (Kind::Text, _) | (Kind::Other, None) => toml::Value::String(raw.clone()),
+            (Kind::Other, Some(v)) => v,
+        };
+        let section = table
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::Env(name.clone(), raw.clone(), format!("[{section}] is not a table")))?;
+        section.insert(key.to_string(), value);
+        used.push(name);
+    }
+    Ok(used)
+}
+
 /// The commented file `ferry init` writes; it parses to the defaults.
 pub const TEMPLATE: &str = r#"# Ferry node configuration.
-# Flags override FERRY_* environment variables, which override this file. Remove a line to get its default.
+# Every key can also be set by an environment variable FERRY_<SECTION>_<KEY> (FERRY_RELAY_CACHE_BYTES=…; lists
+# comma-separated), which overrides this file; flags override both. Remove a line to get its default.
 
 [relay]
-# Addresses to listen on (TCP and QUIC).
+# Addresses to listen on (TCP and QUIC). A listen address on a given IP (not 0.0.0.0) is also announced.
 listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
+# Addresses others reach this relay at, when it cannot see them itself: behind a home router that forwards port
+# 4001 (TCP and UDP) to this machine, the router's public address, e.g. "/ip4/203.0.113.7/tcp/4001". Without
+# them a relay learns its public address from other relays (AutoNAT); one that nobody can dial asks its
+# bootstrap relays for a circuit and is reached through it, upgraded to a direct connection where the NAT allows.
+external_addresses = []
 # Relays to join the network through, e.g. "/ip4/203.0.113.5/tcp/4001/p2p/12D3Koo...".
 bootstrap = []
 # Price of one MiB of verified video, in the chain's smallest unit.
@@ -181,6 +282,11 @@ max_streams = 4096
 streams_per_second_per_peer = 200
 # Sessions for viewer accounts this relay has not seen yet, per peer and per IP address (with a chain).
 new_viewers_per_minute = 60
+# Circuits this relay carries, unpaid, for relays behind NAT until hole punching connects them directly (or for
+# good where their NAT does not allow it): most bytes (0: no limit) and seconds per circuit. A relay carries
+# circuits only once others can reach it.
+circuit_max_bytes = 268435456
+circuit_max_seconds = 3600
 
 [viewer]
 bootstrap = []
@@ -235,6 +341,50 @@ mod tests {
         assert_eq!(parsed.viewer.gateway, d.viewer.gateway);
         assert_eq!(parsed.publish.creator_share_bps, d.publish.creator_share_bps);
         assert_eq!(parsed.chain.genesis, d.chain.genesis);
+    }
+
+    #[test]
+    fn every_key_can_be_set_from_the_environment() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(CONFIG_FILE), TEMPLATE).unwrap();
+        let env = [
+            ("FERRY_RELAY_CACHE_BYTES", "1234"),
+            ("FERRY_RELAY_EXTERNAL_ADDRESSES", "/ip4/203.0.113.7/tcp/4001, /ip4/203.0.113.7/udp/4001/quic-v1"),
+            ("FERRY_RELAY_METRICS", "127.0.0.1:9464"),
+            ("FERRY_CHAIN_URL", "ws://127.0.0.1:9944"),
+            ("FERRY_CHAIN_GENESIS", "0x0000000000000000000000000000000000000000000000000000000000000001"),
+            ("FERRY_VIEWER_BOOTSTRAP", r#"["/ip4/10.0.0.1/tcp/4001/p2p/x"]"#),
+            // Not a config key: left alone.
+            ("FERRY_CHAIN_KIND", "node"),
+        ];
+        let cfg = Config::load_with(home.path(), env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        assert_eq!(cfg.relay.cache_bytes, 1234);
+        assert_eq!(cfg.relay.external_addresses.len(), 2);
+        assert_eq!(cfg.relay.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(cfg.chain.url.as_deref(), Some("ws://127.0.0.1:9944"));
+        assert!(cfg.chain.genesis.ends_with("01"), "a hash stays text: {}", cfg.chain.genesis);
+        assert_eq!(cfg.viewer.bootstrap, vec!["/ip4/10.0.0.1/tcp/4001/p2p/x".to_string()]);
+
+        let bad = [("FERRY_RELAY_CACHE_BYTES", "lots")].map(|(k, v)| (k.to_string(), v.to_string()));
+        let e = Config::load_with(home.path(), bad.into_iter()).unwrap_err().to_string();
+        assert!(e.contains("FERRY_RELAY_CACHE_BYTES"), "{e}");
+    }
+
+    #[test]
+    fn the_template_names_every_key() {
+        // The template is where `keys()` (and so the environment variables) come from: it must list every field.
+        let fields = serde_json::to_value(Config::default()).unwrap();
+        let mut from_struct: Vec<(String, String)> = fields
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(s, v)| v.as_object().unwrap().keys().map(move |k| (s.clone(), k.clone())))
+            .collect();
+        let mut from_template: Vec<(String, String)> =
+            keys().into_iter().map(|(s, k, _)| (s.to_string(), k.to_string())).collect();
+        from_struct.sort();
+        from_template.sort();
+        assert_eq!(from_template, from_struct);
     }
 
     #[test]

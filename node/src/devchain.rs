@@ -51,7 +51,10 @@ pub enum DevChainError {
          install && scripts/devchain spec` for the real node (well over an hour on 2 cores)"
     )]
     NoneInstalled,
-    #[error("a chain already answers on port {0}; stop it (`ferry chain down`) to start afresh")]
+    #[error(
+        "a chain this command did not start (another kind, or another program) answers on port {0}; stop it \
+         (`ferry chain down`, or the program that runs it) to start afresh, or pick another port with --rpc-port"
+    )]
     Running(u16),
     #[error("cannot start the dev chain: {0}")]
     Spawn(std::io::Error),
@@ -160,15 +163,17 @@ impl DevChain {
     }
 
     /// Starts the node unless one already answers on the port, keeping its database unless `fresh`; returns once
-    /// a block exists.
+    /// a block exists. `fresh` stops this chain first if `ferry chain up` started it.
     /// `false` with the status: a chain already answered on the port (of either kind, or another program).
     pub async fn up(&self, fresh: bool) -> Result<(Status, bool), DevChainError> {
         if let Ok(s) = self.status().await {
-            // Not ours to wipe.
-            return match fresh {
-                true => Err(DevChainError::Running(self.rpc_port)),
-                false => Ok((s, false)),
-            };
+            if !fresh {
+                return Ok((s, false));
+            }
+            // A chain this command did not start (another kind, another program) is not ours to wipe.
+            if !self.down().await? || self.status().await.is_ok() {
+                return Err(DevChainError::Running(self.rpc_port));
+            }
         }
         if !self.program.exists() {
             return Err(match self.kind {
@@ -285,6 +290,9 @@ impl DevChain {
         while was_running && alive("-0") {
             if started.elapsed() > Duration::from_secs(20) {
                 alive("-KILL");
+                while started.elapsed() < Duration::from_secs(25) && alive("-0") {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,8 +1,9 @@
 //! What an operator has earned: owed but not yet submitted (pending), submitted and waiting for finality (in
 //! flight), and settled in finalized blocks.
 //!
-//! A running relay holds its ledger open, so it also writes these figures to `earnings.json` in its home after
-//! every settlement round; `ferry earnings` reads the ledger when it can and that file when the relay runs.
+//! A running node holds its ledger open, so it also writes these figures to `earnings.json` in its home: a relay
+//! with a chain after every settlement round, a relay without one and `ferry watch` every few seconds. `ferry
+//! earnings` reads the ledger when it can and that file while the node runs.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -11,7 +12,7 @@ use ferry_primitives::{Balance, SessionId};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::account_hex;
-use crate::ledger::SessionRecord;
+use crate::ledger::{Ledger, SessionRecord};
 
 pub const EARNINGS_FILE: &str = "earnings.json";
 
@@ -105,6 +106,30 @@ impl Earnings {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(&tmp, json)?;
         std::fs::rename(&tmp, home.join(EARNINGS_FILE))
+    }
+
+    /// Reads the ledger and writes `earnings.json`; a failure is logged, never fatal.
+    pub async fn snapshot(ledger: &Ledger, in_flight: &HashSet<SessionId>, home: &Path) {
+        let sessions = match ledger.sessions().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the ledger for earnings");
+                return;
+            }
+        };
+        if let Err(e) = Earnings::from_sessions(&sessions, in_flight).write(home) {
+            tracing::warn!(error = %e, home = %home.display(), "cannot write earnings.json");
+        }
+    }
+
+    /// For a process that holds the ledger and settles nothing (a relay without a chain, `ferry watch`): keeps
+    /// `earnings.json` current, so `ferry earnings` answers while it runs.
+    pub async fn keep_written(ledger: Ledger, home: std::path::PathBuf, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            Earnings::snapshot(&ledger, &HashSet::new(), &home).await;
+        }
     }
 
     pub fn read(home: &Path) -> std::io::Result<Option<Earnings>> {

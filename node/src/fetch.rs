@@ -52,14 +52,19 @@ enum TransferError {
     Session(#[from] SessionError),
     #[error("cannot reserve funds for this relay on chain: {0}")]
     Lane(String),
+    #[error("relay quoted {quoted} per MiB, but {registered}")]
+    Quote { quoted: u128, registered: String },
 }
 
 impl TransferError {
-    /// A relay that served bad bytes is never asked again.
+    /// A relay that served bad bytes, or quoted a price it did not register on chain, is never asked again.
     fn disqualifies(&self) -> bool {
-        matches!(self, TransferError::Corrupt(_))
+        matches!(self, TransferError::Corrupt(_) | TransferError::Quote { .. })
     }
 }
+
+/// Held while one task does what others wait for.
+type Gate = Arc<tokio::sync::Mutex<()>>;
 
 /// A session that transfers take turns on.
 type SharedSession = Arc<tokio::sync::Mutex<PaySession>>;
@@ -86,9 +91,11 @@ struct Inner {
     bootstrap: Mutex<Vec<PeerId>>,
     stall: Duration,
     sessions: Mutex<HashMap<(PeerId, ContentId), SharedSession>>,
+    /// One session opening per relay and content at a time: concurrent transfers share the session it opens.
+    opening: Mutex<HashMap<(PeerId, ContentId), Gate>>,
     bad: Mutex<HashSet<PeerId>>,
     /// One fetch per blob at a time; later callers find it in the store.
-    blob_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    blob_locks: Mutex<HashMap<[u8; 32], Gate>>,
 }
 
 impl Fetcher {
@@ -117,6 +124,7 @@ impl Fetcher {
                 bootstrap: Mutex::new(vec![]),
                 stall,
                 sessions: Mutex::new(HashMap::new()),
+                opening: Mutex::new(HashMap::new()),
                 bad: Mutex::new(HashSet::new()),
                 blob_locks: Mutex::new(HashMap::new()),
             }),
@@ -235,7 +243,7 @@ impl Fetcher {
                     Err(e) => {
                         tracing::warn!(%peer, blob = %hex::encode(&segment.hash[..8]), verified = data.len(), error = %e, "transfer failed; trying the next relay");
                         if e.disqualifies() {
-                            self.mark_bad(peer, "served bad data");
+                            self.mark_bad(peer, &e.to_string());
                         } else {
                             lock(&self.inner.sessions).remove(&(peer, *cid));
                         }
@@ -251,6 +259,15 @@ impl Fetcher {
         if let Some(s) = lock(&self.inner.sessions).get(&(peer, *cid)) {
             return Ok(s.clone());
         }
+        let gate = lock(&self.inner.opening).entry((peer, *cid)).or_default().clone();
+        let _opening = gate.lock().await;
+        // Another transfer may have opened it, or dropped the relay, while this one waited.
+        if let Some(s) = lock(&self.inner.sessions).get(&(peer, *cid)) {
+            return Ok(s.clone());
+        }
+        if lock(&self.inner.bad).contains(&peer) {
+            return Err(TransferError::Io("relay was dropped".into()));
+        }
         let stream = self.open(peer, SESSION_PROTOCOL).await?;
         let s = PaySession::open(
             stream,
@@ -263,6 +280,24 @@ impl Fetcher {
         )
         .await?;
         if let Some(funding) = &self.inner.funding {
+            // The chain does not hold receipts to the registered price, so the viewer does: a relay is paid what
+            // it registered, or not at all.
+            let quoted = s.price_per_mib();
+            match funding.registered_price(s.relay()).await {
+                Ok(Some(p)) if p == quoted => {}
+                Ok(registered) => {
+                    let registered = registered.map_or("it is not a registered operator on chain".into(), |p| {
+                        format!("it registered {p} on chain")
+                    });
+                    let e = TransferError::Quote { quoted, registered };
+                    self.mark_bad(peer, &e.to_string());
+                    return Err(e);
+                }
+                // Down chains do not stop playback: the quote is still within --max-price.
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot check the relay's price on chain; taking its quote")
+                }
+            }
             // A chain that cannot be reached (or a failed reservation) is not fatal: the relay decides whether
             // the lane it saw last covers us, and refuses with NoEscrow if not.
             if let Err(e) = funding.ensure(s.relay()).await {

@@ -28,6 +28,12 @@ impl Funding {
         Funding { link, account, amount, top_ups: Default::default() }
     }
 
+    /// The price per MiB `relay` registered on chain, or `None` if it is not a registered operator.
+    pub async fn registered_price(&self, relay: AccountId) -> Result<Option<Balance>, ChainError> {
+        let chain = self.link.get().await?;
+        Ok(chain.operator(relay).await?.map(|op| op.price_per_mib))
+    }
+
     /// Makes sure the lane to `relay` holds at least half of `amount`, reserving `amount` more when it does not.
     /// Returns whether funds were added.
     pub async fn ensure(&self, relay: AccountId) -> Result<bool, ChainError> {

@@ -24,9 +24,11 @@ struct Gateway {
     prefetch: usize,
 }
 
-/// Serves the gateway; returns the bound address.
+/// Serves the gateway; returns the bound address. With `anywhere` (the address is the default, not chosen), a
+/// port in use is replaced by a free one, so several viewers run on one machine.
 pub async fn serve(
     addr: SocketAddr,
+    anywhere: bool,
     cid: ContentId,
     manifest: SignedManifest,
     fetcher: Fetcher,
@@ -38,7 +40,13 @@ pub async fn serve(
         .route("/{cid}/{rendition}/{file}", get(rendition_file))
         .layer(CorsLayer::permissive())
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Err(e) if anywhere && e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::warn!(%addr, "gateway port in use; taking a free one");
+            tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await?
+        }
+        r => r?,
+    };
     let local = listener.local_addr()?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

@@ -8,7 +8,9 @@
 pub mod chain;
 pub mod config;
 pub mod devchain;
+pub mod doctor;
 pub mod earnings;
+pub mod faults;
 pub mod fetch;
 pub mod funding;
 pub mod gateway;

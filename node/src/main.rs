@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use ferry_node::chain::Link;
-use ferry_node::config::{Config, CONFIG_FILE, TEMPLATE};
+use ferry_node::config::{Config, RelayConfig, ViewerConfig, CONFIG_FILE, TEMPLATE};
 use ferry_node::identity::{account_hex, parse_hex32, Identity};
 use ferry_node::ledger::LedgerView;
 use ferry_primitives::Domain;
@@ -23,6 +23,9 @@ struct Cli {
     /// Chain node RPC (e.g. ws://127.0.0.1:9944); overrides [chain] url.
     #[arg(long, global = true, env = "FERRY_CHAIN")]
     chain: Option<String>,
+    /// Log as JSON lines (for journald, Loki, …); human-readable text otherwise. FERRY_LOG sets the levels.
+    #[arg(long, global = true, env = "FERRY_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,15 +58,28 @@ enum Command {
         listen: Vec<Multiaddr>,
         #[arg(long, env = "FERRY_BOOTSTRAP", value_delimiter = ',')]
         bootstrap: Vec<Multiaddr>,
+        /// An address others reach this relay at (repeatable), e.g. a router's public address with the port
+        /// forwarded here: /ip4/203.0.113.7/tcp/4001.
+        #[arg(long = "external-address", env = "FERRY_EXTERNAL_ADDRESS", value_delimiter = ',')]
+        external: Vec<Multiaddr>,
         /// Price per MiB of verified video.
         #[arg(long, env = "FERRY_PRICE")]
         price: Option<u128>,
         /// Serve Prometheus metrics here (e.g. 127.0.0.1:9464).
         #[arg(long, env = "FERRY_METRICS")]
         metrics: Option<SocketAddr>,
-        /// Test hook: corrupt the served byte at this offset of every transfer.
-        #[arg(long, hide = true)]
-        fault_flip_after: Option<u64>,
+        #[command(flatten)]
+        faults: ferry_node::faults::Faults,
+    },
+    /// Check this node's setup (keys, config, ledger, ports, ffmpeg, disk, chain, reachability); names the fix
+    /// for each problem and exits with 1 if any check failed.
+    Doctor {
+        /// Listen addresses to check instead of [relay] listen.
+        #[arg(long, env = "FERRY_LISTEN", value_delimiter = ',')]
+        listen: Vec<Multiaddr>,
+        /// How long to wait for the chain, and for other relays to dial this node back, in seconds.
+        #[arg(long, default_value_t = 20)]
+        patience: u64,
     },
     /// Fetch, verify and pay for a video, and serve it to players on a local HLS gateway.
     Watch {
@@ -270,14 +286,16 @@ fn load_identity(home: &Path) -> anyhow::Result<Identity> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("info,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error")
-        }))
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error")
+    });
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
     let home = cli.home.unwrap_or_else(default_home);
     match cli.command {
         Command::Init { dev_account } => {
@@ -348,7 +366,7 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("{}", hex::encode(cid));
         }
-        Command::Relay { listen, bootstrap, price, metrics, fault_flip_after } => {
+        Command::Relay { listen, bootstrap, external, price, metrics, faults } => {
             let cfg = Config::load(&home)?;
             let id = load_identity(&home)?;
             let (domain, link) = domain_and_link(&home, &cfg, cli.chain.clone(), &id).await?;
@@ -358,8 +376,15 @@ async fn main() -> anyhow::Result<()> {
                     .collect::<anyhow::Result<Vec<_>>>()
             };
             let opts = ferry_node::relay::RelayOptions {
+                listen_anywhere: listen.is_empty() && cfg.relay.listen == RelayConfig::default().listen,
                 listen: if listen.is_empty() { parse(&cfg.relay.listen)? } else { listen },
                 bootstrap: if bootstrap.is_empty() { parse(&cfg.relay.bootstrap)? } else { bootstrap },
+                net: ferry_node::p2p::NetConfig {
+                    server: true,
+                    external: if external.is_empty() { parse(&cfg.relay.external_addresses)? } else { external },
+                    circuit_max_bytes: cfg.relay.circuit_max_bytes,
+                    circuit_max_duration: Duration::from_secs(cfg.relay.circuit_max_seconds.min(u32::MAX.into())),
+                },
                 price_per_mib: price.unwrap_or(cfg.relay.price_per_mib),
                 max_upstream_price_per_mib: match cfg.relay.max_upstream_price_per_mib {
                     0 => price.unwrap_or(cfg.relay.price_per_mib),
@@ -377,7 +402,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 domain,
                 stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),
-                fault_flip_after,
+                faults,
                 chain: link.map(|link| ferry_node::relay::ChainOptions {
                     link,
                     settle_every: Duration::from_millis(cfg.chain.settle_every_ms),
@@ -386,6 +411,22 @@ async fn main() -> anyhow::Result<()> {
                 }),
             };
             ferry_node::relay::run(&home, id, opts, shutdown_signal()).await?;
+        }
+        Command::Doctor { listen, patience } => {
+            let checks = ferry_node::doctor::run(ferry_node::doctor::Setup {
+                home: home.clone(),
+                listen,
+                chain: cli.chain.clone(),
+                patience: Duration::from_secs(patience),
+            })
+            .await;
+            for c in &checks {
+                println!("{c}");
+            }
+            let failed = checks.iter().filter(|c| c.failed()).count();
+            if failed > 0 {
+                bail!("{failed} check(s) failed; each names its fix above");
+            }
         }
         Command::Watch { cid, bootstrap, gateway, max_price } => {
             let cfg = Config::load(&home)?;
@@ -401,6 +442,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let opts = ferry_node::watch::WatchOptions {
                 bootstrap: if bootstrap.is_empty() { parse(&cfg.viewer.bootstrap)? } else { bootstrap },
+                gateway_anywhere: gateway.is_none() && cfg.viewer.gateway == ViewerConfig::default().gateway,
                 gateway: gateway.unwrap_or(cfg.viewer.gateway),
                 max_price_per_mib: max_price,
                 stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),

@@ -10,6 +10,7 @@ use ferry_primitives::Domain;
 use libp2p::Multiaddr;
 
 use crate::chain::Link;
+use crate::earnings::Earnings;
 use crate::fetch::Fetcher;
 use crate::funding::Funding;
 use crate::identity::Identity;
@@ -24,6 +25,10 @@ use crate::store::Store;
 pub struct RelayOptions {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
+    /// Reachability: external addresses and the circuits this relay serves for others.
+    pub net: p2p::NetConfig,
+    /// The listen addresses are the defaults, not chosen: a port in use is replaced by a free one.
+    pub listen_anywhere: bool,
     pub price_per_mib: u128,
     /// Most this relay pays per MiB to fill its cache from another relay.
     pub max_upstream_price_per_mib: u128,
@@ -33,7 +38,7 @@ pub struct RelayOptions {
     pub limits: Limits,
     pub domain: Domain,
     pub stall: Duration,
-    pub fault_flip_after: Option<u64>,
+    pub faults: crate::faults::Faults,
     /// Settlement and lane checks; `None` runs without a chain (receipts accumulate in the ledger).
     pub chain: Option<ChainOptions>,
 }
@@ -48,6 +53,10 @@ pub struct ChainOptions {
 
 /// How often the store is scanned for newly published content.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// How often a relay with a chain reads its registered price again.
+const PRICE_EVERY: Duration = Duration::from_secs(30);
+/// How often a relay without a chain rewrites `earnings.json`.
+pub const EARNINGS_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn run(
     home: &std::path::Path,
@@ -62,9 +71,24 @@ pub async fn run(
         let bound = metrics.clone().serve(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?;
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
-    let (client, mut control, mut events) = p2p::start(&identity, true)?;
+    let (client, mut control, mut events) = p2p::start(&identity, opts.net.clone())?;
     for addr in &opts.listen {
-        client.listen(addr.clone()).await.with_context(|| format!("cannot listen on {addr}"))?;
+        match client.listen(addr.clone()).await {
+            Err(p2p::NetError::InUse(_)) if opts.listen_anywhere => {
+                // The default port is taken, most likely by another node on this machine: any free port will do.
+                let any: Multiaddr = addr
+                    .iter()
+                    .map(|p| match p {
+                        libp2p::multiaddr::Protocol::Tcp(_) => libp2p::multiaddr::Protocol::Tcp(0),
+                        libp2p::multiaddr::Protocol::Udp(_) => libp2p::multiaddr::Protocol::Udp(0),
+                        p => p,
+                    })
+                    .collect();
+                tracing::warn!(%addr, instead = %any, "default port in use; listening on a free port instead");
+                client.listen(any.clone()).await.with_context(|| format!("cannot listen on {any}"))?;
+            }
+            r => r.with_context(|| format!("cannot listen on {addr}; pick another address with --listen"))?,
+        }
     }
     let fetcher = Fetcher::new(
         identity.clone(),
@@ -94,22 +118,28 @@ pub async fn run(
         }
         None => None,
     };
+    let price_per_mib = opts.faults.price(match &opts.chain {
+        Some(c) => charged_price(&c.link, identity.account, opts.price_per_mib).await,
+        None => opts.price_per_mib,
+    });
     let relay = Relay::new(
         identity.account,
         opts.domain,
-        opts.price_per_mib,
+        price_per_mib,
         opts.credit_window,
         store.clone(),
         ledger.clone(),
         metrics.clone(),
         fetcher,
         opts.limits,
-        opts.fault_flip_after,
+        opts.faults.clone(),
         opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
         client.hosts(),
     );
     relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
-    tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib = opts.price_per_mib, "relay running");
+    let price_follower =
+        opts.chain.as_ref().map(|c| tokio::spawn(follow_price(relay.clone(), c.link.clone(), opts.faults.clone())));
+    tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib, "relay running");
 
     let settler = opts.chain.map(|c| {
         tracing::info!(chain = c.link.url(), every = ?c.settle_every, "settling receipts on chain");
@@ -124,9 +154,13 @@ pub async fn run(
         );
         tokio::spawn(s.run())
     });
-    if settler.is_none() {
-        tracing::warn!("no chain configured ([chain] url or FERRY_CHAIN): receipts are kept but not settled");
-    }
+    let earnings = match &settler {
+        Some(_) => None,
+        None => {
+            tracing::warn!("no chain configured ([chain] url or FERRY_CHAIN): receipts are kept but not settled");
+            Some(tokio::spawn(Earnings::keep_written(ledger.clone(), home.to_path_buf(), EARNINGS_EVERY)))
+        }
+    };
 
     let mut provided = HashSet::new();
     let mut scan = tokio::time::interval(SCAN_EVERY);
@@ -140,6 +174,7 @@ pub async fn run(
                     let _ = writeln!(out, "{addr}");
                     let _ = out.flush();
                 }
+                Some(NetEvent::Reachability(_)) => {}
                 Some(NetEvent::Announced { from, content }) => {
                     tracing::info!(%from, content = %hex::encode(content), "content announced");
                 }
@@ -161,9 +196,53 @@ pub async fn run(
         }
     }
     tracing::info!("shutting down; flushing the ledger");
-    if let Some(s) = settler {
-        s.abort();
+    for task in settler.into_iter().chain(earnings).chain(price_follower) {
+        task.abort();
     }
     ledger.close().await.ok();
     Ok(())
+}
+
+/// With a chain, a relay charges the price it registered: viewers refuse any other quote. Without a registration
+/// (or while the chain is down) it quotes the configured price.
+async fn charged_price(link: &Link, account: ferry_primitives::AccountId, configured: u128) -> u128 {
+    match registered_price(link, account).await {
+        Ok(Some(p)) => {
+            if p != configured {
+                tracing::warn!(registered = %p, %configured, "charging the price registered on chain, not the configured one; `ferry operator set-price` changes it");
+            }
+            p
+        }
+        Ok(None) => {
+            tracing::warn!("not a registered operator: viewers on this chain will not pay this relay; run `ferry operator register`");
+            configured
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, %configured, "cannot read this relay's registration; quoting the configured price");
+            configured
+        }
+    }
+}
+
+async fn registered_price(
+    link: &Link,
+    account: ferry_primitives::AccountId,
+) -> Result<Option<u128>, crate::chain::ChainError> {
+    Ok(link.get().await?.operator(account).await?.map(|op| op.price_per_mib))
+}
+
+/// Follows the registration: a price changed on chain (`ferry operator set-price`) is quoted to new sessions.
+async fn follow_price(relay: std::sync::Arc<Relay>, link: Link, faults: crate::faults::Faults) {
+    let mut tick = tokio::time::interval(PRICE_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Ok(Some(p)) = registered_price(&link, relay.account).await {
+            let p = faults.price(p);
+            if p != relay.price() {
+                tracing::info!(price_per_mib = %p, "the registered price changed: quoting it to new sessions");
+                relay.set_price(p);
+            }
+        }
+    }
 }

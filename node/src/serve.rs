@@ -20,6 +20,7 @@ use libp2p::{PeerId, Stream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::chain::Link;
+use crate::faults::Faults;
 use crate::fetch::Fetcher;
 use crate::lanes::LaneBook;
 use crate::ledger::Ledger;
@@ -34,7 +35,8 @@ use crate::store::Store;
 pub struct Relay {
     pub account: AccountId,
     pub domain: Domain,
-    pub price_per_mib: Balance,
+    /// What new sessions are quoted; a session keeps the price it was quoted.
+    price_per_mib: Mutex<Balance>,
     pub credit_window: u64,
     pub store: Store,
     pub ledger: Ledger,
@@ -42,8 +44,7 @@ pub struct Relay {
     /// Fills the cache from other relays.
     pub fetcher: Fetcher,
     pub limits: Limits,
-    /// Test hook: corrupt one payload byte per transfer, after this many payload bytes of the transfer.
-    pub fault_flip_after: Option<u64>,
+    pub faults: Faults,
     /// With a chain: what each viewer's lane still covers, and the chain to check content registrations on.
     pub money: Option<Money>,
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
@@ -113,6 +114,8 @@ struct PeerUse {
 /// One open session: what was served, and what has been paid.
 struct Session {
     peer: PeerId,
+    /// Quoted when the session opened; receipts are checked against it.
+    price_per_mib: Balance,
     viewer: AccountId,
     content: ContentId,
     manifest: SignedManifest,
@@ -160,7 +163,7 @@ impl Relay {
         metrics: Metrics,
         fetcher: Fetcher,
         limits: Limits,
-        fault_flip_after: Option<u64>,
+        faults: Faults,
         money: Option<Money>,
         hosts: PeerHosts,
     ) -> Arc<Relay> {
@@ -169,14 +172,14 @@ impl Relay {
         Arc::new(Relay {
             account,
             domain,
-            price_per_mib,
+            price_per_mib: Mutex::new(price_per_mib),
             credit_window,
             store,
             ledger,
             metrics,
             fetcher,
             limits,
-            fault_flip_after,
+            faults,
             money,
             sessions: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
@@ -187,6 +190,16 @@ impl Relay {
     }
 
     /// Accepts the three protocols until the control is dropped.
+    /// The price new sessions are quoted.
+    pub fn price(&self) -> Balance {
+        *self.price_per_mib.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Quotes `price` to sessions opened from now on (after `ferry operator set-price`, say).
+    pub fn set_price(&self, price: Balance) {
+        *self.price_per_mib.lock().unwrap_or_else(|p| p.into_inner()) = price;
+    }
+
     pub fn spawn_accept(self: &Arc<Self>, control: &mut libp2p_stream::Control) -> Result<(), String> {
         for (protocol, kind) in
             [(MANIFEST_PROTOCOL, Kind::Manifest), (SESSION_PROTOCOL, Kind::Session), (CHUNK_PROTOCOL, Kind::Chunk)]
@@ -345,6 +358,7 @@ impl Relay {
         };
         let session = Arc::new(Session {
             peer,
+            price_per_mib: self.price(),
             viewer: open.viewer,
             content: open.content,
             manifest,
@@ -385,7 +399,7 @@ impl Relay {
         self.metrics.sessions_active.inc();
         let reply = SessionReply::Opened {
             relay: self.account,
-            price_per_mib: self.price_per_mib,
+            price_per_mib: session.price_per_mib,
             credit_window: self.credit_window,
         };
         let result = match write_frame(stream, &reply).await {
@@ -479,7 +493,7 @@ impl Relay {
             return Err((Code::WrongSession, "receipt does not match this session's id, viewer or content".into()));
         }
         signed.verify().map_err(|e| (Code::BadSignature, e.to_string()))?;
-        let due = amount_for(r.bytes, self.price_per_mib);
+        let due = amount_for(r.bytes, session.price_per_mib);
         if r.amount != due {
             return Err((
                 Code::WrongAmount,
@@ -555,7 +569,7 @@ impl Relay {
             chunk_len: 0,
             transfer_bytes: 0,
             transfer_end,
-            flip_after: self.fault_flip_after,
+            faults: &self.faults,
         };
         let mut outboard = blob.outboard.clone();
         let result =
@@ -585,7 +599,8 @@ impl Relay {
         if upto <= covered {
             return Ok(());
         }
-        let cost = |to: u64| amount_for(to, self.price_per_mib) - amount_for(covered, self.price_per_mib);
+        let price = session.price_per_mib;
+        let cost = |to: u64| amount_for(to, price) - amount_for(covered, price);
         let wide = upto.max(covered.saturating_add(self.credit_window));
         let mut result = money.book.reserve(&session.viewer, cost(wide)).await.map(|()| wide);
         if result.is_err() && wide > upto {
@@ -671,7 +686,7 @@ struct PaidWriter<'a> {
     transfer_bytes: u64,
     /// The session's served bytes when this transfer is done.
     transfer_end: u64,
-    flip_after: Option<u64>,
+    faults: &'a Faults,
 }
 
 /// Where the receipt chunk that starts `chunk_len` bytes before `served` ends: a full chunk later, or where the
@@ -753,13 +768,7 @@ impl iroh_io::AsyncStreamWriter for PaidWriter<'_> {
         self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes += len;
         let start = self.buf.len();
         self.buf.extend_from_slice(&leaf);
-        if let Some(after) = self.flip_after {
-            if self.transfer_bytes <= after && after < self.transfer_bytes + len {
-                let i = start + (after - self.transfer_bytes) as usize;
-                self.buf[i] ^= 0xff;
-                tracing::warn!(offset = after, "fault injection: flipped a served byte");
-            }
-        }
+        self.faults.on_leaf(self.transfer_bytes, &mut self.buf[start..]);
         self.transfer_bytes += len;
         self.metrics.bytes_served.inc_by(len);
         if self.chunk_len >= CHUNK_BYTES {

@@ -92,6 +92,11 @@ impl PaySession {
         self.id
     }
 
+    /// The price per MiB the relay quoted when the session opened.
+    pub fn price_per_mib(&self) -> Balance {
+        self.price_per_mib
+    }
+
     /// The relay's account, as it quoted it when the session opened.
     pub fn relay(&self) -> AccountId {
         self.relay

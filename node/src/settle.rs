@@ -200,16 +200,7 @@ impl Settler {
 
     /// Writes `earnings.json` for `ferry earnings`; a failure is logged, never fatal.
     async fn snapshot(&self) {
-        let sessions = match self.ledger.sessions().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the ledger for earnings");
-                return;
-            }
-        };
         let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Err(e) = Earnings::from_sessions(&sessions, &in_flight).write(&self.home) {
-            tracing::warn!(error = %e, "cannot write earnings.json");
-        }
+        Earnings::snapshot(&self.ledger, &in_flight, &self.home).await;
     }
 }

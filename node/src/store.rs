@@ -116,8 +116,18 @@ impl Store {
         })
     }
 
-    /// Stores `data` (already verified or produced locally) with its outboard; returns its hash.
+    /// Stores `data` (already verified) in the cache with its outboard; returns its hash.
     pub fn put_blob(&self, data: &[u8]) -> Result<BlobHash, StoreError> {
+        self.put(data, false)
+    }
+
+    /// Stores a blob of content being published here: kept whatever the cache's size, even before `pin` records
+    /// the whole manifest (a video larger than the cache would otherwise evict its own first segments).
+    pub fn put_own_blob(&self, data: &[u8]) -> Result<BlobHash, StoreError> {
+        self.put(data, true)
+    }
+
+    fn put(&self, data: &[u8], own: bool) -> Result<BlobHash, StoreError> {
         let ob = PreOrderMemOutboard::create(data, BLOCK_SIZE);
         let hash = *ob.root.as_bytes();
         let name = hex::encode(hash);
@@ -125,7 +135,13 @@ impl Store {
             self.write_atomic("blobs", &format!("{name}.obao"), &ob.data)?;
             self.write_atomic("blobs", &name, data)?;
         }
-        self.lock().used.insert(hash, (SystemTime::now(), data.len() as u64));
+        {
+            let mut lru = self.lock();
+            lru.used.insert(hash, (SystemTime::now(), data.len() as u64));
+            if own {
+                lru.pinned.insert(hash);
+            }
+        }
         self.evict()?;
         Ok(hash)
     }
@@ -274,5 +290,18 @@ mod tests {
         assert!(store.blob(&b).unwrap().is_none(), "b was least recently used");
         assert!(store.blob(&a).unwrap().is_some());
         assert!(store.blob(&c).unwrap().is_some());
+    }
+
+    #[test]
+    fn content_published_here_outlives_a_cache_smaller_than_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 150_000).unwrap();
+        let own: Vec<_> = (1..=3u8).map(|i| store.put_own_blob(&vec![i; 100_000]).unwrap()).collect();
+        let cached = store.put_blob(&vec![9u8; 100_000]).unwrap();
+        for h in &own {
+            assert!(store.blob(h).unwrap().is_some(), "a published blob was evicted");
+        }
+        store.put_blob(&vec![8u8; 100_000]).unwrap();
+        assert!(store.blob(&cached).unwrap().is_none(), "the cache still evicts what is not published here");
     }
 }

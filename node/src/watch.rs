@@ -9,6 +9,7 @@ use anyhow::Context;
 use ferry_primitives::{ContentId, Domain};
 use libp2p::Multiaddr;
 
+use crate::earnings::Earnings;
 use crate::fetch::Fetcher;
 use crate::funding::Funding;
 use crate::identity::Identity;
@@ -19,6 +20,8 @@ use crate::store::Store;
 pub struct WatchOptions {
     pub bootstrap: Vec<Multiaddr>,
     pub gateway: SocketAddr,
+    /// The gateway address is the default, not chosen: a port in use is replaced by a free one.
+    pub gateway_anywhere: bool,
     pub max_price_per_mib: u128,
     pub stall: Duration,
     pub prefetch: usize,
@@ -37,7 +40,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = Store::open(home, opts.cache_bytes).context("cannot open the local video cache")?;
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
-    let (client, control, _events) = p2p::start(&identity, false)?;
+    let (client, control, _events) = p2p::start(&identity, p2p::NetConfig::viewer())?;
+    // Dialled out to, never announced: a relay behind NAT that hole-punches to this viewer reaches it here, and
+    // peers see these ports as where this viewer's connections come from.
+    for addr in ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"] {
+        let addr: libp2p::Multiaddr = addr.parse().context("listen address")?;
+        if let Err(e) = client.listen(addr.clone()).await {
+            tracing::warn!(%addr, error = %e, "cannot listen; relays behind NAT may not reach this viewer directly");
+        }
+    }
     let mut boot = vec![];
     for addr in &opts.bootstrap {
         match client.dial(addr).await {
@@ -60,6 +71,8 @@ pub async fn run(
         opts.funding,
     );
     fetcher.set_bootstrap(boot);
+    let earnings =
+        tokio::spawn(Earnings::keep_written(ledger.clone(), home.to_path_buf(), crate::relay::EARNINGS_EVERY));
     let manifest = fetcher.manifest(&cid).await.context("cannot get the video's manifest")?;
     let title = String::from_utf8_lossy(&manifest.manifest.title).to_string();
     tracing::info!(%title, renditions = manifest.manifest.renditions.len(), "manifest verified");
@@ -72,8 +85,9 @@ pub async fn run(
             });
         }
     }
-    let bound =
-        crate::gateway::serve(opts.gateway, cid, manifest, fetcher, opts.prefetch).await.with_context(|| {
+    let bound = crate::gateway::serve(opts.gateway, opts.gateway_anywhere, cid, manifest, fetcher, opts.prefetch)
+        .await
+        .with_context(|| {
             format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway)
         })?;
     {
@@ -83,6 +97,7 @@ pub async fn run(
     }
     shutdown.await;
     tracing::info!("stopping; flushing receipts");
+    earnings.abort();
     ledger.close().await.ok();
     Ok(())
 }

@@ -102,7 +102,7 @@ fn hash_into_store(
     bar.set_prefix("hash");
     let put = |path: &Path, duration_ms: u32| -> Result<Segment, PublishError> {
         let data = std::fs::read(path).map_err(|e| PublishError::Segment(path.to_path_buf(), e))?;
-        let hash = store.put_blob(&data)?;
+        let hash = store.put_own_blob(&data)?;
         bar.inc(1);
         Ok(Segment { hash, size: data.len() as u64, duration_ms })
     };

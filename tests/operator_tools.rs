@@ -1,0 +1,78 @@
+//! What operators run besides the relay: `ferry doctor` and the systemd unit.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use anyhow::{ensure, Context, Result};
+use ferry_tests::*;
+
+/// Runs `ferry --home HOME doctor ARGS…` with extra environment; returns (succeeded, stdout + stderr).
+fn doctor(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Result<(bool, String)> {
+    let mut cmd = Command::new(ferry_bin());
+    cmd.arg("--home").arg(&home.dir).arg("doctor").args(["--patience", "3"]).args(args).env("FERRY_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().context("cannot run ferry doctor")?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.success(), text))
+}
+
+fn listen_free() -> Result<String> {
+    Ok(format!("/ip4/127.0.0.1/tcp/{}", free_port()?))
+}
+
+#[test]
+fn doctor_passes_a_sound_setup_and_names_the_fix_for_each_broken_one() -> Result<()> {
+    let root = test_root()?;
+    let home = Home::new(root.path(), "relay")?;
+    // Room for the cache on any test machine.
+    home.set_config("cache_bytes = 10737418240", "cache_bytes = 1048576")?;
+
+    let (ok, out) = doctor(&home, &["--listen", &listen_free()?], &[])?;
+    ensure!(ok, "a fresh `ferry init` home should pass:\n{out}");
+    ensure!(out.contains("ok    identity") && out.contains("ok    ledger"), "{out}");
+
+    // A key other users can read.
+    let key = home.dir.join("identity.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
+    let (ok, out) = doctor(&home, &["--listen", &listen_free()?], &[])?;
+    ensure!(!ok && out.contains("FAIL  identity") && out.contains(&format!("chmod 600 {}", key.display())), "{out}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+
+    // A port another program holds.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = busy.local_addr()?.port();
+    let (ok, out) = doctor(&home, &["--listen", &format!("/ip4/127.0.0.1/tcp/{port}")], &[])?;
+    ensure!(!ok && out.contains(&format!("TCP port {port} is in use")) && out.contains("ss -tlnp"), "{out}");
+    drop(busy);
+
+    // A chain that does not answer.
+    let dead = format!("ws://127.0.0.1:{}", free_port()?);
+    let (ok, out) = doctor(&home, &["--listen", &listen_free()?, "--chain", &dead], &[])?;
+    ensure!(!ok && out.contains("FAIL  chain") && out.contains("ferry chain up"), "{out}");
+
+    // No ffmpeg on PATH.
+    let empty = root.path().join("empty-path");
+    std::fs::create_dir_all(&empty)?;
+    let (ok, out) = doctor(&home, &["--listen", &listen_free()?], &[("PATH", &empty.to_string_lossy())])?;
+    ensure!(!ok && out.contains("FAIL  ffmpeg") && out.contains("apt-get install ffmpeg"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() -> Result<()> {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/ferry-relay.service"))?;
+    let root = test_root()?;
+    // verify checks that ExecStart exists: point it at the binary under test.
+    let path = root.path().join("ferry-relay.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/ferry", &ferry_bin().to_string_lossy()))?;
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .context("systemd-analyze is missing: apt-get install systemd (scripts/test does)")?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    ensure!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify:\n{text}");
+    Ok(())
+}
