@@ -89,8 +89,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Network tests outside a namespace stay on loopback: viewers listen there too.
     pub fn spawn(home: &Path, name: &str, args: &[&str]) -> Result<Proc> {
-        Proc::spawn_with(Command::new(ferry_bin()), home, name, args)
+        let mut cmd = Command::new(ferry_bin());
+        cmd.env("FERRY_VIEWER_LISTEN", "/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1");
+        Proc::spawn_with(cmd, home, name, args)
     }
 
     /// `ferry` started by `cmd`, e.g. `ip netns exec NS ferry` ([`netns::Internet::command`]).

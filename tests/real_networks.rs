@@ -172,3 +172,26 @@ fn a_relay_at_home_behind_nat_is_reached_through_a_circuit_and_hole_punching() -
     );
     Ok(())
 }
+
+/// Several nodes on one machine need no hand-picked ports: a relay left on the default listen addresses takes free
+/// ports when 4001 is in use. (In a namespace, since the default listens on every interface.)
+#[test]
+fn a_second_relay_on_default_settings_takes_free_ports() -> Result<()> {
+    if skipped() {
+        return Ok(());
+    }
+    let net = Internet::new(Router::Closed)?;
+    let root = test_root()?;
+    let first = Home::new(root.path(), "first")?;
+    let second = Home::new(root.path(), "second")?;
+    let a = Proc::spawn_with(net.command("boot", &ferry_bin()), &first.dir, "relay", &["relay"])?;
+    let a_addr = a.line(Duration::from_secs(20), |l| l.contains("/tcp/"))?;
+    ensure!(a_addr.contains("/tcp/4001/"), "the first relay has the default port: {a_addr}");
+    let b = Proc::spawn_with(net.command("boot", &ferry_bin()), &second.dir, "relay", &["relay"])?;
+    let b_addr = b.line(Duration::from_secs(20), |l| l.contains("/tcp/"))?;
+    ensure!(!b_addr.contains("/tcp/4001/"), "the second relay took another port: {b_addr}");
+    ensure!(second.log("relay").contains("default port in use"), "it says why:\n{}", second.log("relay"));
+    b.stop()?;
+    a.stop()?;
+    Ok(())
+}

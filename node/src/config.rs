@@ -60,6 +60,8 @@ pub struct RelayConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ViewerConfig {
     pub bootstrap: Vec<String>,
+    /// Where a relay behind NAT can reach this viewer when it hole-punches; never announced.
+    pub listen: Vec<String>,
     pub gateway: SocketAddr,
     pub stall_timeout_ms: u64,
     pub prefetch_segments: usize,
@@ -115,6 +117,7 @@ impl Default for ViewerConfig {
     fn default() -> Self {
         ViewerConfig {
             bootstrap: vec![],
+            listen: vec!["/ip4/0.0.0.0/tcp/0".into(), "/ip4/0.0.0.0/udp/0/quic-v1".into()],
             gateway: SocketAddr::from(([127, 0, 0, 1], 8080)),
             stall_timeout_ms: 5_000,
             prefetch_segments: 3,
@@ -290,6 +293,8 @@ circuit_max_seconds = 3600
 
 [viewer]
 bootstrap = []
+# Ports a relay behind NAT reaches this viewer at when it hole-punches (any free port); never announced.
+listen = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
 # Where `ferry watch` serves HLS to your player.
 gateway = "127.0.0.1:8080"
 # Switch relays when no byte arrives for this long.

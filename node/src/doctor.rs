@@ -2,11 +2,9 @@
 //!
 //! Every check runs even when an earlier one failed, so one run lists everything to fix.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 
 use crate::config::{Config, CONFIG_FILE};
@@ -153,21 +151,6 @@ fn check_ledger(home: &Path, out: &mut Vec<Check>) -> bool {
     running
 }
 
-/// The socket address a listen multiaddr binds, and whether it is UDP (QUIC).
-fn socket_of(addr: &Multiaddr) -> Option<(SocketAddr, bool)> {
-    let mut ip = None;
-    for p in addr.iter() {
-        match p {
-            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
-            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
-            Protocol::Tcp(port) => return ip.map(|ip| (SocketAddr::new(ip, port), false)),
-            Protocol::Udp(port) => return ip.map(|ip| (SocketAddr::new(ip, port), true)),
-            _ => {}
-        }
-    }
-    None
-}
-
 fn check_ports(listen: &[Multiaddr], running: bool, out: &mut Vec<Check>) {
     if running {
         out.push(Check::new("ports", Verdict::Skip("the running node holds its own ports".into())));
@@ -176,10 +159,9 @@ fn check_ports(listen: &[Multiaddr], running: bool, out: &mut Vec<Check>) {
     let mut problems = Vec::new();
     let mut free = Vec::new();
     for addr in listen {
-        let Some((sock, udp)) = socket_of(addr) else { continue };
+        let Some((sock, udp)) = crate::p2p::ports::socket_of(addr) else { continue };
         let proto = if udp { "UDP" } else { "TCP" };
-        let bound = if udp { UdpSocket::bind(sock).map(|_| ()) } else { TcpListener::bind(sock).map(|_| ()) };
-        match bound {
+        match crate::p2p::ports::try_bind(addr) {
             Ok(()) => free.push(format!("{proto} {sock}")),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => problems.push(fail(
                 format!("{proto} port {} is in use by another program ({addr})", sock.port()),

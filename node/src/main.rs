@@ -442,6 +442,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let opts = ferry_node::watch::WatchOptions {
                 bootstrap: if bootstrap.is_empty() { parse(&cfg.viewer.bootstrap)? } else { bootstrap },
+                listen: parse(&cfg.viewer.listen)?,
                 gateway_anywhere: gateway.is_none() && cfg.viewer.gateway == ViewerConfig::default().gateway,
                 gateway: gateway.unwrap_or(cfg.viewer.gateway),
                 max_price_per_mib: max_price,

@@ -73,22 +73,19 @@ pub async fn run(
     }
     let (client, mut control, mut events) = p2p::start(&identity, opts.net.clone())?;
     for addr in &opts.listen {
-        match client.listen(addr.clone()).await {
-            Err(p2p::NetError::InUse(_)) if opts.listen_anywhere => {
+        let addr = match p2p::ports::try_bind(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && opts.listen_anywhere => {
                 // The default port is taken, most likely by another node on this machine: any free port will do.
-                let any: Multiaddr = addr
-                    .iter()
-                    .map(|p| match p {
-                        libp2p::multiaddr::Protocol::Tcp(_) => libp2p::multiaddr::Protocol::Tcp(0),
-                        libp2p::multiaddr::Protocol::Udp(_) => libp2p::multiaddr::Protocol::Udp(0),
-                        p => p,
-                    })
-                    .collect();
+                let any = p2p::ports::any_port(addr);
                 tracing::warn!(%addr, instead = %any, "default port in use; listening on a free port instead");
-                client.listen(any.clone()).await.with_context(|| format!("cannot listen on {any}"))?;
+                any
             }
-            r => r.with_context(|| format!("cannot listen on {addr}; pick another address with --listen"))?,
-        }
+            Err(e) => anyhow::bail!(
+                "cannot listen on {addr}: {e} (another relay on this machine?); pick another address with --listen"
+            ),
+            Ok(()) => addr.clone(),
+        };
+        client.listen(addr.clone()).await.with_context(|| format!("cannot listen on {addr}"))?;
     }
     let fetcher = Fetcher::new(
         identity.clone(),

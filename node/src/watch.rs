@@ -19,6 +19,8 @@ use crate::store::Store;
 
 pub struct WatchOptions {
     pub bootstrap: Vec<Multiaddr>,
+    /// Where relays behind NAT reach this viewer when they hole-punch.
+    pub listen: Vec<Multiaddr>,
     pub gateway: SocketAddr,
     /// The gateway address is the default, not chosen: a port in use is replaced by a free one.
     pub gateway_anywhere: bool,
@@ -41,10 +43,9 @@ pub async fn run(
     let store = Store::open(home, opts.cache_bytes).context("cannot open the local video cache")?;
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
     let (client, control, _events) = p2p::start(&identity, p2p::NetConfig::viewer())?;
-    // Dialled out to, never announced: a relay behind NAT that hole-punches to this viewer reaches it here, and
-    // peers see these ports as where this viewer's connections come from.
-    for addr in ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"] {
-        let addr: libp2p::Multiaddr = addr.parse().context("listen address")?;
+    // Never announced: a relay behind NAT that hole-punches to this viewer reaches it here, and peers see these
+    // ports as where this viewer's connections come from.
+    for addr in &opts.listen {
         if let Err(e) = client.listen(addr.clone()).await {
             tracing::warn!(%addr, error = %e, "cannot listen; relays behind NAT may not reach this viewer directly");
         }

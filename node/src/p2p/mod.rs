@@ -8,6 +8,7 @@ pub mod client;
 mod event_loop;
 pub mod frame;
 mod hosts;
+pub mod ports;
 pub mod protocol;
 pub mod stream_io;
 
