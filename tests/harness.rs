@@ -98,12 +98,15 @@ impl Proc {
 
     /// `ferry` started by `cmd`, e.g. `ip netns exec NS ferry` ([`netns::Internet::command`]).
     pub fn spawn_with(mut cmd: Command, home: &Path, name: &str, args: &[&str]) -> Result<Proc> {
-        let log = home.join(format!("{name}.log"));
+        cmd.arg("--home").arg(home).args(args);
+        Proc::start(cmd, &home.join(format!("{name}.log")))
+    }
+
+    /// Starts `cmd` as it is, its stderr (the log) appended to `log`, its stdout read by [`Proc::line`].
+    pub fn start(mut cmd: Command, log: &Path) -> Result<Proc> {
+        let log = log.to_path_buf();
         let logfile = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
         let mut child = cmd
-            .arg("--home")
-            .arg(home)
-            .args(args)
             .env("FERRY_LOG", "info,ferry_node=debug,libp2p_swarm=warn,libp2p_kad=error,libp2p_gossipsub=error")
             .stdout(Stdio::piped())
             .stderr(logfile)

@@ -22,6 +22,19 @@ pub const HOME_IP: &str = "192.168.77.2";
 /// Makes every namespace name of this process unique, whichever tests run at once.
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// Whether a test should skip because namespaces cannot be made here (it says why). `scripts/test` sets
+/// FERRY_REQUIRE_NETNS, so CI fails instead.
+pub fn skipped() -> bool {
+    match Internet::unavailable() {
+        Some(why) if std::env::var_os("FERRY_REQUIRE_NETNS").is_some() => panic!("FERRY_REQUIRE_NETNS is set: {why}"),
+        Some(why) => {
+            eprintln!("skipped: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
 /// What the home router lets in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Router {
@@ -148,13 +161,48 @@ impl Internet {
 impl Drop for Internet {
     fn drop(&mut self) {
         for ns in ["home", "router", "view", "boot", "wan"] {
-            let name = self.ns(ns);
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", &name]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+            remove(&self.ns(ns));
         }
+    }
+}
+
+/// Kills every process in namespace `name` and deletes it.
+fn remove(name: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+    let _ = Command::new("ip").args(["netns", "del", name]).status();
+}
+
+/// A machine of its own: one namespace with loopback, which also holds `addresses`. Fixed ports inside it
+/// (4001, 8080, 9944) are free whatever else runs on the host. Deleted, with its processes, when dropped.
+pub struct Machine {
+    name: String,
+}
+
+impl Machine {
+    pub fn new(addresses: &[&str]) -> Result<Machine> {
+        let m = Machine { name: format!("ferry{}-m{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst)) };
+        run(&["ip", "netns", "add", &m.name])?;
+        run(&["ip", "-n", &m.name, "link", "set", "lo", "up"])?;
+        for a in addresses {
+            run(&["ip", "-n", &m.name, "addr", "add", &format!("{a}/32"), "dev", "lo"])?;
+        }
+        Ok(m)
+    }
+
+    /// `program` run inside the machine.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        remove(&self.name);
     }
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use ferry_tests::netns::{Internet, Router, BOOT_IP, ROUTER_IP};
+use ferry_tests::netns::{skipped, Internet, Router, BOOT_IP, ROUTER_IP};
 use ferry_tests::*;
 
 struct Played {
@@ -18,18 +18,6 @@ struct Played {
     viewer: Home,
     home_log: String,
     viewer_log: String,
-}
-
-/// Whether to skip: namespaces cannot be made here. `scripts/test` sets FERRY_REQUIRE_NETNS, so CI fails instead.
-fn skipped() -> bool {
-    match Internet::unavailable() {
-        Some(why) if std::env::var_os("FERRY_REQUIRE_NETNS").is_some() => panic!("FERRY_REQUIRE_NETNS is set: {why}"),
-        Some(why) => {
-            eprintln!("skipped: {why}");
-            true
-        }
-        None => false,
-    }
 }
 
 /// Publishes at home, starts the three nodes in `net`, plays the video to the end from the viewer's namespace.

@@ -9,7 +9,10 @@ fn main() {
 #[cfg(feature = "wasm")]
 fn build() {
     use std::path::Path;
-    let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/Cargo.toml");
+    // Read when the script runs, not baked in when it is compiled: cargo reuses a compiled build script for a
+    // clone at another path.
+    let here = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    let runtime = Path::new(&here).join("../runtime/Cargo.toml");
     // The builder finds the runtime in `cargo metadata` by comparing manifest paths, which are canonical there.
     let runtime =
         runtime.canonicalize().unwrap_or_else(|e| panic!("the runtime's manifest at {}: {e}", runtime.display()));

@@ -640,10 +640,26 @@ async fn operator(home: &Path, url: Option<String>, action: OperatorAction) -> a
             println!("the bond can be withdrawn from block #{until} with `ferry operator withdraw-bond`");
         }
         OperatorAction::WithdrawBond => {
+            let until = c.operator(id.account).await?.and_then(|o| o.unbonding_until);
+            withdrawable(&c, until, "the bond", "`ferry operator unregister`").await?;
             println!("submitting: withdraw bond");
             let (at, amount) = with_spinner(c.withdraw_bond()).await?;
             landed(&format!("bond of {amount} withdrawn"), at);
         }
+    }
+    Ok(())
+}
+
+/// The chain refuses an early withdrawal with a bare `StillUnbonding`; this says from which block instead.
+async fn withdrawable(c: &ferry_node::chain::Chain, from: Option<u32>, what: &str, how: &str) -> anyhow::Result<()> {
+    let Some(from) = from else { anyhow::bail!("{what} is not unbonding: run {how} first") };
+    let now = c.finalized_number().await?;
+    // The transaction lands in a block after the finalized one.
+    if now + 1 < from {
+        anyhow::bail!(
+            "{what} can be withdrawn from block #{from}; the chain is at #{now}, {} blocks to go",
+            from - now - 1
+        );
     }
     Ok(())
 }
@@ -666,6 +682,8 @@ async fn lane(home: &Path, url: Option<String>, action: LaneAction) -> anyhow::R
         }
         LaneAction::Withdraw { relay } => {
             let relay = relay_account(&relay)?;
+            let closing = c.lane(id.account, relay).await?.closing_at;
+            withdrawable(&c, closing, "the lane", &format!("`ferry lane close {}`", account_hex(&relay))).await?;
             println!("submitting: withdraw the lane to relay {}", account_hex(&relay));
             let (at, amount) = with_spinner(c.withdraw_lane(relay)).await?;
             landed(&format!("{amount} withdrawn"), at);
