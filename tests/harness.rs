@@ -13,14 +13,19 @@ use ferry_primitives::SignedReceipt;
 
 pub mod netns;
 
-/// The `ferry` binary cargo built next to this test.
+/// The `ferry` binary to test: `FERRY_BIN` (scripts/test sets it to the one cargo built with the fault-injection
+/// feature), else the one `cargo build` put next to this test's folder.
 pub fn ferry_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FERRY_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
     let bin = dir.join("ferry");
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p ferry-node --bin ferry --features fault-injection` first (scripts/test does)",
+        "{} is missing: run `cargo build -p ferry-node --bin ferry --features fault-injection` first, or set FERRY_BIN \
+         (scripts/test does)",
         bin.display()
     );
     bin

@@ -8,12 +8,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bao_tree::io::fsm::{ResponseDecoder, ResponseDecoderNext};
 use bao_tree::io::BaoContentItem;
 use bao_tree::{BaoTree, ChunkNum, ChunkRanges};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ferry_primitives::{ContentId, Domain, Segment, SignedManifest};
 use libp2p::{PeerId, StreamProtocol};
 
@@ -35,6 +35,8 @@ pub enum FetchError {
     AllFailed { blob: String, last: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("reading or writing the store stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Why one transfer from one relay failed.
@@ -71,6 +73,8 @@ type SharedSession = Arc<tokio::sync::Mutex<PaySession>>;
 
 /// A little longer than a relay waits before it reads a lane that did not cover a request again.
 const LANE_RECHECK: std::time::Duration = std::time::Duration::from_millis(300);
+/// How long DHT providers found for a content id are used before they are looked up again.
+const PROVIDERS_TTL: Duration = Duration::from_secs(30);
 
 /// Cheap-clone fetcher.
 #[derive(Clone)]
@@ -96,6 +100,9 @@ struct Inner {
     bad: Mutex<HashSet<PeerId>>,
     /// One fetch per blob at a time; later callers find it in the store.
     blob_locks: Mutex<HashMap<[u8; 32], Gate>>,
+    /// DHT providers per content id and when they were found: a lookup per segment would cost a DHT round trip
+    /// on every segment.
+    providers: Mutex<HashMap<ContentId, (Instant, Vec<PeerId>)>>,
 }
 
 impl Fetcher {
@@ -127,6 +134,7 @@ impl Fetcher {
                 opening: Mutex::new(HashMap::new()),
                 bad: Mutex::new(HashSet::new()),
                 blob_locks: Mutex::new(HashMap::new()),
+                providers: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -136,17 +144,28 @@ impl Fetcher {
         *lock(&self.inner.bootstrap) = peers;
     }
 
-    /// Candidate relays for a content id: bootstrap relays, then DHT providers; never ourselves or bad relays.
-    async fn candidates(&self, cid: &ContentId) -> Vec<PeerId> {
+    /// Candidate relays for a content id: bootstrap relays, then DHT providers (looked up again when `fresh` or
+    /// after [`PROVIDERS_TTL`]); never ourselves or bad relays.
+    async fn candidates(&self, cid: &ContentId, fresh: bool) -> Vec<PeerId> {
         let me = self.inner.identity.peer_id;
         let mut out: Vec<PeerId> = lock(&self.inner.bootstrap).clone();
-        match self.inner.client.find_providers(*cid).await {
-            Ok(found) => {
-                let mut found: Vec<_> = found.into_iter().collect();
-                found.sort();
-                out.extend(found);
-            }
-            Err(e) => tracing::warn!(error = %e, "provider lookup failed"),
+        let known = lock(&self.inner.providers)
+            .get(cid)
+            .filter(|(at, _)| !fresh && at.elapsed() < PROVIDERS_TTL)
+            .map(|(_, peers)| peers.clone());
+        match known {
+            Some(peers) => out.extend(peers),
+            None => match self.inner.client.find_providers(*cid).await {
+                Ok(found) => {
+                    let mut found: Vec<_> = found.into_iter().collect();
+                    found.sort();
+                    if !found.is_empty() {
+                        lock(&self.inner.providers).insert(*cid, (Instant::now(), found.clone()));
+                    }
+                    out.extend(found);
+                }
+                Err(e) => tracing::warn!(error = %e, "provider lookup failed"),
+            },
         }
         let bad = lock(&self.inner.bad).clone();
         let mut seen = HashSet::new();
@@ -160,7 +179,7 @@ impl Fetcher {
             return Ok(m);
         }
         let mut last = String::from("no relay answered");
-        for peer in self.candidates(cid).await {
+        for peer in self.candidates(cid, false).await {
             match self.manifest_from(peer, cid).await {
                 Ok(m) => {
                     self.inner.store.put_manifest(cid, &m)?;
@@ -210,36 +229,42 @@ impl Fetcher {
 
     /// The blob, from the store or fetched from relays, verified and then stored.
     pub async fn blob(&self, cid: &ContentId, segment: &Segment) -> Result<Blob, FetchError> {
-        if let Some(b) = self.inner.store.blob(&segment.hash)? {
+        if let Some(b) = self.stored(segment).await? {
             return Ok(b);
         }
         let gate = lock(&self.inner.blob_locks).entry(segment.hash).or_default().clone();
         let _guard = gate.lock().await;
-        if let Some(b) = self.inner.store.blob(&segment.hash)? {
+        if let Some(b) = self.stored(segment).await? {
             return Ok(b);
         }
         let data = self.fetch(cid, segment).await;
         lock(&self.inner.blob_locks).remove(&segment.hash);
         let data = data?;
+        // Off the async workers: it hashes and writes the whole blob, while the session goes on to the next one.
         let store = self.inner.store.clone();
-        let hash = store.put_blob(&data)?;
-        debug_assert_eq!(hash, segment.hash);
-        store
-            .blob(&segment.hash)?
-            .ok_or_else(|| FetchError::AllFailed { blob: hex::encode(hash), last: "evicted at once".into() })
+        let blob = tokio::task::spawn_blocking(move || store.put_fetched(data)).await??;
+        debug_assert_eq!(*blob.outboard.root.as_bytes(), segment.hash);
+        Ok(blob)
     }
 
-    async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Vec<u8>, FetchError> {
+    /// The blob from the store, read off the async workers (a segment can be tens of megabytes).
+    async fn stored(&self, segment: &Segment) -> Result<Option<Blob>, FetchError> {
+        let store = self.inner.store.clone();
+        let hash = segment.hash;
+        Ok(tokio::task::spawn_blocking(move || store.blob(&hash)).await??)
+    }
+
+    async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Bytes, FetchError> {
         let mut data = BytesMut::with_capacity(segment.size as usize);
         let mut last = None;
-        for _round in 0..2 {
-            let candidates = self.candidates(cid).await;
+        for round in 0..2 {
+            let candidates = self.candidates(cid, round > 0).await;
             if candidates.is_empty() && last.is_none() {
                 return Err(FetchError::NoRelay(hex::encode(cid)));
             }
             for peer in candidates {
                 match self.transfer(peer, cid, segment, &mut data).await {
-                    Ok(()) => return Ok(data.to_vec()),
+                    Ok(()) => return Ok(data.freeze()),
                     Err(e) => {
                         tracing::warn!(%peer, blob = %hex::encode(&segment.hash[..8]), verified = data.len(), error = %e, "transfer failed; trying the next relay");
                         if e.disqualifies() {

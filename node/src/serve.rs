@@ -23,7 +23,7 @@ use crate::chain::Link;
 use crate::faults::Faults;
 use crate::fetch::Fetcher;
 use crate::lanes::LaneBook;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerError, Rejection};
 use crate::metrics::Metrics;
 use crate::p2p::frame::{read_frame, write_frame, FrameError};
 use crate::p2p::protocol::*;
@@ -304,7 +304,7 @@ impl Relay {
 
     async fn refuse_bad_frame<T: parity_scale_codec::Encode>(
         &self,
-        stream: &mut Stream,
+        stream: &mut (impl futures::AsyncWrite + Unpin),
         e: FrameError,
         refuse: impl FnOnce(Code, String) -> T,
     ) -> Result<(), ServeError> {
@@ -422,62 +422,95 @@ impl Relay {
         result
     }
 
+    /// Reads receipts and queues each, once checked, for the ledger without waiting for the one before it to reach
+    /// the disk; acknowledges them in order as their group commits. So a session's receipts share fsyncs with each
+    /// other and with every other session's, and the viewer's credit never waits on one commit at a time.
     async fn receipts_loop(&self, id: SessionId, session: &Session, stream: &mut Stream) -> Result<(), ServeError> {
-        loop {
-            let msg: SessionMessage = match read_frame(stream, MAX_CONTROL_FRAME).await {
-                Ok(m) => m,
-                Err(FrameError::Closed) => return Ok(()),
-                Err(e) => {
-                    return self
-                        .refuse_bad_frame(stream, e, |code, reason| ReceiptReply::Rejected { seq: 0, code, reason })
-                        .await;
+        let (mut reader, mut writer) = futures::AsyncReadExt::split(stream);
+        let (queue, mut queued) = tokio::sync::mpsc::channel::<Queued>(RECEIPTS_IN_FLIGHT);
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let read = async move {
+            loop {
+                let msg = tokio::select! {
+                    m = read_frame::<_, SessionMessage>(&mut reader, MAX_CONTROL_FRAME) => m,
+                    _ = &mut stopped => return,
+                };
+                let item = match msg {
+                    Ok(SessionMessage::Receipt(receipt)) => self.check_and_submit(id, session, receipt).await,
+                    Err(FrameError::Closed) => return,
+                    Err(e) => Queued::BadFrame(e),
+                };
+                let last = matches!(item, Queued::BadFrame(_));
+                if queue.send(item).await.is_err() || last {
+                    return;
                 }
-            };
-            let SessionMessage::Receipt(receipt) = msg;
-            let started = Instant::now();
-            let seq = receipt.receipt.seq;
-            let checked = match self.check_receipt(id, session, &receipt) {
-                Ok(()) => self.lane_covers_receipt(session, &receipt).await,
-                Err(r) => Err(r),
-            };
-            let verdict = match checked {
-                Err(r) => Err(r),
-                Ok(()) => match self.ledger.commit(receipt.clone()).await {
-                    Ok(v) => v.map_err(|r| (r.code, r.reason)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "ledger unavailable; refusing receipts");
-                        Err((Code::Internal, "relay ledger unavailable".into()))
+            }
+        };
+        let acknowledge = async move {
+            let _stop = stop;
+            while let Some(item) = queued.recv().await {
+                let (seq, bytes, started, verdict) = match item {
+                    Queued::BadFrame(e) => {
+                        let reject = |code, reason| ReceiptReply::Rejected { seq: 0, code, reason };
+                        return self.refuse_bad_frame(&mut writer, e, reject).await;
                     }
-                },
-            };
-            match verdict {
-                Ok(()) => {
-                    let bytes = receipt.receipt.bytes;
-                    {
-                        let mut served = session.served.lock().unwrap_or_else(|p| p.into_inner());
-                        while served.boundaries.front().is_some_and(|b| b.0 <= bytes) {
-                            served.boundaries.pop_front();
+                    Queued::Checked { seq, bytes, started, verdict } => (seq, bytes, started, verdict),
+                };
+                let verdict = match verdict {
+                    Verdict::Decided(v) => v,
+                    Verdict::Committing(commit) => match commit.await {
+                        Ok(v) => v.map_err(|r| (r.code, r.reason)),
+                        Err(e) => Err(ledger_down(e)),
+                    },
+                };
+                match verdict {
+                    Ok(()) => {
+                        {
+                            let mut served = session.served.lock().unwrap_or_else(|p| p.into_inner());
+                            while served.boundaries.front().is_some_and(|b| b.0 <= bytes) {
+                                served.boundaries.pop_front();
+                            }
                         }
+                        session.paid.send_if_modified(|p| {
+                            let grew = bytes > *p;
+                            *p = (*p).max(bytes);
+                            grew
+                        });
+                        self.metrics.receipts_accepted.inc();
+                        self.metrics.receipt_ack_seconds.observe(started.elapsed().as_secs_f64());
+                        write_frame(&mut writer, &ReceiptReply::Ack { seq }).await?;
                     }
-                    session.paid.send_if_modified(|p| {
-                        let grew = bytes > *p;
-                        *p = (*p).max(bytes);
-                        grew
-                    });
-                    self.metrics.receipts_accepted.inc();
-                    self.metrics.receipt_ack_seconds.observe(started.elapsed().as_secs_f64());
-                    write_frame(stream, &ReceiptReply::Ack { seq }).await?;
-                }
-                Err((code, reason)) => {
-                    self.metrics.reject(&self.metrics.receipts_rejected, code.as_str());
-                    tracing::warn!(peer = %session.peer, seq, %code, %reason, "receipt rejected");
-                    write_frame(stream, &ReceiptReply::Rejected { seq, code, reason }).await?;
-                    if code.closes_stream() {
-                        return Ok(());
+                    Err((code, reason)) => {
+                        self.metrics.reject(&self.metrics.receipts_rejected, code.as_str());
+                        tracing::warn!(peer = %session.peer, seq, %code, %reason, "receipt rejected");
+                        write_frame(&mut writer, &ReceiptReply::Rejected { seq, code, reason }).await?;
+                        if code.closes_stream() {
+                            return Ok(());
+                        }
                     }
                 }
             }
-        }
+            Ok(())
+        };
+        futures::future::join(read, acknowledge).await.1
+    }
+
+    /// The checks that need no earlier receipt on disk, then the receipt's place in the ledger's queue.
+    async fn check_and_submit(&self, id: SessionId, session: &Session, receipt: SignedReceipt) -> Queued {
+        let started = Instant::now();
+        let (seq, bytes) = (receipt.receipt.seq, receipt.receipt.bytes);
+        let checked = match self.check_receipt(id, session, &receipt) {
+            Ok(()) => self.lane_covers_receipt(session, &receipt).await,
+            Err(r) => Err(r),
+        };
+        let verdict = match checked {
+            Err(r) => Verdict::Decided(Err(r)),
+            Ok(()) => match self.ledger.submit(receipt).await {
+                Ok(commit) => Verdict::Committing(Box::pin(commit)),
+                Err(e) => Verdict::Decided(Err(ledger_down(e))),
+            },
+        };
+        Queued::Checked { seq, bytes, started, verdict }
     }
 
     /// Everything about a receipt that does not need the previous receipt (the ledger checks that part).
@@ -650,6 +683,33 @@ impl Relay {
         c.acked_tip = c.acked_tip.max(r.tip);
         Ok(())
     }
+}
+
+/// Receipts of one session read and checked but not yet acknowledged; the viewer's credit window bounds them too.
+const RECEIPTS_IN_FLIGHT: usize = 256;
+
+type Commit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Result<(), Rejection>, LedgerError>> + Send>>;
+
+/// A receipt between the reader and the acknowledger of a session.
+enum Queued {
+    Checked {
+        seq: u64,
+        bytes: u64,
+        started: Instant,
+        verdict: Verdict,
+    },
+    /// Answered with a rejection, then the session ends.
+    BadFrame(FrameError),
+}
+
+enum Verdict {
+    Decided(Result<(), (Code, String)>),
+    Committing(Commit),
+}
+
+fn ledger_down(e: LedgerError) -> (Code, String) {
+    tracing::error!(error = %e, "ledger unavailable; refusing receipts");
+    (Code::Internal, "relay ledger unavailable".into())
 }
 
 #[derive(Clone, Copy)]

@@ -1,6 +1,6 @@
 //! The paying side of a session: it opens the session with a relay, signs a cumulative receipt after every
-//! verified chunk, keeps a durable copy, and sends it to the relay. Acknowledgements arrive on the same stream
-//! and are recorded in the ledger.
+//! verified chunk, keeps a copy (written lazily: see `ledger`), and sends it to the relay. Acknowledgements arrive
+//! on the same stream and are recorded in the ledger.
 
 use ferry_primitives::{amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, Receipt, SessionId};
 use futures::io::{ReadHalf, WriteHalf};

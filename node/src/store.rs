@@ -118,16 +118,23 @@ impl Store {
 
     /// Stores `data` (already verified) in the cache with its outboard; returns its hash.
     pub fn put_blob(&self, data: &[u8]) -> Result<BlobHash, StoreError> {
-        self.put(data, false)
+        Ok(*self.put(data, false)?.root.as_bytes())
+    }
+
+    /// [`Store::put_blob`] for a blob just fetched: returns it, without reading it back.
+    pub fn put_fetched(&self, data: Bytes) -> Result<Blob, StoreError> {
+        let ob = self.put(&data, false)?;
+        let tree = BaoTree::new(data.len() as u64, BLOCK_SIZE);
+        Ok(Blob { data, outboard: PreOrderOutboard { root: ob.root, tree, data: Bytes::from(ob.data) } })
     }
 
     /// Stores a blob of content being published here: kept whatever the cache's size, even before `pin` records
     /// the whole manifest (a video larger than the cache would otherwise evict its own first segments).
     pub fn put_own_blob(&self, data: &[u8]) -> Result<BlobHash, StoreError> {
-        self.put(data, true)
+        Ok(*self.put(data, true)?.root.as_bytes())
     }
 
-    fn put(&self, data: &[u8], own: bool) -> Result<BlobHash, StoreError> {
+    fn put(&self, data: &[u8], own: bool) -> Result<PreOrderMemOutboard, StoreError> {
         let ob = PreOrderMemOutboard::create(data, BLOCK_SIZE);
         let hash = *ob.root.as_bytes();
         let name = hex::encode(hash);
@@ -143,7 +150,7 @@ impl Store {
             }
         }
         self.evict()?;
-        Ok(hash)
+        Ok(ob)
     }
 
     /// The blob and its outboard, if stored. Marks it used.

@@ -2,7 +2,12 @@
 //!
 //! One writer thread owns the database. Callers send operations over a channel; the writer takes everything queued
 //! (group commit), applies it in one write transaction, commits with fsync, and only then answers. So an
-//! acknowledged receipt survives `kill -9`, and the fsync cost is shared by every receipt that arrived meanwhile.
+//! acknowledged receipt survives `kill -9` and power loss, and the fsync cost is shared by every receipt, of every
+//! session, that arrived meanwhile.
+//!
+//! The viewer's copy of what it signed is written lazily: a group holding only that copy (and reads) commits
+//! without fsync, and the next durable commit, at most [`FLUSH_EVERY`] later, takes it to disk. A crash of the
+//! viewer can cost it the last second of its copy, never the relay's record or any money.
 //! The writer is also where a receipt is checked against the session's previous one, so that check and the write
 //! can never interleave with another receipt of the same session.
 
@@ -23,6 +28,8 @@ use tables::{OWN_RECEIPTS, RECEIPTS, SESSIONS};
 pub const LEDGER_FILE: &str = "ledger.redb";
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 8192;
+/// Longest a lazily written record stays off disk.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -107,7 +114,8 @@ pub struct OwnReceipt {
 
 enum Op {
     Commit(Box<SignedReceipt>, oneshot::Sender<Result<(), Rejection>>),
-    RecordOwn(Box<SignedReceipt>, oneshot::Sender<()>),
+    /// Lazy: no answer, on disk within [`FLUSH_EVERY`].
+    RecordOwn(Box<SignedReceipt>),
     MarkAcked(SessionId, u64),
     /// Answers once everything sent before it is committed.
     Barrier(oneshot::Sender<()>),
@@ -121,6 +129,20 @@ enum Op {
     MarkRefused(SessionId, Refusal, oneshot::Sender<()>),
     /// Every session record.
     Sessions(oneshot::Sender<Vec<SessionRecord>>),
+    /// Takes lazily written records to disk.
+    Flush,
+}
+
+impl Op {
+    /// Whether the group holding this operation must reach the disk before anyone is answered.
+    fn durable(&self) -> bool {
+        matches!(self, Op::Commit(..) | Op::Barrier(_) | Op::Close(_) | Op::MarkSettled(..) | Op::MarkRefused(..))
+    }
+
+    /// Whether this operation writes something that may wait for a later durable commit.
+    fn lazy_write(&self) -> bool {
+        matches!(self, Op::RecordOwn(_) | Op::MarkAcked(..))
+    }
 }
 
 /// Cheap-clone handle to the ledger writer.
@@ -142,25 +164,45 @@ impl Ledger {
             w.commit().map_err(|e| db_error(&path, e))?;
         }
         let (tx, rx) = mpsc::channel(MAX_GROUP);
+        let spawn_error = |e: std::io::Error| LedgerError::Db(home.join(LEDGER_FILE), e.to_string());
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || Writer { db, path, cache: HashMap::new() }.run(rx))
-            .map_err(|e| LedgerError::Db(home.join(LEDGER_FILE), e.to_string()))?;
+            .spawn(move || Writer { db, path, cache: HashMap::new(), dirty: false }.run(rx))
+            .map_err(spawn_error)?;
+        // Holds only a weak handle, so the writer still stops when the last `Ledger` is dropped.
+        let weak = tx.downgrade();
+        std::thread::Builder::new()
+            .name("ledger-flush".into())
+            .spawn(move || loop {
+                std::thread::sleep(FLUSH_EVERY);
+                match weak.upgrade() {
+                    Some(tx) if tx.blocking_send(Op::Flush).is_ok() => {}
+                    _ => return,
+                }
+            })
+            .map_err(spawn_error)?;
         Ok(Ledger { tx })
     }
 
     /// Checks `receipt` against its session's last one and commits it durably. `Ok` means it is on disk.
     pub async fn commit(&self, receipt: SignedReceipt) -> Result<Result<(), Rejection>, LedgerError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Op::Commit(Box::new(receipt), tx)).await.map_err(|_| LedgerError::Stopped)?;
-        rx.await.map_err(|_| LedgerError::Stopped)
+        self.submit(receipt).await?.await
     }
 
-    /// Keeps a durable copy of a receipt this node signed, before it is sent.
-    pub async fn record_own(&self, receipt: SignedReceipt) -> Result<(), LedgerError> {
+    /// Queues `receipt` for [`Ledger::commit`] and returns the wait for its verdict, so a caller can queue the
+    /// next receipts of the same session (checked in order) before this one is on disk.
+    pub async fn submit(
+        &self,
+        receipt: SignedReceipt,
+    ) -> Result<impl std::future::Future<Output = Result<Result<(), Rejection>, LedgerError>>, LedgerError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Op::RecordOwn(Box::new(receipt), tx)).await.map_err(|_| LedgerError::Stopped)?;
-        rx.await.map_err(|_| LedgerError::Stopped)
+        self.tx.send(Op::Commit(Box::new(receipt), tx)).await.map_err(|_| LedgerError::Stopped)?;
+        Ok(async move { rx.await.map_err(|_| LedgerError::Stopped) })
+    }
+
+    /// Keeps a copy of a receipt this node signed, written lazily (see the module's note).
+    pub async fn record_own(&self, receipt: SignedReceipt) -> Result<(), LedgerError> {
+        self.tx.send(Op::RecordOwn(Box::new(receipt))).await.map_err(|_| LedgerError::Stopped)
     }
 
     /// Waits until every operation sent so far is on disk.
@@ -230,6 +272,8 @@ struct Writer {
     path: PathBuf,
     /// Committed state per session, so checks need no read.
     cache: HashMap<SessionId, SessionRecord>,
+    /// Lazily written records are committed but not yet on disk.
+    dirty: bool,
 }
 
 impl Writer {
@@ -252,7 +296,8 @@ impl Writer {
                     close = Some(reply);
                 }
             }
-            if !group.is_empty() {
+            let nothing_to_flush = !self.dirty && group.iter().all(|op| matches!(op, Op::Flush));
+            if !group.is_empty() && !nothing_to_flush {
                 if let Err(e) = self.apply(group) {
                     // The transaction was not committed: nothing was acknowledged, and the cache may be ahead of disk.
                     tracing::error!(error = %e, "ledger commit failed; receipts in this group were not acknowledged");
@@ -260,16 +305,33 @@ impl Writer {
                 }
             }
             if let Some(reply) = close {
+                self.flush_lazy();
                 drop(self);
                 let _ = reply.send(());
                 return;
+            }
+        }
+        // Every handle was dropped without `close`.
+        self.flush_lazy();
+    }
+
+    /// Takes lazily written records to disk before the database closes.
+    fn flush_lazy(&mut self) {
+        if self.dirty {
+            if let Err(e) = self.apply(vec![Op::Flush]) {
+                tracing::error!(error = %e, "cannot write the last receipts this node signed to its ledger");
             }
         }
     }
 
     fn apply(&mut self, group: Vec<Op>) -> Result<(), LedgerError> {
         let p = self.path.clone();
-        let w = self.db.begin_write().map_err(|e| db_error(&p, e))?;
+        let mut w = self.db.begin_write().map_err(|e| db_error(&p, e))?;
+        let durable = group.iter().any(Op::durable) || (self.dirty && group.iter().any(|op| matches!(op, Op::Flush)));
+        let lazy = group.iter().any(Op::lazy_write);
+        if !durable {
+            w.set_durability(redb::Durability::None).map_err(|e| db_error(&p, e))?;
+        }
         let mut replies = Vec::with_capacity(group.len());
         let mut own_replies = Vec::new();
         {
@@ -301,12 +363,12 @@ impl Writer {
                         }
                         replies.push((reply, verdict));
                     }
-                    Op::RecordOwn(r, reply) => {
-                        let rec = OwnReceipt { receipt: (*r).clone(), acked: false };
-                        own.insert((r.receipt.session, r.receipt.seq), rec.encode().as_slice())
-                            .map_err(|e| db_error(&p, e))?;
-                        own_replies.push(reply);
+                    Op::RecordOwn(r) => {
+                        let rec = OwnReceipt { receipt: *r, acked: false };
+                        let key = (rec.receipt.receipt.session, rec.receipt.receipt.seq);
+                        own.insert(key, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
                     }
+                    Op::Flush => {}
                     Op::Barrier(reply) | Op::Close(reply) => own_replies.push(reply),
                     Op::Pending(limit, reply) => {
                         let mut out = vec![];
@@ -365,6 +427,7 @@ impl Writer {
             }
         }
         w.commit().map_err(|e| db_error(&p, e))?;
+        self.dirty = if durable { false } else { self.dirty || lazy };
         for (reply, verdict) in replies {
             let _ = reply.send(verdict);
         }
