@@ -566,7 +566,9 @@ impl Relay {
                 .await?;
             return Ok(());
         };
-        let Ok(_transfer) = session.transfer.try_lock() else {
+        // The viewer asks for its next blob as soon as it has the last byte of this one, which can be before this
+        // relay has closed that transfer's stream: wait a little for it rather than refuse.
+        let Ok(_transfer) = tokio::time::timeout(TRANSFER_WAIT, session.transfer.lock()).await else {
             write_frame(stream, &refuse(Code::Busy, "one transfer at a time per session".into())).await?;
             return Ok(());
         };
@@ -684,6 +686,9 @@ impl Relay {
         Ok(())
     }
 }
+
+/// How long a chunk request waits for the session's previous transfer to end before it is refused `Busy`.
+const TRANSFER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Receipts of one session read and checked but not yet acknowledged; the viewer's credit window bounds them too.
 const RECEIPTS_IN_FLIGHT: usize = 256;
