@@ -26,6 +26,7 @@ pub mod relay;
 pub mod serve;
 pub mod session;
 pub mod settle;
+pub mod signatures;
 pub mod store;
 pub mod watch;
 

@@ -132,6 +132,7 @@ pub async fn run(
         opts.faults.clone(),
         opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
         client.hosts(),
+        crate::signatures::Signatures::start().context("cannot start the signature checker")?,
     );
     relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
     let price_follower =

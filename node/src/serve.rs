@@ -29,6 +29,7 @@ use crate::p2p::frame::{read_frame, write_frame, FrameError};
 use crate::p2p::protocol::*;
 use crate::p2p::PeerHosts;
 use crate::rate_limit::{Newcomers, TokenBucket};
+use crate::signatures::Signatures;
 use crate::store::Store;
 
 /// What the relay needs to serve; shared by every stream task.
@@ -45,6 +46,8 @@ pub struct Relay {
     pub fetcher: Fetcher,
     pub limits: Limits,
     pub faults: Faults,
+    /// Checks receipt signatures in batches across sessions.
+    signatures: Signatures,
     /// With a chain: what each viewer's lane still covers, and the chain to check content registrations on.
     pub money: Option<Money>,
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
@@ -166,6 +169,7 @@ impl Relay {
         faults: Faults,
         money: Option<Money>,
         hosts: PeerHosts,
+        signatures: Signatures,
     ) -> Arc<Relay> {
         let streams = Arc::new(Semaphore::new(limits.max_streams));
         let newcomers = Newcomers::new(limits.new_viewers_per_minute);
@@ -180,6 +184,7 @@ impl Relay {
             fetcher,
             limits,
             faults,
+            signatures,
             money,
             sessions: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
@@ -499,8 +504,14 @@ impl Relay {
     async fn check_and_submit(&self, id: SessionId, session: &Session, receipt: SignedReceipt) -> Queued {
         let started = Instant::now();
         let (seq, bytes) = (receipt.receipt.seq, receipt.receipt.bytes);
-        let checked = match self.check_receipt(id, session, &receipt) {
-            Ok(()) => self.lane_covers_receipt(session, &receipt).await,
+        let checked = match self.check_parties(id, session, &receipt) {
+            Ok(()) if !self.signatures.valid(&receipt).await => {
+                Err((Code::BadSignature, ferry_primitives::SignatureError::Invalid.to_string()))
+            }
+            Ok(()) => match self.check_served(session, &receipt) {
+                Ok(()) => self.lane_covers_receipt(session, &receipt).await,
+                Err(r) => Err(r),
+            },
             Err(r) => Err(r),
         };
         let verdict = match checked {
@@ -513,8 +524,9 @@ impl Relay {
         Queued::Checked { seq, bytes, started, verdict }
     }
 
-    /// Everything about a receipt that does not need the previous receipt (the ledger checks that part).
-    fn check_receipt(&self, id: SessionId, session: &Session, signed: &SignedReceipt) -> Result<(), (Code, String)> {
+    /// Everything about a receipt that does not need the previous receipt (the ledger checks that part), before
+    /// its signature: whether it names this chain, this relay and this session.
+    fn check_parties(&self, id: SessionId, session: &Session, signed: &SignedReceipt) -> Result<(), (Code, String)> {
         let r = &signed.receipt;
         if r.domain != self.domain {
             return Err((Code::WrongDomain, "receipt is for another chain".into()));
@@ -525,7 +537,12 @@ impl Relay {
         if r.session != id || r.viewer != session.viewer || r.content != session.content {
             return Err((Code::WrongSession, "receipt does not match this session's id, viewer or content".into()));
         }
-        signed.verify().map_err(|e| (Code::BadSignature, e.to_string()))?;
+        Ok(())
+    }
+
+    /// After its signature: whether it asks the quoted price for bytes this relay served and was not paid for.
+    fn check_served(&self, session: &Session, signed: &SignedReceipt) -> Result<(), (Code, String)> {
+        let r = &signed.receipt;
         let due = amount_for(r.bytes, session.price_per_mib);
         if r.amount != due {
             return Err((
