@@ -286,3 +286,45 @@ fn hls_folders_and_http_origins_publish_the_same_segments() -> Result<()> {
     assert_ne!(m4.renditions[0].segments[0].hash, r0.segments[0].hash);
     Ok(())
 }
+
+/// A hundred viewers start at once on one relay. The relay's stream library drops inbound streams that arrive before
+/// its accept loop took the one before; viewers ask again, so every one of them gets, and pays for, every byte.
+#[test]
+fn a_hundred_viewers_at_once_all_get_and_pay_for_every_byte() -> Result<()> {
+    const VIEWERS: usize = 100;
+    let p = publish(4)?;
+    let (origin, origin_addr) = relay(&p.origin, &[])?;
+    let cid = ferry_node::identity::parse_hex32(&p.cid).expect("a content id");
+    let rendition: u64 = p.manifest.renditions[0].segments.iter().map(|s| s.size).sum();
+    let home = tempfile::tempdir()?;
+    let watched = tokio::runtime::Runtime::new()?.block_on(async {
+        let store = ferry_node::store::Store::open(home.path(), u64::MAX)?;
+        let ledger = ferry_node::ledger::Ledger::open(home.path())?;
+        let addr: ferry_node::libp2p::Multiaddr = origin_addr.parse()?;
+        let viewers: Vec<_> = (0..VIEWERS)
+            .map(|_| tokio::spawn(ferry_node::load::sink_viewer(addr.clone(), cid, 0, store.clone(), ledger.clone())))
+            .collect();
+        let mut out = vec![];
+        for v in viewers {
+            out.push(v.await?);
+        }
+        ledger.close().await?;
+        anyhow::Ok(out)
+    })?;
+    origin.stop()?;
+    let failed: Vec<String> = watched
+        .iter()
+        .filter_map(|w| match w {
+            Ok(w) => w.error.clone().or_else(|| (w.bytes != rendition).then(|| format!("{} bytes", w.bytes))),
+            Err(e) => Some(e.clone()),
+        })
+        .collect();
+    assert!(failed.is_empty(), "{} of {VIEWERS} viewers failed, e.g. {:?}", failed.len(), failed.first());
+    let ledger = p.origin.receipts()?;
+    let sessions = ledger["relay"]["sessions"].as_array().cloned().unwrap_or_default();
+    let viewers: HashSet<&str> = sessions.iter().filter_map(|s| s["latest"]["viewer"].as_str()).collect();
+    assert_eq!(viewers.len(), VIEWERS, "every viewer signed receipts");
+    let paid: u64 = sessions.iter().map(|s| s["latest"]["bytes"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(paid, VIEWERS as u64 * rendition, "every byte was paid for");
+    Ok(())
+}

@@ -361,10 +361,11 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     Ok(())
 }
 
-/// The scale the benchmarked weights promise, on a real chain: 2,000 receipts in one batch land in one block.
+/// The scale the benchmarked weights promise, on a real chain: a batch of the most receipts one transaction may carry
+/// (`MAX_SETTLE_BATCH`) lands in one block.
 #[test]
-fn one_block_settles_two_thousand_receipts() -> Result<()> {
-    const RECEIPTS: u32 = 2_000;
+fn one_block_settles_a_full_batch_of_receipts() -> Result<()> {
+    const RECEIPTS: u32 = ferry_primitives::MAX_SETTLE_BATCH;
     const AMOUNT: Balance = 1_000;
     let s = Solo::new(TestChain::node()?, 1000)?;
     s.creator.set_config("settle_batch = 1024", &format!("settle_batch = {RECEIPTS}"))?;

@@ -201,9 +201,19 @@ impl Fetcher {
     }
 
     async fn manifest_from(&self, peer: PeerId, cid: &ContentId) -> Result<SignedManifest, String> {
-        let mut stream = self.open(peer, MANIFEST_PROTOCOL).await.map_err(|e| e.to_string())?;
-        write_frame(&mut stream, &ManifestRequest { content: *cid }).await.map_err(|e| e.to_string())?;
-        let reply: ManifestReply = read_frame(&mut stream, MAX_MANIFEST_FRAME).await.map_err(|e| e.to_string())?;
+        let mut attempt = 0;
+        let reply: ManifestReply = loop {
+            let mut stream = self.open(peer, MANIFEST_PROTOCOL).await.map_err(|e| e.to_string())?;
+            let asked = match write_frame(&mut stream, &ManifestRequest { content: *cid }).await {
+                Ok(()) => read_frame(&mut stream, MAX_MANIFEST_FRAME).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match asked {
+                Ok(reply) => break reply,
+                Err(e) if dropped_again(&mut attempt, &e).await => {}
+                Err(e) => return Err(e),
+            }
+        };
         let bytes = match reply {
             ManifestReply::Found(b) => b,
             ManifestReply::Refused { code, reason } => return Err(format!("{code}: {reason}")),
@@ -231,6 +241,19 @@ impl Fetcher {
         tracing::warn!(%peer, why, "dropping relay");
         lock(&self.inner.bad).insert(peer);
         lock(&self.inner.sessions).retain(|(p, _), _| *p != peer);
+    }
+
+    /// Waits, at most `within`, until relays have answered every receipt this fetcher sent, so that stopping now
+    /// leaves no paid byte unrecorded.
+    pub async fn finish(&self, within: Duration) {
+        let sessions: Vec<SharedSession> = lock(&self.inner.sessions).values().cloned().collect();
+        let deadline = tokio::time::Instant::now() + within;
+        for s in sessions {
+            if tokio::time::timeout_at(deadline, async { s.lock().await.all_answered().await }).await.is_err() {
+                tracing::warn!("a relay did not answer our last receipts in time");
+                return;
+            }
+        }
     }
 
     /// The blob, from the store or fetched from relays, verified and then stored.
@@ -269,7 +292,9 @@ impl Fetcher {
         Ok(tokio::task::spawn_blocking(move || store.blob(&hash)).await??)
     }
 
-    async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Bytes, FetchError> {
+    /// The blob's verified bytes, paid for but not stored: [`Fetcher::blob`] stores them, and the transport
+    /// benchmark (`examples/viewers_bench.rs`) drops them.
+    pub async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Bytes, FetchError> {
         let mut data = BytesMut::with_capacity(segment.size as usize);
         let mut last = None;
         for round in 0..2 {
@@ -308,17 +333,24 @@ impl Fetcher {
         if lock(&self.inner.bad).contains(&peer) {
             return Err(TransferError::Io("relay was dropped".into()));
         }
-        let stream = self.open(peer, SESSION_PROTOCOL).await?;
-        let s = PaySession::open(
-            stream,
-            peer,
-            &self.inner.identity,
-            *cid,
-            self.inner.domain,
-            self.inner.max_price_per_mib,
-            self.inner.ledger.clone(),
-        )
-        .await?;
+        let mut attempt = 0;
+        let s = loop {
+            let stream = self.open(peer, SESSION_PROTOCOL).await?;
+            let opened = PaySession::open(
+                stream,
+                peer,
+                &self.inner.identity,
+                *cid,
+                self.inner.domain,
+                self.inner.max_price_per_mib,
+                self.inner.ledger.clone(),
+            )
+            .await;
+            match opened {
+                Err(SessionError::Stream(e)) if dropped_again(&mut attempt, &e).await => {}
+                other => break other?,
+            }
+        };
         if let Some(funding) = &self.inner.funding {
             // The chain does not hold receipts to the registered price, so the viewer does: a relay is paid what
             // it registered, or not at all.
@@ -362,14 +394,22 @@ impl Fetcher {
         let start_group = data.len() as u64 / GROUP_BYTES;
         data.truncate((start_group * GROUP_BYTES) as usize);
         let mut topped_up = false;
+        let mut attempt = 0;
         let stream = loop {
             let mut stream = self.open(peer, CHUNK_PROTOCOL).await?;
             let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
-            write_frame(&mut stream, &req).await.map_err(|e| TransferError::Io(e.to_string()))?;
-            let reply: ChunkReply = tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
-                .await
-                .map_err(|_| TransferError::Stall(self.inner.stall))?
-                .map_err(|e| TransferError::Io(e.to_string()))?;
+            let asked = match write_frame(&mut stream, &req).await {
+                Ok(()) => tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
+                    .await
+                    .map_err(|_| TransferError::Stall(self.inner.stall))?
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let reply: ChunkReply = match asked {
+                Ok(reply) => reply,
+                Err(e) if dropped_again(&mut attempt, &e).await => continue,
+                Err(e) => return Err(TransferError::Io(e)),
+            };
             match reply {
                 ChunkReply::Sending => break stream,
                 // The lane ran low: top it up (unless it was funded meanwhile) and ask once more, after the relay
@@ -437,6 +477,24 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// Times a request is sent again when its stream fails before the relay's first reply.
+const DROPPED_RETRIES: u32 = 4;
+
+/// Whether to ask again, after a pause, when a stream failed before the relay replied. A relay under load drops
+/// inbound streams: libp2p-stream hands them to the relay through a channel with no buffer, and drops one that
+/// arrives before the relay took the previous one, so a burst of viewers sees resets. Nothing was exchanged yet,
+/// so asking again is safe.
+async fn dropped_again(attempt: &mut u32, error: &impl std::fmt::Display) -> bool {
+    if *attempt >= DROPPED_RETRIES {
+        return false;
+    }
+    *attempt += 1;
+    tracing::debug!(attempt = *attempt, %error, "stream failed before the relay replied; asking again");
+    let jitter = rand::random::<u64>() % 50;
+    tokio::time::sleep(Duration::from_millis((25 << *attempt) + jitter)).await;
+    true
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

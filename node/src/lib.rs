@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod identity;
 pub mod lanes;
 pub mod ledger;
+pub mod load;
 pub mod metrics;
 pub mod p2p;
 pub mod playlist;

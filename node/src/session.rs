@@ -41,6 +41,8 @@ pub struct PaySession {
     chunk_len: u64,
     writer: WriteHalf<Stream>,
     ledger: Ledger,
+    /// The highest seq the relay answered.
+    answered: tokio::sync::watch::Receiver<u64>,
 }
 
 impl PaySession {
@@ -67,7 +69,8 @@ impl PaySession {
         }
         tracing::info!(%peer, session = %hex::encode(id), price_per_mib, "session open");
         let (reader, writer) = stream.split();
-        tokio::spawn(read_acks(reader, peer, id, ledger.clone()));
+        let (answer, answered) = tokio::sync::watch::channel(0);
+        tokio::spawn(read_acks(reader, peer, id, ledger.clone(), answer));
         Ok(PaySession {
             id,
             peer,
@@ -85,7 +88,15 @@ impl PaySession {
             chunk_len: 0,
             writer,
             ledger,
+            answered,
         })
+    }
+
+    /// Waits until the relay has answered (acknowledged or rejected) every receipt sent so far, or the session
+    /// stream ended. A viewer that stops waits for this, or the relay may never read its last receipts.
+    pub async fn all_answered(&mut self) {
+        let sent = self.seq;
+        let _ = self.answered.wait_for(|seq| *seq >= sent).await;
     }
 
     pub fn id(&self) -> SessionId {
@@ -153,16 +164,24 @@ impl PaySession {
     }
 }
 
-async fn read_acks(mut reader: ReadHalf<Stream>, peer: PeerId, id: SessionId, ledger: Ledger) {
+async fn read_acks(
+    mut reader: ReadHalf<Stream>,
+    peer: PeerId,
+    id: SessionId,
+    ledger: Ledger,
+    answered: tokio::sync::watch::Sender<u64>,
+) {
     loop {
         match read_frame::<_, ReceiptReply>(&mut reader, MAX_CONTROL_FRAME).await {
             Ok(ReceiptReply::Ack { seq }) => {
                 if ledger.mark_acked(id, seq).await.is_err() {
                     return;
                 }
+                answered.send_modify(|s| *s = (*s).max(seq));
             }
             Ok(ReceiptReply::Rejected { seq, code, reason }) => {
                 tracing::warn!(%peer, seq, %code, %reason, "relay rejected our receipt");
+                answered.send_modify(|s| *s = (*s).max(seq));
             }
             Err(FrameError::Closed) => return,
             Err(e) => {

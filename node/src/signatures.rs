@@ -1,7 +1,9 @@
-//! Receipt signatures, checked together. One thread takes every signature queued by any session and checks them as
-//! one ed25519 batch, which costs much less per signature than checking each alone. It uses ed25519-zebra, the
+//! Receipt signatures, checked together. Checking threads take the signatures queued by any session and check them in
+//! ed25519 batches, which cost much less per signature than checking each alone. It uses ed25519-zebra, the
 //! library and rules (ZIP-215) of the chain's own check, so the relay accepts exactly the signatures the chain
 //! accepts. A batch that fails is checked one signature at a time, so a forged receipt fails alone.
+
+use std::sync::{Arc, Mutex};
 
 use ed25519_zebra::{batch, Signature, VerificationKeyBytes};
 use ferry_primitives::SignedReceipt;
@@ -22,43 +24,62 @@ pub struct Signatures {
 }
 
 impl Signatures {
+    /// Starts one checking thread per core (at most four): each takes the next batch while the others check theirs.
     pub fn start() -> std::io::Result<Signatures> {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        std::thread::Builder::new().name("signatures".into()).spawn(move || run(rx))?;
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new().name(format!("signatures-{i}")).spawn(move || run(&rx))?;
+        }
         Ok(Signatures { tx })
     }
 
     /// Whether the receipt is signed by the viewer it names.
     pub async fn valid(&self, signed: &SignedReceipt) -> bool {
-        let key = VerificationKeyBytes::from(signed.receipt.viewer);
-        let item =
-            batch::Item::from((key, Signature::from_bytes(&signed.signature), &signed.receipt.signing_payload()));
         let (valid, answer) = oneshot::channel();
-        if self.tx.send(Job { item, valid }).await.is_err() {
+        if self.tx.send(Job { item: item(signed), valid }).await.is_err() {
             return false;
         }
         answer.await.unwrap_or(false)
     }
 }
 
-fn run(mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
+/// What the batch verifier checks for one receipt.
+pub fn item(signed: &SignedReceipt) -> batch::Item {
+    let key = VerificationKeyBytes::from(signed.receipt.viewer);
+    batch::Item::from((key, Signature::from_bytes(&signed.signature), &signed.receipt.signing_payload()))
+}
+
+/// Whether each signature is valid: all at once, and one at a time only when the batch fails.
+pub fn check(items: &[batch::Item]) -> Vec<bool> {
+    let all_valid = items.len() > 1 && {
+        let mut verifier = batch::Verifier::new();
+        for item in items {
+            verifier.queue(item.clone());
         }
-        let all_valid = jobs.len() > 1 && {
-            let mut verifier = batch::Verifier::new();
-            for job in &jobs {
-                verifier.queue(job.item.clone());
+        verifier.verify(rand::thread_rng()).is_ok()
+    };
+    items.iter().map(|item| all_valid || item.clone().verify_single().is_ok()).collect()
+}
+
+fn run(rx: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(first) = rx.blocking_recv() else { return };
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
             }
-            verifier.verify(rand::thread_rng()).is_ok()
+            jobs
         };
-        for job in jobs {
-            let valid = all_valid || job.item.verify_single().is_ok();
+        let items: Vec<batch::Item> = jobs.iter().map(|j| j.item.clone()).collect();
+        for (job, valid) in jobs.into_iter().zip(check(&items)) {
             let _ = job.valid.send(valid);
         }
     }

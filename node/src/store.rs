@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
 use bao_tree::io::outboard::{PreOrderMemOutboard, PreOrderOutboard};
@@ -47,7 +47,33 @@ struct Inner {
     root: PathBuf,
     cache_bytes: u64,
     lru: Mutex<Lru>,
+    /// Blobs read from disk that some request still holds: every request for a blob shares one copy in memory, so
+    /// a thousand viewers of one segment cost one segment of memory.
+    live: Mutex<HashMap<BlobHash, Weak<Loaded>>>,
 }
+
+/// A blob's bytes and outboard as read from disk, owned by the [`Bytes`] handed out for them.
+struct Loaded {
+    data: Vec<u8>,
+    outboard: Vec<u8>,
+}
+
+struct DataOf(Arc<Loaded>);
+impl AsRef<[u8]> for DataOf {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.data
+    }
+}
+
+struct OutboardOf(Arc<Loaded>);
+impl AsRef<[u8]> for OutboardOf {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.outboard
+    }
+}
+
+/// Live entries kept before dead ones are swept out.
+const LIVE_SWEEP: usize = 1024;
 
 #[derive(Default)]
 struct Lru {
@@ -64,7 +90,9 @@ impl Store {
             let d = root.join(dir);
             std::fs::create_dir_all(&d).map_err(|e| StoreError::Io(d, e))?;
         }
-        let store = Store { inner: Arc::new(Inner { root, cache_bytes, lru: Mutex::new(Lru::default()) }) };
+        let store = Store {
+            inner: Arc::new(Inner { root, cache_bytes, lru: Mutex::new(Lru::default()), live: Mutex::default() }),
+        };
         store.rebuild_index()?;
         Ok(store)
     }
@@ -155,6 +183,32 @@ impl Store {
 
     /// The blob and its outboard, if stored. Marks it used.
     pub fn blob(&self, hash: &BlobHash) -> Result<Option<Blob>, StoreError> {
+        let shared = self.live().get(hash).and_then(Weak::upgrade);
+        let loaded = match shared {
+            Some(loaded) => loaded,
+            None => {
+                let Some(loaded) = self.read_blob(hash)? else { return Ok(None) };
+                let loaded = Arc::new(loaded);
+                let mut live = self.live();
+                if live.len() >= LIVE_SWEEP {
+                    live.retain(|_, w| w.strong_count() > 0);
+                }
+                live.insert(*hash, Arc::downgrade(&loaded));
+                loaded
+            }
+        };
+        let size = loaded.data.len() as u64;
+        self.lock().used.insert(*hash, (SystemTime::now(), size));
+        let tree = BaoTree::new(size, BLOCK_SIZE);
+        let outboard = PreOrderOutboard {
+            root: blake3::Hash::from(*hash),
+            tree,
+            data: Bytes::from_owner(OutboardOf(loaded.clone())),
+        };
+        Ok(Some(Blob { data: Bytes::from_owner(DataOf(loaded)), outboard }))
+    }
+
+    fn read_blob(&self, hash: &BlobHash) -> Result<Option<Loaded>, StoreError> {
         let name = hex::encode(hash);
         let data = match std::fs::read(self.path("blobs", &name)) {
             Ok(d) => d,
@@ -162,14 +216,15 @@ impl Store {
             Err(e) => return Err(StoreError::Io(self.path("blobs", &name), e)),
         };
         let ob_path = self.path("blobs", &format!("{name}.obao"));
-        let ob = std::fs::read(&ob_path).map_err(|e| StoreError::Io(ob_path, e))?;
-        let tree = BaoTree::new(data.len() as u64, BLOCK_SIZE);
-        if ob.len() as u64 != tree.outboard_size() {
+        let outboard = std::fs::read(&ob_path).map_err(|e| StoreError::Io(ob_path, e))?;
+        if outboard.len() as u64 != BaoTree::new(data.len() as u64, BLOCK_SIZE).outboard_size() {
             return Err(StoreError::CorruptOutboard(name));
         }
-        self.lock().used.insert(*hash, (SystemTime::now(), data.len() as u64));
-        let outboard = PreOrderOutboard { root: blake3::Hash::from(*hash), tree, data: Bytes::from(ob) };
-        Ok(Some(Blob { data: Bytes::from(data), outboard }))
+        Ok(Some(Loaded { data, outboard }))
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<BlobHash, Weak<Loaded>>> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn has_blob(&self, hash: &BlobHash) -> bool {

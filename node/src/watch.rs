@@ -33,6 +33,9 @@ pub struct WatchOptions {
     pub funding: Option<Funding>,
 }
 
+/// Longest a stopping viewer waits for relays to answer its last receipts.
+const RECEIPTS_ANSWERED: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn run(
     home: &std::path::Path,
     identity: Identity,
@@ -86,11 +89,12 @@ pub async fn run(
             });
         }
     }
-    let bound = crate::gateway::serve(opts.gateway, opts.gateway_anywhere, cid, manifest, fetcher, opts.prefetch)
-        .await
-        .with_context(|| {
-            format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway)
-        })?;
+    let bound =
+        crate::gateway::serve(opts.gateway, opts.gateway_anywhere, cid, manifest, fetcher.clone(), opts.prefetch)
+            .await
+            .with_context(|| {
+                format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway)
+            })?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "http://{bound}/{}/master.m3u8", hex::encode(cid))?;
@@ -98,6 +102,7 @@ pub async fn run(
     }
     shutdown.await;
     tracing::info!("stopping; flushing receipts");
+    fetcher.finish(RECEIPTS_ANSWERED).await;
     earnings.abort();
     ledger.close().await.ok();
     Ok(())

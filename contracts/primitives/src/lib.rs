@@ -40,7 +40,7 @@ pub const MIB: u64 = 1 << 20;
 
 /// Most receipts one `settle` call carries. The benchmarked weights of this many fit in one dev-chain block with
 /// room to spare (`receipts_per_block` in the runtime's tests), so a batch the pallet accepts is never too big to land.
-pub const MAX_SETTLE_BATCH: u32 = 2_048;
+pub const MAX_SETTLE_BATCH: u32 = 4_096;
 
 /// Either the bytes did not decode, or the decoded manifest is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]

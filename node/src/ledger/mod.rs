@@ -13,7 +13,7 @@
 
 mod tables;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use ferry_primitives::{AccountId, Balance, SessionId, SignedReceipt};
@@ -338,7 +338,13 @@ impl Writer {
             let mut receipts = w.open_table(RECEIPTS).map_err(|e| db_error(&p, e))?;
             let mut sessions = w.open_table(SESSIONS).map_err(|e| db_error(&p, e))?;
             let mut own = w.open_table(OWN_RECEIPTS).map_err(|e| db_error(&p, e))?;
+            // Sessions whose new latest receipt is only in the cache: a session's record is written once per group,
+            // however many of its receipts the group holds, and before anything reads the table.
+            let mut unwritten: HashSet<SessionId> = HashSet::new();
             for op in group {
+                if matches!(op, Op::Pending(..) | Op::MarkSettled(..) | Op::MarkRefused(..) | Op::Sessions(_)) {
+                    self.write_sessions(&mut sessions, &mut unwritten)?;
+                }
                 match op {
                     Op::Commit(r, reply) => {
                         let session = r.receipt.session;
@@ -358,8 +364,8 @@ impl Writer {
                             receipts
                                 .insert((session, r.receipt.seq), r.encode().as_slice())
                                 .map_err(|e| db_error(&p, e))?;
-                            sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
                             self.cache.insert(session, rec);
+                            unwritten.insert(session);
                         }
                         replies.push((reply, verdict));
                     }
@@ -425,6 +431,7 @@ impl Writer {
                     }
                 }
             }
+            self.write_sessions(&mut sessions, &mut unwritten)?;
         }
         w.commit().map_err(|e| db_error(&p, e))?;
         self.dirty = if durable { false } else { self.dirty || lazy };
@@ -433,6 +440,21 @@ impl Writer {
         }
         for reply in own_replies {
             let _ = reply.send(());
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    fn write_sessions(
+        &self,
+        sessions: &mut redb::Table<[u8; 16], &[u8]>,
+        unwritten: &mut HashSet<SessionId>,
+    ) -> Result<(), LedgerError> {
+        for session in unwritten.drain() {
+            if let Some(rec) = self.cache.get(&session) {
+                sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&self.path, e))?;
+            }
         }
         Ok(())
     }
