@@ -76,7 +76,6 @@ fn ledger(c: &mut Criterion) {
     let ledger = rt.block_on(async { Ledger::open(home.path()) }).expect("ledger opens");
     let mut seq = 0u64;
     let mut g = c.benchmark_group("ledger");
-    g.measurement_time(Duration::from_secs(10));
     g.bench_function("commit one receipt", |b| {
         b.iter_batched(
             || {

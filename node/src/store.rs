@@ -1,6 +1,7 @@
-//! The content store: blobs named by their BLAKE3 hash with their bao outboards, signed manifests, and pins.
+//! The content store: blobs named by their BLAKE3 hash, signed manifests, and pins.
 //!
-//! Layout under `home/store/`: `blobs/<hex>` (data), `blobs/<hex>.obao` (pre-order outboard, 16 KiB groups),
+//! Layout under `home/store/`: `blobs/<hex>` (data; its bao outboard, in 16 KiB groups, is computed when the blob is
+//! read, which also checks the bytes on disk against the name, so a relay never serves bit rot),
 //! `manifests/<cid hex>` (encoded `SignedManifest`), `pins/<cid hex>` (content this node published and seeds
 //! forever). Blobs that no pinned manifest names form the cache, bounded by `cache_bytes` and evicted
 //! least-recently-used first. Files are written to a temporary name and renamed, so a crash never leaves a
@@ -26,8 +27,10 @@ pub enum StoreError {
     Io(PathBuf, std::io::Error),
     #[error("stored manifest {0} is corrupt: {1}")]
     CorruptManifest(String, ferry_primitives::DecodeOrManifestError),
-    #[error("stored outboard for blob {0} has the wrong size; delete the blob and fetch it again")]
-    CorruptOutboard(String),
+    #[error(
+        "stored blob {0} does not match its hash (disk corruption?); delete the file and it will be fetched again"
+    )]
+    CorruptBlob(PathBuf),
 }
 
 /// A blob ready to serve: its bytes and its outboard.
@@ -167,7 +170,6 @@ impl Store {
         let hash = *ob.root.as_bytes();
         let name = hex::encode(hash);
         if !self.path("blobs", &name).exists() {
-            self.write_atomic("blobs", &format!("{name}.obao"), &ob.data)?;
             self.write_atomic("blobs", &name, data)?;
         }
         {
@@ -209,18 +211,17 @@ impl Store {
     }
 
     fn read_blob(&self, hash: &BlobHash) -> Result<Option<Loaded>, StoreError> {
-        let name = hex::encode(hash);
-        let data = match std::fs::read(self.path("blobs", &name)) {
+        let path = self.path("blobs", &hex::encode(hash));
+        let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::Io(self.path("blobs", &name), e)),
+            Err(e) => return Err(StoreError::Io(path, e)),
         };
-        let ob_path = self.path("blobs", &format!("{name}.obao"));
-        let outboard = std::fs::read(&ob_path).map_err(|e| StoreError::Io(ob_path, e))?;
-        if outboard.len() as u64 != BaoTree::new(data.len() as u64, BLOCK_SIZE).outboard_size() {
-            return Err(StoreError::CorruptOutboard(name));
+        let outboard = PreOrderMemOutboard::create(&data, BLOCK_SIZE);
+        if outboard.root.as_bytes() != hash {
+            return Err(StoreError::CorruptBlob(path));
         }
-        Ok(Some(Loaded { data, outboard }))
+        Ok(Some(Loaded { data, outboard: outboard.data }))
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<BlobHash, Weak<Loaded>>> {
@@ -303,6 +304,7 @@ impl Store {
         for h in victims {
             let name = hex::encode(h);
             tracing::debug!(blob = %name, "evicting cached blob");
+            // With the outboard file that stores of earlier versions kept beside each blob.
             for n in [name.clone(), format!("{name}.obao")] {
                 let p = self.path("blobs", &n);
                 if let Err(e) = std::fs::remove_file(&p) {
@@ -336,6 +338,26 @@ mod tests {
         let blob = store.blob(&hash).unwrap().unwrap();
         assert_eq!(&blob.data[..], &data[..]);
         assert_eq!(blob.outboard.data.len() as u64, blob.outboard.tree.outboard_size());
+    }
+
+    #[test]
+    fn a_blob_that_rotted_on_disk_is_refused_and_a_blob_being_served_is_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let data = vec![7u8; 50_000];
+        let hash = store.put_blob(&data).unwrap();
+        let first = store.blob(&hash).unwrap().unwrap();
+        let second = store.blob(&hash).unwrap().unwrap();
+        assert_eq!(first.data.as_ptr(), second.data.as_ptr(), "one copy in memory while it is served");
+        drop((first, second));
+        let path = store.path("blobs", &hex::encode(hash));
+        let mut rotted = data.clone();
+        rotted[12_345] ^= 1;
+        std::fs::write(&path, rotted).unwrap();
+        match store.blob(&hash) {
+            Err(StoreError::CorruptBlob(p)) => assert_eq!(p, path),
+            other => panic!("a corrupt blob was not refused: {:?}", other.map(|b| b.is_some())),
+        }
     }
 
     #[test]

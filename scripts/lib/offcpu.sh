@@ -10,7 +10,8 @@ offcpu() {
   _oc_snap() {  # tid run_ns rq_ns state starttime wchan comm  (one line per thread)
     local t s r
     for t in /proc/$pid/task/*; do
-      s=$(<"$t/stat") 2>/dev/null || continue; r=${s##*) }; r=($r)
+      [[ -r $t/stat ]] || continue # the thread, or the whole process, has gone
+      s=$(cat "$t/stat" 2>/dev/null) || continue; r=${s##*) }; r=($r)
       printf '%s %s %s %s %s %s\n' "${t##*/}" "$(<"$t/schedstat")" "${r[0]}" "${r[19]}" \
         "$(<"$t/wchan")" "$(<"$t/comm")"
     done 2>/dev/null
@@ -32,7 +33,7 @@ offcpu() {
   {
   printf 'offcpu: pid %s (%s)  window %.2f s  %s\n' "$pid" "$(cat /proc/$pid/comm 2>/dev/null)" \
     "$(awk -v a=$A -v b=$B 'BEGIN{print b-a}')" "$(date '+%F %T')"
-  grep -hiE 'lost|error' "$d/record.err" "$d/script.err" | head -3 | sed 's/^/  perf warning: /'
+  grep -hiE 'lost|error' "$d/record.err" "$d/script.err" | head -3 | sed 's/^/  perf warning: /' || true
   awk -v A="$A" -v B="$B" -v W="$(awk -v a=$A -v b=$B 'BEGIN{print b-a}')" '
     function acc(tid, a, b, k,   st) { if (a < A) a = A; if (b > B) b = B; if (b <= a) return
       T[tid] = 1; if (k == "on") { cpu[tid] += b - a; return }
