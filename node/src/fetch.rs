@@ -492,8 +492,9 @@ async fn dropped_again(attempt: &mut u32, error: &impl std::fmt::Display) -> boo
     }
     *attempt += 1;
     tracing::debug!(attempt = *attempt, %error, "stream failed before the relay replied; asking again");
-    let jitter = rand::random::<u64>() % 50;
-    tokio::time::sleep(Duration::from_millis((25 << *attempt) + jitter)).await;
+    // Up to as much again at random, so a burst of viewers does not come back at the same moment.
+    let pause = 25 << *attempt;
+    tokio::time::sleep(Duration::from_millis(pause + rand::random::<u64>() % pause)).await;
     true
 }
 

@@ -219,7 +219,15 @@ impl Store {
         };
         let outboard = PreOrderMemOutboard::create(&data, BLOCK_SIZE);
         if outboard.root.as_bytes() != hash {
-            return Err(StoreError::CorruptBlob(path));
+            // Content published here has no other copy to fetch: the operator publishes it again. A cached blob
+            // is dropped, so the next request fetches it again from another relay.
+            if self.lock().pinned.contains(hash) {
+                return Err(StoreError::CorruptBlob(path));
+            }
+            tracing::error!(path = %path.display(), "cached blob does not match its hash (disk corruption?); deleting it");
+            self.lock().used.remove(hash);
+            std::fs::remove_file(&path).map_err(|e| StoreError::Io(path, e))?;
+            return Ok(None);
         }
         Ok(Some(Loaded { data, outboard: outboard.data }))
     }
@@ -304,6 +312,8 @@ impl Store {
         for h in victims {
             let name = hex::encode(h);
             tracing::debug!(blob = %name, "evicting cached blob");
+            // Requests holding it keep their copy; the next one finds it gone and fetches it again.
+            self.live().remove(&h);
             // With the outboard file that stores of earlier versions kept beside each blob.
             for n in [name.clone(), format!("{name}.obao")] {
                 let p = self.path("blobs", &n);
@@ -341,22 +351,32 @@ mod tests {
     }
 
     #[test]
-    fn a_blob_that_rotted_on_disk_is_refused_and_a_blob_being_served_is_shared() {
+    fn a_blob_that_rotted_on_disk_is_never_served_and_a_blob_being_served_is_shared() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 30).unwrap();
-        let data = vec![7u8; 50_000];
-        let hash = store.put_blob(&data).unwrap();
+        let rot = |data: &[u8]| {
+            let hash = *blake3::hash(data).as_bytes();
+            let mut rotted = data.to_vec();
+            rotted[12_345] ^= 1;
+            std::fs::write(store.path("blobs", &hex::encode(hash)), rotted).unwrap();
+            hash
+        };
+        let cached = vec![7u8; 50_000];
+        let hash = store.put_blob(&cached).unwrap();
         let first = store.blob(&hash).unwrap().unwrap();
         let second = store.blob(&hash).unwrap().unwrap();
         assert_eq!(first.data.as_ptr(), second.data.as_ptr(), "one copy in memory while it is served");
         drop((first, second));
-        let path = store.path("blobs", &hex::encode(hash));
-        let mut rotted = data.clone();
-        rotted[12_345] ^= 1;
-        std::fs::write(&path, rotted).unwrap();
+        rot(&cached);
+        assert!(store.blob(&hash).unwrap().is_none(), "a rotted cached blob is dropped, to be fetched again");
+        assert!(!store.has_blob(&hash) && !store.path("blobs", &hex::encode(hash)).exists());
+
+        let own = vec![9u8; 50_000];
+        store.put_own_blob(&own).unwrap();
+        let hash = rot(&own);
         match store.blob(&hash) {
-            Err(StoreError::CorruptBlob(p)) => assert_eq!(p, path),
-            other => panic!("a corrupt blob was not refused: {:?}", other.map(|b| b.is_some())),
+            Err(StoreError::CorruptBlob(p)) => assert_eq!(p, store.path("blobs", &hex::encode(hash))),
+            other => panic!("a rotted published blob was not refused: {:?}", other.map(|b| b.is_some())),
         }
     }
 
