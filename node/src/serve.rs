@@ -504,17 +504,7 @@ impl Relay {
     async fn check_and_submit(&self, id: SessionId, session: &Session, receipt: SignedReceipt) -> Queued {
         let started = Instant::now();
         let (seq, bytes) = (receipt.receipt.seq, receipt.receipt.bytes);
-        let checked = match self.check_parties(id, session, &receipt) {
-            Ok(()) if !self.signatures.valid(&receipt).await => {
-                Err((Code::BadSignature, ferry_primitives::SignatureError::Invalid.to_string()))
-            }
-            Ok(()) => match self.check_served(session, &receipt) {
-                Ok(()) => self.lane_covers_receipt(session, &receipt).await,
-                Err(r) => Err(r),
-            },
-            Err(r) => Err(r),
-        };
-        let verdict = match checked {
+        let verdict = match self.check(id, session, &receipt).await {
             Err(r) => Verdict::Decided(Err(r)),
             Ok(()) => match self.ledger.submit(receipt).await {
                 Ok(commit) => Verdict::Committing(Box::pin(commit)),
@@ -524,8 +514,18 @@ impl Relay {
         Queued::Checked { seq, bytes, started, verdict }
     }
 
-    /// Everything about a receipt that does not need the previous receipt (the ledger checks that part), before
-    /// its signature: whether it names this chain, this relay and this session.
+    /// Everything about a receipt that does not need the previous receipt (the ledger checks that part), in the
+    /// order `docs/protocol.md` gives.
+    async fn check(&self, id: SessionId, session: &Session, receipt: &SignedReceipt) -> Result<(), (Code, String)> {
+        self.check_parties(id, session, receipt)?;
+        if !self.signatures.valid(receipt).await {
+            return Err((Code::BadSignature, ferry_primitives::SignatureError::Invalid.to_string()));
+        }
+        self.check_served(session, receipt)?;
+        self.lane_covers_receipt(session, receipt).await
+    }
+
+    /// Before its signature: whether it names this chain, this relay and this session.
     fn check_parties(&self, id: SessionId, session: &Session, signed: &SignedReceipt) -> Result<(), (Code, String)> {
         let r = &signed.receipt;
         if r.domain != self.domain {

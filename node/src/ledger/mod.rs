@@ -443,9 +443,7 @@ impl Writer {
         }
         Ok(())
     }
-}
 
-impl Writer {
     fn write_sessions(
         &self,
         sessions: &mut redb::Table<[u8; 16], &[u8]>,
