@@ -521,7 +521,7 @@ impl Solo {
 /// Commits receipts straight into a stopped relay's ledger, as if it had accepted them from a viewer.
 pub fn put_in_ledger(relay: &Home, receipts: impl IntoIterator<Item = SignedReceipt>) -> Result<()> {
     block_on(async {
-        let ledger = ferry_node::ledger::Ledger::open(&relay.dir)?;
+        let ledger = ferry_node::money::ledger::Ledger::open(&relay.dir)?;
         for r in receipts {
             ledger.commit(r).await?.map_err(|r| anyhow::anyhow!("ledger refused: {}", r.reason))?;
         }

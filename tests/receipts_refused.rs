@@ -37,7 +37,8 @@ fn publish_origin(
     }
     let out = ferry(&origin.dir, &["publish", video.to_str().unwrap_or_default()])?;
     let cid = ferry_node::identity::parse_hex32(out.lines().last().unwrap_or_default()).context("content id")?;
-    let manifest = ferry_node::store::Store::open(&origin.dir, u64::MAX)?.manifest(&cid)?.context("manifest")?.manifest;
+    let manifest =
+        ferry_node::content::store::Store::open(&origin.dir, u64::MAX)?.manifest(&cid)?.context("manifest")?.manifest;
     let segment = manifest.blobs().max_by_key(|s| s.size).cloned().context("a segment")?;
     assert!(segment.size as usize > 2 * CHUNK, "the tests need a segment of more than two chunks");
     Ok((origin, cid, segment))

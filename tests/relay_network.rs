@@ -23,7 +23,7 @@ fn publish(seconds: u32) -> Result<Published> {
     let origin = Home::new(root.path(), "origin")?;
     let out = ferry(&origin.dir, &["publish", video.to_str().unwrap_or_default(), "--title", "test pattern"])?;
     let cid = out.lines().last().unwrap_or_default().trim().to_string();
-    let store = ferry_node::store::Store::open(&origin.dir, u64::MAX)?;
+    let store = ferry_node::content::store::Store::open(&origin.dir, u64::MAX)?;
     let cid_bytes = ferry_node::identity::parse_hex32(&cid).expect("publish prints a content id");
     let manifest = store.manifest(&cid_bytes)?.expect("published manifest is stored").manifest;
     Ok(Published {
@@ -243,7 +243,7 @@ fn hls_folders_and_http_origins_publish_the_same_segments() -> Result<()> {
     let creator = Home::new(p.root.path(), "creator")?;
     let cid2 =
         ferry(&creator.dir, &["publish", &url, "--title", "mirrored"])?.lines().last().unwrap_or_default().to_string();
-    let store = ferry_node::store::Store::open(&creator.dir, u64::MAX)?;
+    let store = ferry_node::content::store::Store::open(&creator.dir, u64::MAX)?;
     let m2 = store.manifest(&ferry_node::identity::parse_hex32(&cid2).unwrap())?.expect("stored").manifest;
     let hashes = |m: &ferry_primitives::Manifest| m.blobs().map(|s| s.hash).collect::<Vec<_>>();
     assert_eq!(hashes(&m2), hashes(&p.manifest), "same segments, byte for byte");
@@ -254,11 +254,11 @@ fn hls_folders_and_http_origins_publish_the_same_segments() -> Result<()> {
     // An HLS folder: mirror the gateway's layout on disk and publish it.
     let dir = p.root.path().join("hls");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("master.m3u8"), ferry_node::playlist::master(&p.manifest))?;
+    std::fs::write(dir.join("master.m3u8"), ferry_node::content::playlist::master(&p.manifest))?;
     for r in &p.manifest.renditions {
         let rdir = dir.join(String::from_utf8_lossy(&r.name).as_ref());
         std::fs::create_dir_all(&rdir)?;
-        std::fs::write(rdir.join("index.m3u8"), ferry_node::playlist::media(&p.manifest, r))?;
+        std::fs::write(rdir.join("index.m3u8"), ferry_node::content::playlist::media(&p.manifest, r))?;
         for (i, s) in r.segments.iter().enumerate() {
             std::fs::write(rdir.join(format!("{i}.ts")), stored_blob(&p.origin, &hex::encode(s.hash)).unwrap())?;
         }
@@ -298,11 +298,13 @@ fn a_hundred_viewers_at_once_all_get_and_pay_for_every_byte() -> Result<()> {
     let rendition: u64 = p.manifest.renditions[0].segments.iter().map(|s| s.size).sum();
     let home = tempfile::tempdir()?;
     let watched = tokio::runtime::Runtime::new()?.block_on(async {
-        let store = ferry_node::store::Store::open(home.path(), u64::MAX)?;
-        let ledger = ferry_node::ledger::Ledger::open(home.path())?;
+        let store = ferry_node::content::store::Store::open(home.path(), u64::MAX)?;
+        let ledger = ferry_node::money::ledger::Ledger::open(home.path())?;
         let addr: ferry_node::libp2p::Multiaddr = origin_addr.parse()?;
         let viewers: Vec<_> = (0..VIEWERS)
-            .map(|_| tokio::spawn(ferry_node::load::sink_viewer(addr.clone(), cid, 0, store.clone(), ledger.clone())))
+            .map(|_| {
+                tokio::spawn(ferry_node::viewer::load::sink_viewer(addr.clone(), cid, 0, store.clone(), ledger.clone()))
+            })
             .collect();
         let mut out = vec![];
         for v in viewers {

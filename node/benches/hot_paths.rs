@@ -8,9 +8,9 @@ use bao_tree::io::outboard::{EmptyOutboard, PreOrderMemOutboard};
 use bao_tree::io::sync::{decode_ranges, encode_ranges_validated};
 use bao_tree::{BaoTree, ChunkRanges};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ferry_node::ledger::Ledger;
-use ferry_node::signatures;
-use ferry_node::store::BLOCK_SIZE;
+use ferry_node::content::store::BLOCK_SIZE;
+use ferry_node::money::ledger::Ledger;
+use ferry_node::relay::signatures;
 use ferry_primitives::{amount_for, Domain, Receipt, SignedReceipt};
 
 /// One receipt's worth of video: the relay sends, and the viewer verifies, this much per signature.

@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ferry_node::ledger::Ledger;
-use ferry_node::signatures::Signatures;
+use ferry_node::money::ledger::Ledger;
+use ferry_node::relay::signatures::Signatures;
 use ferry_primitives::{amount_for, Domain, Receipt, SignedReceipt};
 
 const PRICE_PER_MIB: u128 = 1_000_000;

@@ -1,6 +1,6 @@
 //! Many viewers on one relay, over the chunk protocol into a sink: the transport-only figure. Each viewer has its
 //! own key and its own libp2p connection, verifies every 16 KiB group and signs a receipt per 256 KiB, as `ferry
-//! watch` does; nothing goes through the HLS gateway or a viewer's store (see `ferry_node::load`).
+//! watch` does; nothing goes through the HLS gateway or a viewer's store (see `ferry_node::viewer::load`).
 //!
 //!   cargo run --release --example viewers_bench -- RELAY_MULTIADDR CID VIEWERS [RENDITION]
 //!
@@ -10,9 +10,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ferry_node::ledger::Ledger;
-use ferry_node::load::sink_viewer;
-use ferry_node::store::Store;
+use ferry_node::content::store::Store;
+use ferry_node::money::ledger::Ledger;
+use ferry_node::viewer::load::sink_viewer;
 
 #[tokio::main]
 async fn main() -> Result<()> {

@@ -9,7 +9,7 @@ use libp2p::Multiaddr;
 
 use crate::config::{Config, CONFIG_FILE};
 use crate::identity::{account_hex, Identity, IdentityError, KEY_FILE};
-use crate::ledger::{LedgerError, LedgerView};
+use crate::money::ledger::{LedgerError, LedgerView};
 
 /// What one check found.
 #[derive(Debug, Clone, PartialEq, Eq)]

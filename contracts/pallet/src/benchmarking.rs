@@ -1,5 +1,6 @@
 //! Benchmarks of every call, for the generated `weights.rs`. `settle` is measured at its worst: every receipt
-//! names a different viewer (its own lane) and continues a session already settled once.
+//! names a different viewer (its own lane) and a different piece of content, and continues a session already
+//! settled once.
 
 use super::*;
 use ferry_primitives::{Balance, ContentHeader, ContentId, Domain, Receipt, SignedReceipt};
@@ -40,18 +41,21 @@ fn operator<T: Config>() -> T::AccountId {
     relay
 }
 
-fn header() -> ContentHeader {
+/// The `i`th piece of content; `settle`'s receipts each name their own, so each reads its own `Contents` entry.
+fn header(i: u32) -> ContentHeader {
+    let mut manifest_hash = [0x55; 32];
+    manifest_hash[..4].copy_from_slice(&i.to_le_bytes());
     ContentHeader {
         creator: ferry_primitives::signing::public_key(&secret(2, 0)),
         creator_share_bps: 2_000,
-        manifest_hash: [0x55; 32],
+        manifest_hash,
     }
 }
 
-fn content<T: Config>() -> ContentId {
+fn content<T: Config>(i: u32) -> ContentId {
     let creator = funded::<T>(secret(2, 0));
-    Pallet::<T>::register_content(RawOrigin::Signed(creator).into(), header()).expect("content registers");
-    header().content_id()
+    Pallet::<T>::register_content(RawOrigin::Signed(creator).into(), header(i)).expect("content registers");
+    header(i).content_id()
 }
 
 fn genesis<T: Config>() -> [u8; 32] {
@@ -73,7 +77,7 @@ fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, seq: u64) -> SignedRece
         },
         relay: *relay_key,
         viewer: ferry_primitives::signing::public_key(&s),
-        content: header().content_id(),
+        content: header(viewer).content_id(),
         seq,
         bytes: seq * (256 << 10),
         amount: seq as Balance * 250,
@@ -119,8 +123,8 @@ mod benchmarks {
     fn register_content() {
         let who = funded::<T>(secret(2, 0));
         #[extrinsic_call]
-        _(RawOrigin::Signed(who), header());
-        assert!(Contents::<T>::contains_key(header().content_id()));
+        _(RawOrigin::Signed(who), header(0));
+        assert!(Contents::<T>::contains_key(header(0).content_id()));
     }
 
     #[benchmark]
@@ -158,11 +162,11 @@ mod benchmarks {
     #[benchmark]
     fn settle(n: Linear<1, { T::MaxBatch::get() }>) {
         let relay = operator::<T>();
-        content::<T>();
         let mut first = alloc::vec::Vec::new();
         let mut batch = alloc::vec::Vec::new();
         for v in 0..n {
             let viewer = funded::<T>(secret(3, v));
+            content::<T>(v);
             Pallet::<T>::open_lane(RawOrigin::Signed(viewer).into(), relay.clone(), lane::<T>()).expect("opens");
             first.push(receipt::<T>(&relay, v, 1));
             batch.push(receipt::<T>(&relay, v, 2));
@@ -178,7 +182,7 @@ mod benchmarks {
 
     #[benchmark]
     fn tip() {
-        let content = content::<T>();
+        let content = content::<T>(0);
         let who = funded::<T>(secret(3, 0));
         #[extrinsic_call]
         _(RawOrigin::Signed(who), content, lane::<T>());

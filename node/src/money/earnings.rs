@@ -12,7 +12,7 @@ use ferry_primitives::{Balance, SessionId};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::account_hex;
-use crate::ledger::{Ledger, SessionRecord};
+use crate::money::ledger::{Ledger, SessionRecord};
 
 pub const EARNINGS_FILE: &str = "earnings.json";
 

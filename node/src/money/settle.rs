@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use ferry_primitives::{SessionId, SignedReceipt};
 
+use crate::api::metrics::Metrics;
 use crate::chain::{ChainError, Link};
-use crate::earnings::Earnings;
-use crate::lanes::LaneBook;
-use crate::ledger::{Ledger, LedgerError, Refusal, Settled};
-use crate::metrics::Metrics;
+use crate::money::earnings::Earnings;
+use crate::money::ledger::{Ledger, LedgerError, Refusal, Settled};
+use crate::relay::lanes::LaneBook;
 
 /// Longest wait between attempts while the chain is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

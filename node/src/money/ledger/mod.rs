@@ -55,10 +55,10 @@ pub struct Rejection {
 pub struct Settlement {
     pub seq: u64,
     /// What the viewer's lane paid for this session in total (bytes and tips), from the chain.
-    #[serde(with = "crate::earnings::decimal")]
+    #[serde(with = "crate::money::earnings::decimal")]
     pub amount: Balance,
     /// The operator's part of it, summed from the chain's `Settled` events.
-    #[serde(with = "crate::earnings::decimal")]
+    #[serde(with = "crate::money::earnings::decimal")]
     pub operator_paid: Balance,
     pub block_number: u32,
     #[serde(with = "hex_bytes")]

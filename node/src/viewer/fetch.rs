@@ -17,15 +17,15 @@ use bytes::{Bytes, BytesMut};
 use ferry_primitives::{ContentId, Domain, Segment, SignedManifest};
 use libp2p::{PeerId, StreamProtocol};
 
-use crate::funding::Funding;
+use crate::content::store::{Blob, Store, StoreError, BLOCK_SIZE};
 use crate::identity::Identity;
-use crate::ledger::Ledger;
+use crate::money::funding::Funding;
+use crate::money::ledger::Ledger;
 use crate::p2p::frame::{read_frame, write_frame};
 use crate::p2p::protocol::*;
 use crate::p2p::stream_io::StreamReader;
 use crate::p2p::Client;
-use crate::session::{PaySession, SessionError};
-use crate::store::{Blob, Store, StoreError, BLOCK_SIZE};
+use crate::viewer::session::{PaySession, SessionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {

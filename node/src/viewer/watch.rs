@@ -9,13 +9,13 @@ use anyhow::Context;
 use ferry_primitives::{ContentId, Domain};
 use libp2p::Multiaddr;
 
-use crate::earnings::Earnings;
-use crate::fetch::Fetcher;
-use crate::funding::Funding;
+use crate::content::store::Store;
 use crate::identity::Identity;
-use crate::ledger::Ledger;
+use crate::money::earnings::Earnings;
+use crate::money::funding::Funding;
+use crate::money::ledger::Ledger;
 use crate::p2p;
-use crate::store::Store;
+use crate::viewer::fetch::Fetcher;
 
 pub struct WatchOptions {
     pub bootstrap: Vec<Multiaddr>,
@@ -90,7 +90,7 @@ pub async fn run(
         }
     }
     let bound =
-        crate::gateway::serve(opts.gateway, opts.gateway_anywhere, cid, manifest, fetcher.clone(), opts.prefetch)
+        crate::api::gateway::serve(opts.gateway, opts.gateway_anywhere, cid, manifest, fetcher.clone(), opts.prefetch)
             .await
             .with_context(|| {
                 format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway)

@@ -9,18 +9,18 @@ use anyhow::Context;
 use ferry_primitives::Domain;
 use libp2p::Multiaddr;
 
+use crate::api::metrics::Metrics;
 use crate::chain::Link;
-use crate::earnings::Earnings;
-use crate::fetch::Fetcher;
-use crate::funding::Funding;
+use crate::content::store::Store;
 use crate::identity::Identity;
-use crate::lanes::LaneBook;
-use crate::ledger::Ledger;
-use crate::metrics::Metrics;
+use crate::money::earnings::Earnings;
+use crate::money::funding::Funding;
+use crate::money::ledger::Ledger;
+use crate::money::settle::Settler;
 use crate::p2p::{self, NetEvent};
-use crate::serve::{Limits, Money, Relay};
-use crate::settle::Settler;
-use crate::store::Store;
+use crate::relay::lanes::LaneBook;
+use crate::relay::serve::{Limits, Money, Relay};
+use crate::viewer::fetch::Fetcher;
 
 pub struct RelayOptions {
     pub listen: Vec<Multiaddr>,
@@ -132,7 +132,7 @@ pub async fn run(
         opts.faults.clone(),
         opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
         client.hosts(),
-        crate::signatures::Signatures::start().context("cannot start the signature checker")?,
+        crate::relay::signatures::Signatures::start().context("cannot start the signature checker")?,
     );
     relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
     let price_follower =

@@ -8,7 +8,7 @@ use futures::AsyncReadExt;
 use libp2p::{PeerId, Stream};
 
 use crate::identity::Identity;
-use crate::ledger::Ledger;
+use crate::money::ledger::Ledger;
 use crate::p2p::frame::{read_frame, write_frame, FrameError};
 use crate::p2p::protocol::*;
 
@@ -21,7 +21,7 @@ pub enum SessionError {
     #[error("session stream failed: {0}")]
     Stream(String),
     #[error("cannot keep a copy of our receipt: {0}")]
-    Ledger(#[from] crate::ledger::LedgerError),
+    Ledger(#[from] crate::money::ledger::LedgerError),
 }
 
 pub struct PaySession {

@@ -19,18 +19,18 @@ use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
 use tokio::sync::{watch, Semaphore};
 
+use crate::api::metrics::Metrics;
 use crate::chain::Link;
+use crate::content::store::Store;
 use crate::faults::Faults;
-use crate::fetch::Fetcher;
-use crate::lanes::LaneBook;
-use crate::ledger::{Ledger, LedgerError, Rejection};
-use crate::metrics::Metrics;
+use crate::money::ledger::{Ledger, LedgerError, Rejection};
 use crate::p2p::frame::{read_frame, write_frame, FrameError};
 use crate::p2p::protocol::*;
 use crate::p2p::PeerHosts;
-use crate::rate_limit::{Newcomers, TokenBucket};
-use crate::signatures::Signatures;
-use crate::store::Store;
+use crate::relay::lanes::LaneBook;
+use crate::relay::rate_limit::{Newcomers, TokenBucket};
+use crate::relay::signatures::Signatures;
+use crate::viewer::fetch::Fetcher;
 
 /// What the relay needs to serve; shared by every stream task.
 pub struct Relay {

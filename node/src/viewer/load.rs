@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use ferry_primitives::{ContentId, Domain};
 use libp2p::Multiaddr;
 
-use crate::fetch::Fetcher;
+use crate::content::store::Store;
 use crate::identity::Identity;
-use crate::ledger::Ledger;
+use crate::money::ledger::Ledger;
 use crate::p2p::{self, NetConfig};
-use crate::store::Store;
+use crate::viewer::fetch::Fetcher;
 
 /// What one viewer got.
 #[derive(Debug, Default)]

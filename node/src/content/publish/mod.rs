@@ -10,8 +10,8 @@ use ferry_primitives::manifest::MANIFEST_VERSION;
 use ferry_primitives::{Container, ContentId, Manifest, Rendition, Segment, SignedManifest};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::content::store::Store;
 use crate::identity::Identity;
-use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -22,7 +22,7 @@ pub enum PublishError {
     #[error("cannot read segment {0}: {1}")]
     Segment(PathBuf, std::io::Error),
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::content::store::StoreError),
     #[error("the manifest is not valid: {0}")]
     Manifest(ferry_primitives::ManifestError),
     #[error("cannot download {0}: {1}")]

@@ -14,8 +14,8 @@ use axum::Router;
 use ferry_primitives::{ContentId, SignedManifest};
 use tower_http::cors::CorsLayer;
 
-use crate::fetch::Fetcher;
-use crate::playlist;
+use crate::content::playlist;
+use crate::viewer::fetch::Fetcher;
 
 struct Gateway {
     cid: ContentId,

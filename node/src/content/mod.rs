@@ -1,0 +1,5 @@
+//! Content: turning a video into signed, hashed segments, keeping them, and describing them to players.
+
+pub mod playlist;
+pub mod publish;
+pub mod store;
