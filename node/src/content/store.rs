@@ -6,10 +6,16 @@
 //! forever). Blobs that no pinned manifest names form the cache, bounded by `cache_bytes` and evicted
 //! least-recently-used first. Files are written to a temporary name and renamed, so a crash never leaves a
 //! half-written blob under its final name.
+//!
+//! In memory, a blob is one shared copy while anything holds it, and the last [`WARM_BYTES`] of blobs used stay
+//! loaded: a player asks for a segment soon after its prefetch stored it, and a relay serves a popular segment
+//! to viewer after viewer. Reading a blob from disk costs a read and a full BLAKE3 pass, so concurrent first
+//! reads of one blob wait for a single reader.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
 
 use bao_tree::io::outboard::{PreOrderMemOutboard, PreOrderOutboard};
@@ -20,6 +26,10 @@ use parity_scale_codec::Encode;
 
 /// 16 KiB bao groups: a bad byte is caught within 16 KiB of it.
 pub const BLOCK_SIZE: BlockSize = BlockSize::from_chunk_log(4);
+
+/// Bytes of recently used blobs kept loaded after their last holder lets go: a viewer's prefetch (three segments
+/// of tens of megabytes) and the segment playing.
+pub const WARM_BYTES: usize = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -50,14 +60,47 @@ struct Inner {
     root: PathBuf,
     cache_bytes: u64,
     lru: Mutex<Lru>,
-    /// Blobs read from disk that some request still holds: every request for a blob shares one copy in memory, so
-    /// a thousand viewers of one segment cost one segment of memory.
+    /// Blobs in memory that something still holds: every request for a blob shares one copy, so a thousand
+    /// viewers of one segment cost one segment of memory.
     live: Mutex<HashMap<BlobHash, Weak<Loaded>>>,
+    /// The blobs used last, held so they stay in `live`; at most [`WARM_BYTES`], except the newest one.
+    warm: Mutex<Warm>,
+    /// One reader per blob being read from disk; others wait for its copy.
+    reading: Mutex<HashMap<BlobHash, Arc<Mutex<()>>>>,
+    disk_reads: AtomicU64,
 }
 
-/// A blob's bytes and outboard as read from disk, owned by the [`Bytes`] handed out for them.
+#[derive(Default)]
+struct Warm {
+    blobs: VecDeque<(BlobHash, Arc<Loaded>)>,
+    bytes: usize,
+}
+
+impl Warm {
+    fn remove(&mut self, hash: &BlobHash) {
+        if let Some(i) = self.blobs.iter().position(|(h, _)| h == hash) {
+            if let Some((_, old)) = self.blobs.remove(i) {
+                self.bytes -= old.data.len();
+            }
+        }
+    }
+
+    /// Makes `loaded` the newest, letting go of the oldest beyond [`WARM_BYTES`].
+    fn touch(&mut self, hash: BlobHash, loaded: Arc<Loaded>) {
+        self.remove(&hash);
+        self.bytes += loaded.data.len();
+        self.blobs.push_back((hash, loaded));
+        while self.bytes > WARM_BYTES && self.blobs.len() > 1 {
+            if let Some((_, old)) = self.blobs.pop_front() {
+                self.bytes -= old.data.len();
+            }
+        }
+    }
+}
+
+/// A blob's bytes and outboard in memory, owned by the [`Bytes`] handed out for them.
 struct Loaded {
-    data: Vec<u8>,
+    data: Bytes,
     outboard: Vec<u8>,
 }
 
@@ -94,7 +137,15 @@ impl Store {
             std::fs::create_dir_all(&d).map_err(|e| StoreError::Io(d, e))?;
         }
         let store = Store {
-            inner: Arc::new(Inner { root, cache_bytes, lru: Mutex::new(Lru::default()), live: Mutex::default() }),
+            inner: Arc::new(Inner {
+                root,
+                cache_bytes,
+                lru: Mutex::new(Lru::default()),
+                live: Mutex::default(),
+                warm: Mutex::default(),
+                reading: Mutex::default(),
+                disk_reads: AtomicU64::new(0),
+            }),
         };
         store.rebuild_index()?;
         Ok(store)
@@ -111,6 +162,12 @@ impl Store {
         for entry in std::fs::read_dir(&dir).map_err(|e| StoreError::Io(dir.clone(), e))? {
             let entry = entry.map_err(|e| StoreError::Io(dir.clone(), e))?;
             let name = entry.file_name();
+            if name.to_str().is_some_and(|n| n.ends_with(".obao")) {
+                // Outboards were files of their own before the store computed them on reading.
+                let p = entry.path();
+                std::fs::remove_file(&p).map_err(|e| StoreError::Io(p, e))?;
+                continue;
+            }
             let Some(hash) = name.to_str().and_then(crate::identity::parse_hex32) else {
                 continue;
             };
@@ -126,9 +183,8 @@ impl Store {
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
-        // A poisoned index only means another thread panicked mid-update; the map is still usable.
-        self.inner.lru.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Lru> {
+        lock(&self.inner.lru)
     }
 
     fn write_atomic(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
@@ -152,11 +208,12 @@ impl Store {
         Ok(*self.put(data, false)?.root.as_bytes())
     }
 
-    /// [`Store::put_blob`] for a blob just fetched: returns it, without reading it back.
+    /// [`Store::put_blob`] for a blob just fetched: returns it, without reading it back, and keeps it warm.
     pub fn put_fetched(&self, data: Bytes) -> Result<Blob, StoreError> {
         let ob = self.put(&data, false)?;
-        let tree = BaoTree::new(data.len() as u64, BLOCK_SIZE);
-        Ok(Blob { data, outboard: PreOrderOutboard { root: ob.root, tree, data: Bytes::from(ob.data) } })
+        let hash = *ob.root.as_bytes();
+        let loaded = self.share(hash, Loaded { data, outboard: ob.data });
+        Ok(self.hand_out(hash, loaded))
     }
 
     /// Stores a blob of content being published here: kept whatever the cache's size, even before `pin` records
@@ -183,40 +240,65 @@ impl Store {
         Ok(ob)
     }
 
-    /// The blob and its outboard, if stored. Marks it used.
+    /// The blob and its outboard, if stored: from memory, else read from disk and checked. Marks it used.
     pub fn blob(&self, hash: &BlobHash) -> Result<Option<Blob>, StoreError> {
-        let shared = self.live().get(hash).and_then(Weak::upgrade);
-        let loaded = match shared {
-            Some(loaded) => loaded,
-            None => {
-                let Some(loaded) = self.read_blob(hash)? else { return Ok(None) };
-                let loaded = Arc::new(loaded);
-                let mut live = self.live();
-                if live.len() >= LIVE_SWEEP {
-                    live.retain(|_, w| w.strong_count() > 0);
-                }
-                live.insert(*hash, Arc::downgrade(&loaded));
-                loaded
+        if let Some(b) = self.blob_in_memory(hash) {
+            return Ok(Some(b));
+        }
+        let gate = lock(&self.inner.reading).entry(*hash).or_default().clone();
+        let loaded = {
+            let _turn = lock(&gate);
+            match self.loaded(hash) {
+                Some(l) => Ok(Some(l)),
+                None => self.read_blob(hash),
             }
         };
-        let size = loaded.data.len() as u64;
-        self.lock().used.insert(*hash, (SystemTime::now(), size));
-        let tree = BaoTree::new(size, BLOCK_SIZE);
-        let outboard = PreOrderOutboard {
-            root: blake3::Hash::from(*hash),
-            tree,
-            data: Bytes::from_owner(OutboardOf(loaded.clone())),
-        };
-        Ok(Some(Blob { data: Bytes::from_owner(DataOf(loaded)), outboard }))
+        {
+            let mut reading = lock(&self.inner.reading);
+            // The map's and ours: no one else waits.
+            if Arc::strong_count(&gate) == 2 {
+                reading.remove(hash);
+            }
+        }
+        Ok(loaded?.map(|l| self.hand_out(*hash, l)))
     }
 
-    fn read_blob(&self, hash: &BlobHash) -> Result<Option<Loaded>, StoreError> {
+    /// The blob if it is in memory; never touches the disk, so async code may call it.
+    pub fn blob_in_memory(&self, hash: &BlobHash) -> Option<Blob> {
+        self.loaded(hash).map(|l| self.hand_out(*hash, l))
+    }
+
+    /// How many times a blob was read from disk, for tests and benchmarks.
+    pub fn disk_reads(&self) -> u64 {
+        self.inner.disk_reads.load(Ordering::Relaxed)
+    }
+
+    fn loaded(&self, hash: &BlobHash) -> Option<Arc<Loaded>> {
+        lock(&self.inner.live).get(hash).and_then(Weak::upgrade)
+    }
+
+    /// A handle on the shared copy; marks the blob used, in the index and in the warm set.
+    fn hand_out(&self, hash: BlobHash, loaded: Arc<Loaded>) -> Blob {
+        let size = loaded.data.len();
+        self.lock().used.insert(hash, (SystemTime::now(), size as u64));
+        lock(&self.inner.warm).touch(hash, loaded.clone());
+        let outboard = PreOrderOutboard {
+            root: blake3::Hash::from(hash),
+            tree: BaoTree::new(size as u64, BLOCK_SIZE),
+            data: Bytes::from_owner(OutboardOf(loaded.clone())),
+        };
+        Blob { data: Bytes::from_owner(DataOf(loaded)), outboard }
+    }
+
+    /// Reads a blob from disk and checks it against its name; a match is shared.
+    fn read_blob(&self, hash: &BlobHash) -> Result<Option<Arc<Loaded>>, StoreError> {
         let path = self.path("blobs", &hex::encode(hash));
         let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::Io(path, e)),
         };
+        self.inner.disk_reads.fetch_add(1, Ordering::Relaxed);
         let outboard = PreOrderMemOutboard::create(&data, BLOCK_SIZE);
         if outboard.root.as_bytes() != hash {
             // Content published here has no other copy to fetch: the operator publishes it again. A cached blob
@@ -229,11 +311,18 @@ impl Store {
             std::fs::remove_file(&path).map_err(|e| StoreError::Io(path, e))?;
             return Ok(None);
         }
-        Ok(Some(Loaded { data, outboard: outboard.data }))
+        Ok(Some(self.share(*hash, Loaded { data: Bytes::from(data), outboard: outboard.data })))
     }
 
-    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<BlobHash, Weak<Loaded>>> {
-        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    /// Makes `loaded` the copy every later request for the blob shares.
+    fn share(&self, hash: BlobHash, loaded: Loaded) -> Arc<Loaded> {
+        let loaded = Arc::new(loaded);
+        let mut live = lock(&self.inner.live);
+        if live.len() >= LIVE_SWEEP {
+            live.retain(|_, w| w.strong_count() > 0);
+        }
+        live.insert(hash, Arc::downgrade(&loaded));
+        loaded
     }
 
     pub fn has_blob(&self, hash: &BlobHash) -> bool {
@@ -313,7 +402,8 @@ impl Store {
             let name = hex::encode(h);
             tracing::debug!(blob = %name, "evicting cached blob");
             // Requests holding it keep their copy; the next one finds it gone and fetches it again.
-            self.live().remove(&h);
+            lock(&self.inner.live).remove(&h);
+            lock(&self.inner.warm).remove(&h);
             // With the outboard file that stores of earlier versions kept beside each blob.
             for n in [name.clone(), format!("{name}.obao")] {
                 let p = self.path("blobs", &n);
@@ -334,6 +424,11 @@ impl Store {
     }
 }
 
+/// A poisoned lock only means another thread panicked mid-update; what it guards is still consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,7 +446,7 @@ mod tests {
     }
 
     #[test]
-    fn a_blob_that_rotted_on_disk_is_never_served_and_a_blob_being_served_is_shared() {
+    fn a_blob_that_rotted_on_disk_is_never_served_and_a_blob_in_use_is_shared() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 30).unwrap();
         let rot = |data: &[u8]| {
@@ -367,17 +462,43 @@ mod tests {
         let second = store.blob(&hash).unwrap().unwrap();
         assert_eq!(first.data.as_ptr(), second.data.as_ptr(), "one copy in memory while it is served");
         drop((first, second));
+        assert!(store.blob(&hash).unwrap().is_some());
+        assert_eq!(store.disk_reads(), 1, "a blob used last stays in memory");
         rot(&cached);
-        assert!(store.blob(&hash).unwrap().is_none(), "a rotted cached blob is dropped, to be fetched again");
-        assert!(!store.has_blob(&hash) && !store.path("blobs", &hex::encode(hash)).exists());
-
+        // Not read since it was stored, so it is read from disk and checked.
         let own = vec![9u8; 50_000];
         store.put_own_blob(&own).unwrap();
-        let hash = rot(&own);
-        match store.blob(&hash) {
-            Err(StoreError::CorruptBlob(p)) => assert_eq!(p, store.path("blobs", &hex::encode(hash))),
+        let own = rot(&own);
+        match store.blob(&own) {
+            Err(StoreError::CorruptBlob(p)) => assert_eq!(p, store.path("blobs", &hex::encode(own))),
             other => panic!("a rotted published blob was not refused: {:?}", other.map(|b| b.is_some())),
         }
+
+        // Restarted, the node reads the cached blob from disk too.
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        assert!(store.blob(&hash).unwrap().is_none(), "a rotted cached blob is dropped, to be fetched again");
+        assert!(!store.has_blob(&hash) && !store.path("blobs", &hex::encode(hash)).exists());
+    }
+
+    #[test]
+    fn concurrent_first_reads_of_a_blob_read_the_disk_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+        let hash = Store::open(dir.path(), 1 << 30).unwrap().put_blob(&data).unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, start) = (store.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    store.blob(&hash).unwrap().unwrap()
+                })
+            })
+            .collect();
+        let blobs: Vec<Blob> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        assert_eq!(store.disk_reads(), 1, "each reader read and hashed the blob itself");
+        assert!(blobs.iter().all(|b| b.data.as_ptr() == blobs[0].data.as_ptr() && b.data[..] == data[..]));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! dropped for good; on a stall, a refusal or a disconnect the next relay is tried. Either way the transfer
 //! resumes at the first group not yet verified, so a failover mid-segment loses nothing.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,8 +73,6 @@ type SharedSession = Arc<tokio::sync::Mutex<PaySession>>;
 
 /// A little longer than a relay waits before it reads a lane that did not cover a request again.
 const LANE_RECHECK: std::time::Duration = std::time::Duration::from_millis(300);
-/// Most bytes of recently fetched blobs kept in memory.
-const RECENT_BYTES: usize = 256 << 20;
 /// How long DHT providers found for a content id are used before they are looked up again.
 const PROVIDERS_TTL: Duration = Duration::from_secs(30);
 
@@ -105,9 +103,6 @@ struct Inner {
     /// DHT providers per content id and when they were found: a lookup per segment would cost a DHT round trip
     /// on every segment.
     providers: Mutex<HashMap<ContentId, (Instant, Vec<PeerId>)>>,
-    /// Blobs fetched last, kept in memory: the player asks for a segment soon after its prefetch stored it, and
-    /// reading it back from disk cost the viewer as much CPU as receiving it.
-    recent: Mutex<VecDeque<Blob>>,
 }
 
 impl Fetcher {
@@ -140,7 +135,6 @@ impl Fetcher {
                 bad: Mutex::new(HashSet::new()),
                 blob_locks: Mutex::new(HashMap::new()),
                 providers: Mutex::new(HashMap::new()),
-                recent: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -273,19 +267,14 @@ impl Fetcher {
         let store = self.inner.store.clone();
         let blob = tokio::task::spawn_blocking(move || store.put_fetched(data)).await??;
         debug_assert_eq!(*blob.outboard.root.as_bytes(), segment.hash);
-        let mut recent = lock(&self.inner.recent);
-        recent.push_back(blob.clone());
-        while recent.iter().map(|b| b.data.len()).sum::<usize>() > RECENT_BYTES && recent.len() > 1 {
-            recent.pop_front();
-        }
         Ok(blob)
     }
 
-    /// The blob from the store, read off the async workers (a segment can be tens of megabytes).
+    /// The blob from the store: from memory if it is there, else read off the async workers (a segment can be
+    /// tens of megabytes).
     async fn stored(&self, segment: &Segment) -> Result<Option<Blob>, FetchError> {
-        let kept = lock(&self.inner.recent).iter().find(|b| *b.outboard.root.as_bytes() == segment.hash).cloned();
-        if kept.is_some() {
-            return Ok(kept);
+        if let Some(b) = self.inner.store.blob_in_memory(&segment.hash) {
+            return Ok(Some(b));
         }
         let store = self.inner.store.clone();
         let hash = segment.hash;
