@@ -195,19 +195,9 @@ impl Fetcher {
     }
 
     async fn manifest_from(&self, peer: PeerId, cid: &ContentId) -> Result<SignedManifest, String> {
-        let mut attempt = 0;
-        let reply: ManifestReply = loop {
-            let mut stream = self.open(peer, MANIFEST_PROTOCOL).await.map_err(|e| e.to_string())?;
-            let asked = match write_frame(&mut stream, &ManifestRequest { content: *cid }).await {
-                Ok(()) => read_frame(&mut stream, MAX_MANIFEST_FRAME).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match asked {
-                Ok(reply) => break reply,
-                Err(e) if dropped_again(&mut attempt, &e).await => {}
-                Err(e) => return Err(e),
-            }
-        };
+        let request = ManifestRequest { content: *cid };
+        let (_, reply) =
+            self.ask(peer, MANIFEST_PROTOCOL, &request, MAX_MANIFEST_FRAME).await.map_err(|e| e.to_string())?;
         let bytes = match reply {
             ManifestReply::Found(b) => b,
             ManifestReply::Refused { code, reason } => return Err(format!("{code}: {reason}")),
@@ -218,6 +208,33 @@ impl Fetcher {
             return Err("manifest does not hash to the content id".into());
         }
         Ok(m)
+    }
+
+    /// Opens a stream, sends `request` and reads the relay's first reply; asks again when the stream fails before
+    /// that reply (see [`dropped_again`]).
+    async fn ask<Q: parity_scale_codec::Encode, A: parity_scale_codec::Decode>(
+        &self,
+        peer: PeerId,
+        protocol: StreamProtocol,
+        request: &Q,
+        max_reply: usize,
+    ) -> Result<(libp2p::Stream, A), TransferError> {
+        let mut attempt = 0;
+        loop {
+            let mut stream = self.open(peer, protocol.clone()).await?;
+            let asked = match write_frame(&mut stream, request).await {
+                Ok(()) => tokio::time::timeout(self.inner.stall, read_frame(&mut stream, max_reply))
+                    .await
+                    .map_err(|_| TransferError::Stall(self.inner.stall))?
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match asked {
+                Ok(reply) => return Ok((stream, reply)),
+                Err(e) if dropped_again(&mut attempt, &e).await => {}
+                Err(e) => return Err(TransferError::Io(e)),
+            }
+        }
     }
 
     async fn open(&self, peer: PeerId, protocol: StreamProtocol) -> Result<libp2p::Stream, TransferError> {
@@ -383,22 +400,9 @@ impl Fetcher {
         let start_group = data.len() as u64 / GROUP_BYTES;
         data.truncate((start_group * GROUP_BYTES) as usize);
         let mut topped_up = false;
-        let mut attempt = 0;
         let stream = loop {
-            let mut stream = self.open(peer, CHUNK_PROTOCOL).await?;
             let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
-            let asked = match write_frame(&mut stream, &req).await {
-                Ok(()) => tokio::time::timeout(self.inner.stall, read_frame(&mut stream, MAX_CONTROL_FRAME))
-                    .await
-                    .map_err(|_| TransferError::Stall(self.inner.stall))?
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let reply: ChunkReply = match asked {
-                Ok(reply) => reply,
-                Err(e) if dropped_again(&mut attempt, &e).await => continue,
-                Err(e) => return Err(TransferError::Io(e)),
-            };
+            let (stream, reply) = self.ask(peer, CHUNK_PROTOCOL, &req, MAX_CONTROL_FRAME).await?;
             match reply {
                 ChunkReply::Sending => break stream,
                 // The lane ran low: top it up (unless it was funded meanwhile) and ask once more, after the relay
