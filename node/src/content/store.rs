@@ -187,14 +187,18 @@ impl Store {
         lock(&self.inner.lru)
     }
 
-    fn write_atomic(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Writes under a temporary name and renames. `durable` syncs the data first; a cached blob skips that, since
+    /// every read checks it against its name and a blob torn by a power cut is fetched again.
+    fn write_atomic(&self, dir: &str, name: &str, bytes: &[u8], durable: bool) -> Result<(), StoreError> {
         use std::io::Write;
         let tmp = self.path("tmp", &format!("{name}.{}", rand::random::<u64>()));
         let dst = self.path(dir, name);
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(bytes)?;
-            f.sync_data()?;
+            if durable {
+                f.sync_data()?;
+            }
             std::fs::rename(&tmp, &dst)
         };
         write().map_err(|e| {
@@ -227,7 +231,7 @@ impl Store {
         let hash = *ob.root.as_bytes();
         let name = hex::encode(hash);
         if !self.path("blobs", &name).exists() {
-            self.write_atomic("blobs", &name, data)?;
+            self.write_atomic("blobs", &name, data, own)?;
         }
         {
             let mut lru = self.lock();
@@ -331,7 +335,7 @@ impl Store {
 
     /// Stores a signed manifest (the caller has verified it) under its content id.
     pub fn put_manifest(&self, cid: &ContentId, manifest: &SignedManifest) -> Result<(), StoreError> {
-        self.write_atomic("manifests", &hex::encode(cid), &manifest.encode())
+        self.write_atomic("manifests", &hex::encode(cid), &manifest.encode(), true)
     }
 
     /// The stored manifest, verified again: the store is a file anyone could have edited.
@@ -364,7 +368,7 @@ impl Store {
 
     /// Marks content as published here: its blobs are never evicted.
     pub fn pin(&self, cid: &ContentId, manifest: &SignedManifest) -> Result<(), StoreError> {
-        self.write_atomic("pins", &hex::encode(cid), b"")?;
+        self.write_atomic("pins", &hex::encode(cid), b"", true)?;
         self.lock().pinned.extend(manifest.manifest.blobs().map(|s| s.hash));
         Ok(())
     }
