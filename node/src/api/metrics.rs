@@ -27,6 +27,7 @@ pub struct Metrics {
     pub receipt_ack_seconds: Histogram,
     pub upstream_fetches: Counter,
     pub cache_bytes: Gauge,
+    pub blob_disk_reads: Counter,
     pub receipts_settled: Counter,
     pub receipts_refused_on_chain: Counter,
     pub settlement_errors: Family<ReasonLabel, Counter>,
@@ -54,6 +55,7 @@ impl Metrics {
             receipt_ack_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             upstream_fetches: Counter::default(),
             cache_bytes: Gauge::default(),
+            blob_disk_reads: Counter::default(),
             receipts_settled: Counter::default(),
             receipts_refused_on_chain: Counter::default(),
             settlement_errors: Family::default(),
@@ -74,6 +76,11 @@ impl Metrics {
         );
         r.register("upstream_fetches", "Blobs fetched from other relays into the cache", m.upstream_fetches.clone());
         r.register("cache_bytes", "Bytes of cached (unpinned) video", m.cache_bytes.clone());
+        r.register(
+            "blob_disk_reads",
+            "Blobs read from disk and checked against their hash (a blob in memory needs no read)",
+            m.blob_disk_reads.clone(),
+        );
         r.register("receipts_settled", "Receipts settled in finalized blocks", m.receipts_settled.clone());
         r.register(
             "receipts_refused_on_chain",

@@ -180,6 +180,7 @@ pub async fn run(
             },
             _ = scan.tick() => {
                 metrics.cache_bytes.set(store.cached_bytes() as i64);
+                metrics.blob_disk_reads.inc_by(store.disk_reads().saturating_sub(metrics.blob_disk_reads.get()));
                 match store.manifests() {
                     Ok(cids) => for cid in cids {
                         if provided.insert(cid) {
