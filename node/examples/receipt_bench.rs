@@ -3,13 +3,16 @@
 //! group commit (redb, fsync) that must finish before the relay acknowledges. Sessions run concurrently. Each keeps
 //! up to IN_FLIGHT receipts unacknowledged, as a viewer does within its credit window (8 for the default 2 MiB of
 //! 256 KiB chunks; 1 is the old one-at-a-time relay). Viewers sign ahead of time, so signing is not counted.
+//! With RATE (receipts a second, all sessions together) each session sends at its share of that rate, as a viewer
+//! does whose chunks arrive at its bitrate, and a receipt's latency counts from when it was due, so a relay that
+//! falls behind is not excused; without it (or 0) sessions send as fast as they can.
 //!
-//!   cargo run --release --example receipt_bench -- [SESSIONS] [RECEIPTS_PER_SESSION] [IN_FLIGHT]
+//!   cargo run --release --example receipt_bench -- [SESSIONS] [RECEIPTS_PER_SESSION] [IN_FLIGHT] [RATE]
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ferry_node::money::ledger::Ledger;
+use ferry_node::money::ledger::{Ledger, Rejection};
 use ferry_node::relay::signatures::Signatures;
 use ferry_primitives::{amount_for, Domain, Receipt, SignedReceipt};
 
@@ -51,6 +54,9 @@ async fn main() -> Result<()> {
     let sessions = arg(1, 256)?;
     let per_session = arg(2, 400)?;
     let in_flight = arg(3, 8)?.max(1);
+    let rate = arg(4, 0)?;
+    // Between two receipts of one session; sessions start spread over one period.
+    let period = (rate > 0).then(|| Duration::from_secs_f64(sessions as f64 / rate as f64));
     let home = tempfile::tempdir()?;
     let ledger = Ledger::open(home.path())?;
     let signatures = Signatures::start()?;
@@ -59,29 +65,42 @@ async fn main() -> Result<()> {
 
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for receipts in work {
+    for (index, receipts) in work.into_iter().enumerate() {
         let ledger = ledger.clone();
         let signatures = signatures.clone();
+        let mut due = start + period.map_or(Duration::ZERO, |p| p.mul_f64(index as f64 / sessions as f64));
         tasks.spawn(async move {
             let mut latencies = Vec::with_capacity(receipts.len());
             let mut waiting = std::collections::VecDeque::new();
-            let mut receipts = receipts.into_iter();
-            loop {
-                if waiting.len() < in_flight {
-                    if let Some(r) = receipts.next() {
-                        let t = Instant::now();
+            let mut receipts = receipts.into_iter().peekable();
+            while receipts.peek().is_some() || !waiting.is_empty() {
+                let can_send = waiting.len() < in_flight && receipts.peek().is_some();
+                tokio::select! {
+                    biased;
+                    done = async { waiting.front_mut().map(|(_, c): &mut (Instant, _)| c).unwrap().await }, if !waiting.is_empty() => {
+                        let committed: Result<(), Rejection> = done?;
+                        if let Err(rejected) = committed {
+                            bail!("ledger refused a receipt: {}", rejected.reason);
+                        }
+                        let (t, _) = waiting.pop_front().context("a commit without its receipt")?;
+                        latencies.push(t.elapsed());
+                    }
+                    _ = tokio::time::sleep_until(due.into()), if can_send => {
+                        let r = receipts.next().context("no receipt left to send")?;
+                        let t = match period {
+                            Some(p) => {
+                                let t = due;
+                                due += p;
+                                t
+                            }
+                            None => Instant::now(),
+                        };
                         if !signatures.valid(&r).await {
                             bail!("receipt {} does not verify", r.receipt.seq);
                         }
                         waiting.push_back((t, Box::pin(ledger.submit(r).await?)));
-                        continue;
                     }
                 }
-                let Some((t, commit)) = waiting.pop_front() else { break };
-                if let Err(rejected) = commit.await? {
-                    bail!("ledger refused a receipt: {}", rejected.reason);
-                }
-                latencies.push(t.elapsed());
             }
             anyhow::Ok(latencies)
         });
@@ -98,8 +117,13 @@ async fn main() -> Result<()> {
     let n = latencies.len();
     let (rate, p99) = (n as f64 / elapsed.as_secs_f64(), pct(0.99).as_secs_f64() * 1e3);
     println!(
-        "{n} receipts from {sessions} concurrent sessions, {in_flight} in flight each, in {:.3} s: {rate:.0} receipts/s; \
-         acknowledgement p50 {:.2} ms, p99 {p99:.2} ms, max {:.2} ms (receipts_per_s={rate:.0} p99_ms={p99:.2})",
+        "{n} receipts from {sessions} concurrent sessions, {in_flight} in flight each, {}, in {:.3} s: \
+         {rate:.0} receipts/s; acknowledgement p50 {:.2} ms, p99 {p99:.2} ms, max {:.2} ms \
+         (receipts_per_s={rate:.0} p99_ms={p99:.2})",
+        match period {
+            Some(_) => format!("offered {} a second", arg(4, 0)?),
+            None => "as fast as they can".to_string(),
+        },
         elapsed.as_secs_f64(),
         pct(0.50).as_secs_f64() * 1e3,
         latencies[n - 1].as_secs_f64() * 1e3,

@@ -1,6 +1,6 @@
 //! Benchmarks of every call, for the generated `weights.rs`. `settle` is measured at its worst: every receipt
-//! names a different viewer (its own lane) and a different piece of content, and continues a session already
-//! settled once.
+//! names a different viewer (its own lane) and a different piece of content by a different creator (a payee of its
+//! own), and continues a session already settled once.
 
 use super::*;
 use ferry_primitives::{Balance, ContentHeader, ContentId, Domain, Receipt, SignedReceipt};
@@ -41,19 +41,20 @@ fn operator<T: Config>() -> T::AccountId {
     relay
 }
 
-/// The `i`th piece of content; `settle`'s receipts each name their own, so each reads its own `Contents` entry.
+/// The `i`th piece of content, by a creator of its own; `settle`'s receipts each name their own, so each reads its
+/// own `Contents` entry and pays a creator of its own.
 fn header(i: u32) -> ContentHeader {
     let mut manifest_hash = [0x55; 32];
     manifest_hash[..4].copy_from_slice(&i.to_le_bytes());
     ContentHeader {
-        creator: ferry_primitives::signing::public_key(&secret(2, 0)),
+        creator: ferry_primitives::signing::public_key(&secret(2, i)),
         creator_share_bps: 2_000,
         manifest_hash,
     }
 }
 
 fn content<T: Config>(i: u32) -> ContentId {
-    let creator = funded::<T>(secret(2, 0));
+    let creator = funded::<T>(secret(2, i));
     Pallet::<T>::register_content(RawOrigin::Signed(creator).into(), header(i)).expect("content registers");
     header(i).content_id()
 }

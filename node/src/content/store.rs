@@ -163,9 +163,14 @@ impl Store {
             let entry = entry.map_err(|e| StoreError::Io(dir.clone(), e))?;
             let name = entry.file_name();
             if name.to_str().is_some_and(|n| n.ends_with(".obao")) {
-                // Outboards were files of their own before the store computed them on reading.
+                // Outboards were files of their own before the store computed them on reading. Another process
+                // opening this home may remove it first.
                 let p = entry.path();
-                std::fs::remove_file(&p).map_err(|e| StoreError::Io(p, e))?;
+                if let Err(e) = std::fs::remove_file(&p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(path = %p.display(), error = %e, "cannot remove an old outboard file");
+                    }
+                }
                 continue;
             }
             let Some(hash) = name.to_str().and_then(crate::identity::parse_hex32) else {
@@ -230,7 +235,8 @@ impl Store {
         let ob = PreOrderMemOutboard::create(data, BLOCK_SIZE);
         let hash = *ob.root.as_bytes();
         let name = hex::encode(hash);
-        if !self.path("blobs", &name).exists() {
+        // A blob published here is written (and synced) even if a cached copy, written without a sync, exists.
+        if own || !self.path("blobs", &name).exists() {
             self.write_atomic("blobs", &name, data, own)?;
         }
         {
@@ -259,10 +265,12 @@ impl Store {
         };
         {
             let mut reading = lock(&self.inner.reading);
-            // The map's and ours: no one else waits.
+            // The map's and ours: no one else waits. Every clone and drop happens under this lock, so the last
+            // one out always sees 2.
             if Arc::strong_count(&gate) == 2 {
                 reading.remove(hash);
             }
+            drop(gate);
         }
         Ok(loaded?.map(|l| self.hand_out(*hash, l)))
     }
@@ -281,11 +289,17 @@ impl Store {
         lock(&self.inner.live).get(hash).and_then(Weak::upgrade)
     }
 
-    /// A handle on the shared copy; marks the blob used, in the index and in the warm set.
+    /// A handle on the shared copy. Marks the blob used, in the index and in the warm set, unless it was evicted
+    /// meanwhile: then the caller still gets these (checked) bytes, but the store keeps nothing of it.
     fn hand_out(&self, hash: BlobHash, loaded: Arc<Loaded>) -> Blob {
         let size = loaded.data.len();
-        self.lock().used.insert(hash, (SystemTime::now(), size as u64));
-        lock(&self.inner.warm).touch(hash, loaded.clone());
+        {
+            let mut lru = self.lock();
+            if let Some(used) = lru.used.get_mut(&hash) {
+                used.0 = SystemTime::now();
+                lock(&self.inner.warm).touch(hash, loaded.clone());
+            }
+        }
         let outboard = PreOrderOutboard {
             root: blake3::Hash::from(hash),
             tree: BaoTree::new(size as u64, BLOCK_SIZE),
@@ -299,7 +313,11 @@ impl Store {
         let path = self.path("blobs", &hex::encode(hash));
         let data = match std::fs::read(&path) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Deleted behind the store's back: forget it, so eviction does not count it.
+                self.lock().used.remove(hash);
+                return Ok(None);
+            }
             Err(e) => return Err(StoreError::Io(path, e)),
         };
         self.inner.disk_reads.fetch_add(1, Ordering::Relaxed);
@@ -318,14 +336,18 @@ impl Store {
         Ok(Some(self.share(*hash, Loaded { data: Bytes::from(data), outboard: outboard.data })))
     }
 
-    /// Makes `loaded` the copy every later request for the blob shares.
+    /// Makes `loaded` the copy every later request for the blob shares, if the blob is still stored. The index is
+    /// locked throughout, so eviction (which leaves the index first) never races a blob back into memory.
     fn share(&self, hash: BlobHash, loaded: Loaded) -> Arc<Loaded> {
         let loaded = Arc::new(loaded);
-        let mut live = lock(&self.inner.live);
-        if live.len() >= LIVE_SWEEP {
-            live.retain(|_, w| w.strong_count() > 0);
+        let lru = self.lock();
+        if lru.used.contains_key(&hash) {
+            let mut live = lock(&self.inner.live);
+            if live.len() >= LIVE_SWEEP {
+                live.retain(|_, w| w.strong_count() > 0);
+            }
+            live.insert(hash, Arc::downgrade(&loaded));
         }
-        live.insert(hash, Arc::downgrade(&loaded));
         loaded
     }
 
@@ -503,6 +525,19 @@ mod tests {
         let blobs: Vec<Blob> = readers.into_iter().map(|r| r.join().unwrap()).collect();
         assert_eq!(store.disk_reads(), 1, "each reader read and hashed the blob itself");
         assert!(blobs.iter().all(|b| b.data.as_ptr() == blobs[0].data.as_ptr() && b.data[..] == data[..]));
+        assert!(lock(&store.inner.reading).is_empty(), "a reader's gate outlived every reader");
+    }
+
+    #[test]
+    fn a_fetched_blob_the_cache_cannot_hold_is_handed_over_and_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 10_000).unwrap();
+        let data = Bytes::from(vec![4u8; 50_000]);
+        let blob = store.put_fetched(data.clone()).unwrap();
+        let hash = *blob.outboard.root.as_bytes();
+        assert_eq!(blob.data, data);
+        assert!(!store.has_blob(&hash) && store.cached_bytes() == 0, "an evicted blob came back into the index");
+        assert!(store.blob_in_memory(&hash).is_none() && lock(&store.inner.warm).blobs.is_empty());
     }
 
     #[test]

@@ -196,8 +196,10 @@ impl Fetcher {
 
     async fn manifest_from(&self, peer: PeerId, cid: &ContentId) -> Result<SignedManifest, String> {
         let request = ManifestRequest { content: *cid };
-        let (_, reply) =
-            self.ask(peer, MANIFEST_PROTOCOL, &request, MAX_MANIFEST_FRAME).await.map_err(|e| e.to_string())?;
+        let (_, reply) = self
+            .ask(peer, MANIFEST_PROTOCOL, &request, MAX_MANIFEST_FRAME, MANIFEST_WAIT)
+            .await
+            .map_err(|e| e.to_string())?;
         let bytes = match reply {
             ManifestReply::Found(b) => b,
             ManifestReply::Refused { code, reason } => return Err(format!("{code}: {reason}")),
@@ -210,22 +212,23 @@ impl Fetcher {
         Ok(m)
     }
 
-    /// Opens a stream, sends `request` and reads the relay's first reply; asks again when the stream fails before
-    /// that reply (see [`dropped_again`]).
+    /// Opens a stream, sends `request` and reads the relay's first reply, waiting for it at most `wait`; asks again
+    /// when the stream fails before that reply (see [`dropped_again`]).
     async fn ask<Q: parity_scale_codec::Encode, A: parity_scale_codec::Decode>(
         &self,
         peer: PeerId,
         protocol: StreamProtocol,
         request: &Q,
         max_reply: usize,
+        wait: Duration,
     ) -> Result<(libp2p::Stream, A), TransferError> {
         let mut attempt = 0;
         loop {
             let mut stream = self.open(peer, protocol.clone()).await?;
             let asked = match write_frame(&mut stream, request).await {
-                Ok(()) => tokio::time::timeout(self.inner.stall, read_frame(&mut stream, max_reply))
+                Ok(()) => tokio::time::timeout(wait, read_frame(&mut stream, max_reply))
                     .await
-                    .map_err(|_| TransferError::Stall(self.inner.stall))?
+                    .map_err(|_| TransferError::Stall(wait))?
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
@@ -277,12 +280,16 @@ impl Fetcher {
         if let Some(b) = self.stored(segment).await? {
             return Ok(b);
         }
-        let data = self.fetch(cid, segment).await;
+        let fetched: Result<Blob, FetchError> = async {
+            let data = self.fetch(cid, segment).await?;
+            // Off the async workers: it hashes and writes the whole blob, while the session goes on to the next one.
+            let store = self.inner.store.clone();
+            Ok(tokio::task::spawn_blocking(move || store.put_fetched(data)).await??)
+        }
+        .await;
+        // Only now: a caller that came meanwhile would not find it stored yet, and would fetch and pay again.
         lock(&self.inner.blob_locks).remove(&segment.hash);
-        let data = data?;
-        // Off the async workers: it hashes and writes the whole blob, while the session goes on to the next one.
-        let store = self.inner.store.clone();
-        let blob = tokio::task::spawn_blocking(move || store.put_fetched(data)).await??;
+        let blob = fetched?;
         debug_assert_eq!(*blob.outboard.root.as_bytes(), segment.hash);
         Ok(blob)
     }
@@ -402,7 +409,7 @@ impl Fetcher {
         let mut topped_up = false;
         let stream = loop {
             let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
-            let (stream, reply) = self.ask(peer, CHUNK_PROTOCOL, &req, MAX_CONTROL_FRAME).await?;
+            let (stream, reply) = self.ask(peer, CHUNK_PROTOCOL, &req, MAX_CONTROL_FRAME, self.inner.stall).await?;
             match reply {
                 ChunkReply::Sending => break stream,
                 // The lane ran low: top it up (unless it was funded meanwhile) and ask once more, after the relay
@@ -471,6 +478,10 @@ impl Fetcher {
         }
     }
 }
+
+/// How long a viewer waits for a manifest: a relay that lacks it looks for it in the DHT (10 s at most) and fetches
+/// it from another relay before it replies.
+const MANIFEST_WAIT: Duration = Duration::from_secs(30);
 
 /// Times a request is sent again when its stream fails before the relay's first reply.
 const DROPPED_RETRIES: u32 = 4;
