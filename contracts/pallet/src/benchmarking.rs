@@ -1,6 +1,6 @@
-//! Benchmarks of every call, for the generated `weights.rs`. `settle` is measured at its worst: every receipt
-//! names a different viewer (its own lane) and a different piece of content by a different creator (a payee of its
-//! own), and continues a session already settled once.
+//! Benchmarks of every call, for the generated `weights.rs`. `settle` is measured at its worst for the content its
+//! receipts name: every receipt names a different viewer (its own lane) and continues a session already settled
+//! once, and each piece of content named has a creator of its own (a payee of its own).
 
 use super::*;
 use ferry_primitives::{Balance, ContentHeader, ContentId, Domain, Receipt, SignedReceipt};
@@ -9,7 +9,6 @@ use polkadot_sdk::frame_support::traits::{
     fungible::{Inspect, Mutate},
     Get,
 };
-use polkadot_sdk::frame_support::BoundedVec;
 use polkadot_sdk::frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use polkadot_sdk::sp_runtime::traits::{Saturating, Zero};
 
@@ -66,7 +65,7 @@ fn genesis<T: Config>() -> [u8; 32] {
     g
 }
 
-fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, seq: u64) -> SignedReceipt {
+fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, content: u32, seq: u64) -> SignedReceipt {
     let relay_key: &[u8; 32] = relay.as_ref();
     let s = secret(3, viewer);
     Receipt {
@@ -78,7 +77,7 @@ fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, seq: u64) -> SignedRece
         },
         relay: *relay_key,
         viewer: ferry_primitives::signing::public_key(&s),
-        content: header(viewer).content_id(),
+        content: header(content).content_id(),
         seq,
         bytes: seq * (256 << 10),
         amount: seq as Balance * 250,
@@ -160,23 +159,28 @@ mod benchmarks {
         assert!(!Lanes::<T>::contains_key(&who, &relay));
     }
 
+    /// `c` receipts name a piece of content each (by a creator each); `n` more name the first of those. So the
+    /// batch names `c` pieces of content, and `n` of its receipts share one with another receipt.
     #[benchmark]
-    fn settle(n: Linear<1, { T::MaxBatch::get() }>) {
+    fn settle(n: Linear<0, { T::MaxBatch::get() }>, c: Linear<1, { T::MaxBatch::get() }>) {
         let relay = operator::<T>();
+        for i in 0..c {
+            content::<T>(i);
+        }
         let mut first = alloc::vec::Vec::new();
         let mut batch = alloc::vec::Vec::new();
-        for v in 0..n {
+        for v in 0..n + c {
             let viewer = funded::<T>(secret(3, v));
-            content::<T>(v);
             Pallet::<T>::open_lane(RawOrigin::Signed(viewer).into(), relay.clone(), lane::<T>()).expect("opens");
-            first.push(receipt::<T>(&relay, v, 1));
-            batch.push(receipt::<T>(&relay, v, 2));
+            let content = if v < c { v } else { 0 };
+            first.push(receipt::<T>(&relay, v, content, 1));
+            batch.push(receipt::<T>(&relay, v, content, 2));
         }
-        let first: BoundedVec<_, T::MaxBatch> = first.try_into().expect("n ≤ MaxBatch");
-        Pallet::<T>::settle(RawOrigin::Signed(relay.clone()).into(), first).expect("first receipts settle");
-        let batch: BoundedVec<_, T::MaxBatch> = batch.try_into().expect("n ≤ MaxBatch");
-        #[extrinsic_call]
-        _(RawOrigin::Signed(relay.clone()), batch);
+        Pallet::<T>::settle_batch(&relay, first).expect("first receipts settle");
+        #[block]
+        {
+            Pallet::<T>::settle_batch(&relay, batch).expect("receipts settle");
+        }
         let viewer = T::AccountId::from(ferry_primitives::signing::public_key(&secret(3, 0)));
         assert!(Sessions::<T>::get((relay, viewer, [0u8; 16])).is_some_and(|s| s.seq == 2));
     }

@@ -428,25 +428,10 @@ pub mod pallet {
         /// Settle the latest receipt of each session: pay the delta over what was already paid, from the
         /// viewer's lane to the calling relay.
         #[pallet::call_index(7)]
-        #[pallet::weight(T::WeightInfo::settle(batch.len() as u32))]
+        #[pallet::weight(Pallet::<T>::settle_weight(batch))]
         pub fn settle(origin: OriginFor<T>, batch: BoundedVec<SignedReceipt, T::MaxBatch>) -> DispatchResult {
             let relay = ensure_signed(origin)?;
-            ensure!(!batch.is_empty(), Error::<T>::EmptyBatch);
-            let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
-            // Payouts are summed over the batch and moved once per payee, so a receipt costs one signature
-            // check and its session, content and lane entries, not three balance transfers.
-            let mut owed = Owed::<T>::default();
-            for signed in batch {
-                Self::settle_one(&relay, genesis.as_ref(), signed, &mut owed)?;
-            }
-            let pot = escrow_account::<T>();
-            for (payee, amount) in owed.payees {
-                Self::deliver(&pot, payee, amount)?;
-            }
-            if owed.burn > 0 {
-                T::Currency::burn_from(&pot, owed.burn, Preservation::Expendable, Precision::Exact, Fortitude::Force)?;
-            }
-            Ok(())
+            Self::settle_batch(&relay, batch.into_inner())
         }
 
         /// Tip a creator directly; the protocol fee burns, as on every payment.
@@ -485,6 +470,34 @@ pub mod pallet {
     }
 
     impl<T: Config> Pallet<T> {
+        /// `settle`'s work, for any number of receipts (the benchmark measures it past `MaxBatch`).
+        pub(crate) fn settle_batch(relay: &T::AccountId, batch: alloc::vec::Vec<SignedReceipt>) -> DispatchResult {
+            ensure!(!batch.is_empty(), Error::<T>::EmptyBatch);
+            let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+            // Payouts are summed over the batch and moved once per payee, so a receipt costs one signature
+            // check and its session, content and lane entries, not three balance transfers.
+            let mut owed = Owed::<T>::default();
+            for signed in batch {
+                Self::settle_one(relay, genesis.as_ref(), signed, &mut owed)?;
+            }
+            let pot = escrow_account::<T>();
+            for (payee, amount) in owed.payees {
+                Self::deliver(&pot, payee, amount)?;
+            }
+            if owed.burn > 0 {
+                T::Currency::burn_from(&pot, owed.burn, Preservation::Expendable, Precision::Exact, Fortitude::Force)?;
+            }
+            Ok(())
+        }
+
+        /// `settle`'s weight: receipts naming content no other receipt in the batch names cost a `Contents` read
+        /// and a creator's payout each; the others share theirs.
+        pub fn settle_weight(batch: &[SignedReceipt]) -> Weight {
+            let contents: alloc::collections::BTreeSet<&ContentId> = batch.iter().map(|r| &r.receipt.content).collect();
+            let own = contents.len() as u32;
+            T::WeightInfo::settle((batch.len() as u32).saturating_sub(own), own)
+        }
+
         fn settle_one(
             relay: &T::AccountId,
             genesis: &[u8],
@@ -571,7 +584,12 @@ pub mod pallet {
         /// Moves a payout out of the pot, with anything held for the payee before. A payout the account cannot
         /// take yet (below the existential deposit of an empty account) is held instead of failing the batch.
         fn deliver(pot: &T::AccountId, payee: T::AccountId, amount: Balance) -> DispatchResult {
-            let amount = amount.saturating_add(Undelivered::<T>::take(&payee));
+            // Read, and cleared only if something was held: a `take` would write every payee's entry.
+            let held = Undelivered::<T>::get(&payee);
+            if held > 0 {
+                Undelivered::<T>::remove(&payee);
+            }
+            let amount = amount.saturating_add(held);
             if T::Currency::can_deposit(&payee, amount, Provenance::Extant) == DepositConsequence::Success {
                 T::Currency::transfer(pot, &payee, amount, Preservation::Expendable)?;
             } else {

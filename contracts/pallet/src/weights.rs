@@ -48,7 +48,7 @@ pub trait WeightInfo {
 	fn open_lane() -> Weight;
 	fn close_lane() -> Weight;
 	fn withdraw_lane() -> Weight;
-	fn settle(n: u32, ) -> Weight;
+	fn settle(n: u32, c: u32, ) -> Weight;
 	fn tip() -> Weight;
 	fn set_price() -> Weight;
 }
@@ -154,19 +154,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[1, 2048]`.
-	fn settle(n: u32, ) -> Weight {
-		// Proof Size summary in bytes:
-		//  Measured:  `2587 + n * (268 ±0)`
-		//  Estimated: `8799 + n * (2651 ±0)`
-		// Minimum execution time: 192_956_000 picoseconds.
+	fn settle(n: u32, c: u32, ) -> Weight {
 		Weight::from_parts(2_694_699_729, 8799)
-			// Standard Error: 1_955_707
-			.saturating_add(Weight::from_parts(72_339_968, 0).saturating_mul(n.into()))
+			.saturating_add(Weight::from_parts(72_339_968, 0).saturating_mul((n + c).into()))
 			.saturating_add(T::DbWeight::get().reads(6_u64))
-			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul((n + c).into())))
+			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(c.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
-			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 2651).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul((n + c).into())))
+			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(c.into())))
+			.saturating_add(Weight::from_parts(0, 2651).saturating_mul((n + c).into()))
 	}
 	/// Storage: `Ferry::Contents` (r:1 w:0)
 	/// Proof: `Ferry::Contents` (`max_values`: None, `max_size`: Some(82), added: 2557, mode: `MaxEncodedLen`)
@@ -227,14 +224,16 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
-	fn settle(n: u32, ) -> Weight {
+	fn settle(n: u32, c: u32, ) -> Weight {
 		Weight::from_parts(2_694_699_729, 8799)
-			.saturating_add(Weight::from_parts(72_339_968, 0).saturating_mul(n.into()))
+			.saturating_add(Weight::from_parts(72_339_968, 0).saturating_mul((n + c).into()))
 			.saturating_add(RocksDbWeight::get().reads(6_u64))
-			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(n.into())))
+			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul((n + c).into())))
+			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(c.into())))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
-			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 2651).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul((n + c).into())))
+			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(c.into())))
+			.saturating_add(Weight::from_parts(0, 2651).saturating_mul((n + c).into()))
 	}
 	fn tip() -> Weight {
 		Weight::from_parts(59_228_000, 6196)
