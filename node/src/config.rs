@@ -313,7 +313,7 @@ genesis = "0x0000000000000000000000000000000000000000000000000000000000000000"
 # Chain node RPC for settlement, lanes and tips, e.g. "ws://127.0.0.1:9944". Off when unset.
 # With a url and the all-zero genesis above, the genesis is read from the chain.
 # url = "ws://127.0.0.1:9944"
-# Pause between settlement rounds when nothing is left to settle, and most receipts per transaction (1 to 4096).
+# Pause between settlement rounds when nothing is left to settle, and most receipts per transaction (1 to 2048).
 settle_every_ms = 6000
 settle_batch = 1024
 # What `ferry watch` (and a relay filling its cache) reserves on chain for each relay it pays, when it opens or
@@ -331,7 +331,7 @@ mod tests {
         std::fs::write(home.path().join(CONFIG_FILE), TEMPLATE.replace("settle_batch = 1024", "settle_batch = 5000"))
             .unwrap();
         let e = Config::load(home.path()).unwrap_err().to_string();
-        assert!(e.contains("settle_batch = 5000 must be between 1 and 4096"), "{e}");
+        assert!(e.contains("settle_batch = 5000 must be between 1 and 2048"), "{e}");
         std::fs::write(home.path().join(CONFIG_FILE), TEMPLATE).unwrap();
         assert_eq!(Config::load(home.path()).unwrap().chain.settle_batch, 1024);
     }

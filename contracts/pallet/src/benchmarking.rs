@@ -9,6 +9,7 @@ use polkadot_sdk::frame_support::traits::{
     fungible::{Inspect, Mutate},
     Get,
 };
+use polkadot_sdk::frame_support::BoundedVec;
 use polkadot_sdk::frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use polkadot_sdk::sp_runtime::traits::{Saturating, Zero};
 
@@ -87,6 +88,34 @@ fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, content: u32, seq: u64)
     .sign(&s)
 }
 
+/// The relay and a batch of `n` receipts, each from a viewer of its own and continuing a session settled once;
+/// receipt `v` names content `content_of(v)`.
+fn receipts_to_settle<T: Config>(
+    n: u32,
+    content_of: impl Fn(u32) -> u32,
+) -> (T::AccountId, BoundedVec<SignedReceipt, T::MaxBatch>) {
+    let relay = operator::<T>();
+    let mut first = alloc::vec::Vec::new();
+    let mut batch = alloc::vec::Vec::new();
+    for v in 0..n {
+        if content_of(v) == v {
+            content::<T>(v);
+        }
+        let viewer = funded::<T>(secret(3, v));
+        Pallet::<T>::open_lane(RawOrigin::Signed(viewer).into(), relay.clone(), lane::<T>()).expect("opens");
+        first.push(receipt::<T>(&relay, v, content_of(v), 1));
+        batch.push(receipt::<T>(&relay, v, content_of(v), 2));
+    }
+    let first: BoundedVec<_, T::MaxBatch> = first.try_into().expect("n ≤ MaxBatch");
+    Pallet::<T>::settle(RawOrigin::Signed(relay.clone()).into(), first).expect("first receipts settle");
+    (relay, batch.try_into().expect("n ≤ MaxBatch"))
+}
+
+fn settled_twice<T: Config>(relay: T::AccountId) {
+    let viewer = T::AccountId::from(ferry_primitives::signing::public_key(&secret(3, 0)));
+    assert!(Sessions::<T>::get((relay, viewer, [0u8; 16])).is_some_and(|s| s.seq == 2));
+}
+
 #[benchmarks]
 mod benchmarks {
     use super::*;
@@ -159,30 +188,22 @@ mod benchmarks {
         assert!(!Lanes::<T>::contains_key(&who, &relay));
     }
 
-    /// `c` receipts name a piece of content each (by a creator each); `n` more name the first of those. So the
-    /// batch names `c` pieces of content, and `n` of its receipts share one with another receipt.
+    /// `n` receipts that all name one piece of content.
     #[benchmark]
-    fn settle(n: Linear<0, { T::MaxBatch::get() }>, c: Linear<1, { T::MaxBatch::get() }>) {
-        let relay = operator::<T>();
-        for i in 0..c {
-            content::<T>(i);
-        }
-        let mut first = alloc::vec::Vec::new();
-        let mut batch = alloc::vec::Vec::new();
-        for v in 0..n + c {
-            let viewer = funded::<T>(secret(3, v));
-            Pallet::<T>::open_lane(RawOrigin::Signed(viewer).into(), relay.clone(), lane::<T>()).expect("opens");
-            let content = if v < c { v } else { 0 };
-            first.push(receipt::<T>(&relay, v, content, 1));
-            batch.push(receipt::<T>(&relay, v, content, 2));
-        }
-        Pallet::<T>::settle_batch(&relay, first).expect("first receipts settle");
-        #[block]
-        {
-            Pallet::<T>::settle_batch(&relay, batch).expect("receipts settle");
-        }
-        let viewer = T::AccountId::from(ferry_primitives::signing::public_key(&secret(3, 0)));
-        assert!(Sessions::<T>::get((relay, viewer, [0u8; 16])).is_some_and(|s| s.seq == 2));
+    fn settle_shared_content(n: Linear<1, { T::MaxBatch::get() }>) {
+        let (relay, batch) = receipts_to_settle::<T>(n, |_| 0);
+        #[extrinsic_call]
+        settle(RawOrigin::Signed(relay.clone()), batch);
+        settled_twice::<T>(relay);
+    }
+
+    /// `n` receipts that each name a piece of content of their own, by a creator of its own (a payee each).
+    #[benchmark]
+    fn settle_own_content(n: Linear<1, { T::MaxBatch::get() }>) {
+        let (relay, batch) = receipts_to_settle::<T>(n, |v| v);
+        #[extrinsic_call]
+        settle(RawOrigin::Signed(relay.clone()), batch);
+        settled_twice::<T>(relay);
     }
 
     #[benchmark]

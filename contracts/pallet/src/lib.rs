@@ -470,8 +470,7 @@ pub mod pallet {
     }
 
     impl<T: Config> Pallet<T> {
-        /// `settle`'s work, for any number of receipts (the benchmark measures it past `MaxBatch`).
-        pub(crate) fn settle_batch(relay: &T::AccountId, batch: alloc::vec::Vec<SignedReceipt>) -> DispatchResult {
+        fn settle_batch(relay: &T::AccountId, batch: alloc::vec::Vec<SignedReceipt>) -> DispatchResult {
             ensure!(!batch.is_empty(), Error::<T>::EmptyBatch);
             let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
             // Payouts are summed over the batch and moved once per payee, so a receipt costs one signature
@@ -490,12 +489,18 @@ pub mod pallet {
             Ok(())
         }
 
-        /// `settle`'s weight: receipts naming content no other receipt in the batch names cost a `Contents` read
-        /// and a creator's payout each; the others share theirs.
+        /// `settle`'s weight: a receipt naming content that no other receipt of the batch names costs a `Contents`
+        /// read and a creator's payout of its own; the others share theirs. Measured as two batches, one of each
+        /// kind, so a mixed batch is charged both fixed parts.
         pub fn settle_weight(batch: &[SignedReceipt]) -> Weight {
             let contents: alloc::collections::BTreeSet<&ContentId> = batch.iter().map(|r| &r.receipt.content).collect();
             let own = contents.len() as u32;
-            T::WeightInfo::settle((batch.len() as u32).saturating_sub(own), own)
+            match (batch.len() as u32).saturating_sub(own) {
+                0 => T::WeightInfo::settle_own_content(own),
+                shared => {
+                    T::WeightInfo::settle_shared_content(shared).saturating_add(T::WeightInfo::settle_own_content(own))
+                }
+            }
         }
 
         fn settle_one(

@@ -38,9 +38,10 @@ pub type Signature = [u8; 64];
 /// Bytes per MiB: prices are quoted per MiB of verified video.
 pub const MIB: u64 = 1 << 20;
 
-/// Most receipts one `settle` call carries. The benchmarked weights of this many fit in one dev-chain block with
-/// room to spare (`receipts_per_block` in the runtime's tests), so a batch the pallet accepts is never too big to land.
-pub const MAX_SETTLE_BATCH: u32 = 4_096;
+/// Most receipts one `settle` call carries. The benchmarked weight of this many, each naming content of its own (the
+/// worst case), fits in one dev-chain block (`receipts_per_block` in the runtime's tests), so a batch the pallet
+/// accepts is never too big to land.
+pub const MAX_SETTLE_BATCH: u32 = 2_048;
 
 /// Either the bytes did not decode, or the decoded manifest is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]
