@@ -88,19 +88,28 @@ async fn with_spinner<T>(work: impl std::future::Future<Output = T>) -> T {
     out
 }
 
-/// Resolves on Ctrl-C or SIGTERM, so a relay or viewer stops cleanly under systemd too.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on Ctrl-C or SIGTERM, so a relay or viewer stops cleanly under systemd too. The handlers are installed
+/// here, before the node starts: installed on the future's first poll, a SIGTERM that came right after the node
+/// printed its addresses could still kill it outright.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (term, int) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch for a signal to stop on");
+                    std::future::pending::<()>().await
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(term) => {}
+            _ = wait(int) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
     }
 }
 
