@@ -45,6 +45,8 @@ pub struct RelayConfig {
     pub max_upstream_price_per_mib: u128,
     pub credit_window_bytes: u64,
     pub cache_bytes: u64,
+    /// Memory for the videos used last, kept after their last request (relays and viewers alike).
+    pub memory_cache_bytes: u64,
     pub metrics: Option<SocketAddr>,
     pub max_sessions_per_peer: usize,
     pub max_streams_per_peer: usize,
@@ -101,6 +103,7 @@ impl Default for RelayConfig {
             max_upstream_price_per_mib: 0,
             credit_window_bytes: 2 << 20,
             cache_bytes: 10 << 30,
+            memory_cache_bytes: 256 << 20,
             metrics: None,
             max_sessions_per_peer: 16,
             max_streams_per_peer: 16,
@@ -277,6 +280,8 @@ max_upstream_price_per_mib = 0
 credit_window_bytes = 2097152
 # Disk space for videos cached from other relays (published videos are kept regardless).
 cache_bytes = 10737418240
+# Memory for the videos used last, kept after their last request: a relay's popular segments, a viewer's prefetch.
+memory_cache_bytes = 268435456
 # Prometheus metrics endpoint, e.g. "127.0.0.1:9464". Off when unset.
 # metrics = "127.0.0.1:9464"
 max_sessions_per_peer = 16

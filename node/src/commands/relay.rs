@@ -52,6 +52,7 @@ pub async fn relay(ctx: &Context, args: RelayArgs) -> anyhow::Result<()> {
         },
         credit_window: cfg.relay.credit_window_bytes,
         cache_bytes: cfg.relay.cache_bytes,
+        memory_cache_bytes: cfg.relay.memory_cache_bytes,
         metrics: metrics.or(cfg.relay.metrics),
         limits: crate::relay::serve::Limits {
             max_sessions_per_peer: cfg.relay.max_sessions_per_peer,

@@ -40,6 +40,7 @@ pub async fn watch(ctx: &Context, args: WatchArgs) -> anyhow::Result<()> {
         stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),
         prefetch: cfg.viewer.prefetch_segments,
         cache_bytes: cfg.relay.cache_bytes,
+        memory_cache_bytes: cfg.relay.memory_cache_bytes,
         domain,
         funding,
     };

@@ -27,8 +27,8 @@ use parity_scale_codec::Encode;
 /// 16 KiB bao groups: a bad byte is caught within 16 KiB of it.
 pub const BLOCK_SIZE: BlockSize = BlockSize::from_chunk_log(4);
 
-/// Bytes of recently used blobs kept loaded after their last holder lets go: a viewer's prefetch (three segments
-/// of tens of megabytes) and the segment playing.
+/// Bytes of recently used blobs kept loaded after their last holder lets go, unless the node sets another figure
+/// (`[relay] memory_cache_bytes`): a viewer's prefetch (three segments of tens of megabytes) and the segment playing.
 pub const WARM_BYTES: usize = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,17 +63,17 @@ struct Inner {
     /// Blobs in memory that something still holds: every request for a blob shares one copy, so a thousand
     /// viewers of one segment cost one segment of memory.
     live: Mutex<HashMap<BlobHash, Weak<Loaded>>>,
-    /// The blobs used last, held so they stay in `live`; at most [`WARM_BYTES`], except the newest one.
+    /// The blobs used last, held so they stay in `live`; at most its limit in bytes.
     warm: Mutex<Warm>,
     /// One reader per blob being read from disk; others wait for its copy.
     reading: Mutex<HashMap<BlobHash, Arc<Mutex<()>>>>,
     disk_reads: AtomicU64,
 }
 
-#[derive(Default)]
 struct Warm {
     blobs: VecDeque<(BlobHash, Arc<Loaded>)>,
     bytes: usize,
+    limit: usize,
 }
 
 impl Warm {
@@ -85,12 +85,16 @@ impl Warm {
         }
     }
 
-    /// Makes `loaded` the newest, letting go of the oldest beyond [`WARM_BYTES`].
+    /// Makes `loaded` the newest, letting go of the oldest beyond the limit.
     fn touch(&mut self, hash: BlobHash, loaded: Arc<Loaded>) {
         self.remove(&hash);
         self.bytes += loaded.data.len();
         self.blobs.push_back((hash, loaded));
-        while self.bytes > WARM_BYTES && self.blobs.len() > 1 {
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        while self.bytes > self.limit && !self.blobs.is_empty() {
             if let Some((_, old)) = self.blobs.pop_front() {
                 self.bytes -= old.data.len();
             }
@@ -142,13 +146,20 @@ impl Store {
                 cache_bytes,
                 lru: Mutex::new(Lru::default()),
                 live: Mutex::default(),
-                warm: Mutex::default(),
+                warm: Mutex::new(Warm { blobs: VecDeque::new(), bytes: 0, limit: WARM_BYTES }),
                 reading: Mutex::default(),
                 disk_reads: AtomicU64::new(0),
             }),
         };
         store.rebuild_index()?;
         Ok(store)
+    }
+
+    /// How many bytes of blobs stay in memory after their last use ([`WARM_BYTES`] unless set).
+    pub fn set_memory_bytes(&self, bytes: usize) {
+        let mut warm = lock(&self.inner.warm);
+        warm.limit = bytes;
+        warm.trim();
     }
 
     fn path(&self, dir: &str, name: &str) -> PathBuf {
@@ -526,6 +537,20 @@ mod tests {
         assert_eq!(store.disk_reads(), 1, "each reader read and hashed the blob itself");
         assert!(blobs.iter().all(|b| b.data.as_ptr() == blobs[0].data.as_ptr() && b.data[..] == data[..]));
         assert!(lock(&store.inner.reading).is_empty(), "a reader's gate outlived every reader");
+    }
+
+    #[test]
+    fn blobs_stay_in_memory_only_within_the_memory_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let (a, b) = (store.put_blob(&[1u8; 60_000]).unwrap(), store.put_blob(&[2u8; 60_000]).unwrap());
+        store.set_memory_bytes(100_000);
+        drop((store.blob(&a).unwrap(), store.blob(&b).unwrap()));
+        assert!(store.blob_in_memory(&b).is_some(), "the blob used last stays in memory");
+        assert!(store.blob_in_memory(&a).is_none(), "two blobs of 60 kB were kept within 100 kB");
+        store.set_memory_bytes(0);
+        assert!(store.blob_in_memory(&b).is_none(), "a limit of 0 keeps nothing after its last use");
+        assert_eq!(store.disk_reads(), 2);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct RelayOptions {
     pub max_upstream_price_per_mib: u128,
     pub credit_window: u64,
     pub cache_bytes: u64,
+    pub memory_cache_bytes: u64,
     pub metrics: Option<std::net::SocketAddr>,
     pub limits: Limits,
     pub domain: Domain,
@@ -65,6 +66,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let store = Store::open(home, opts.cache_bytes).context("cannot open the content store")?;
+    store.set_memory_bytes(usize::try_from(opts.memory_cache_bytes).unwrap_or(usize::MAX));
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
     let metrics = Metrics::new();
     if let Some(addr) = opts.metrics {
