@@ -156,9 +156,9 @@ impl Store {
     }
 
     /// How many bytes of blobs stay in memory after their last use ([`WARM_BYTES`] unless set).
-    pub fn set_memory_bytes(&self, bytes: usize) {
+    pub fn set_memory_bytes(&self, bytes: u64) {
         let mut warm = lock(&self.inner.warm);
-        warm.limit = bytes;
+        warm.limit = usize::try_from(bytes).unwrap_or(usize::MAX);
         warm.trim();
     }
 
@@ -246,8 +246,10 @@ impl Store {
         let ob = PreOrderMemOutboard::create(data, BLOCK_SIZE);
         let hash = *ob.root.as_bytes();
         let name = hex::encode(hash);
-        // A blob published here is written (and synced) even if a cached copy, written without a sync, exists.
-        if own || !self.path("blobs", &name).exists() {
+        // A blob published here is written (and synced) even if a cached copy, written without a sync, exists;
+        // one published before is not written again.
+        let synced = own && self.lock().pinned.contains(&hash);
+        if (own && !synced) || !self.path("blobs", &name).exists() {
             self.write_atomic("blobs", &name, data, own)?;
         }
         {

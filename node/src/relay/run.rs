@@ -66,7 +66,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let store = Store::open(home, opts.cache_bytes).context("cannot open the content store")?;
-    store.set_memory_bytes(usize::try_from(opts.memory_cache_bytes).unwrap_or(usize::MAX));
+    store.set_memory_bytes(opts.memory_cache_bytes);
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
     let metrics = Metrics::new();
     if let Some(addr) = opts.metrics {

@@ -45,7 +45,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let store = Store::open(home, opts.cache_bytes).context("cannot open the local video cache")?;
-    store.set_memory_bytes(usize::try_from(opts.memory_cache_bytes).unwrap_or(usize::MAX));
+    store.set_memory_bytes(opts.memory_cache_bytes);
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
     let (client, control, _events) = p2p::start(&identity, p2p::NetConfig::viewer())?;
     // Never announced: a relay behind NAT that hole-punches to this viewer reaches it here, and peers see these
