@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 
 use ferry_primitives::{AccountId, Balance, SessionId, SignedReceipt};
 use parity_scale_codec::{Decode, Encode};
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::p2p::protocol::Code;
-use tables::{OWN_RECEIPTS, RECEIPTS, SESSIONS};
+use tables::{OWN_RECEIPTS, RECEIPTS, RECEIPTS_BY_SESSION, SESSIONS};
 
 /// File name of the ledger inside the node's home.
 pub const LEDGER_FILE: &str = "ledger.redb";
@@ -156,18 +156,12 @@ impl Ledger {
     pub fn open(home: &Path) -> Result<Ledger, LedgerError> {
         let path = home.join(LEDGER_FILE);
         let db = Database::create(&path).map_err(|e| db_error(&path, e))?;
-        {
-            let w = db.begin_write().map_err(|e| db_error(&path, e))?;
-            w.open_table(RECEIPTS).map_err(|e| db_error(&path, e))?;
-            w.open_table(SESSIONS).map_err(|e| db_error(&path, e))?;
-            w.open_table(OWN_RECEIPTS).map_err(|e| db_error(&path, e))?;
-            w.commit().map_err(|e| db_error(&path, e))?;
-        }
+        let next_receipt = prepare_tables(&db).map_err(|e| db_error(&path, e))?;
         let (tx, rx) = mpsc::channel(MAX_GROUP);
         let spawn_error = |e: std::io::Error| LedgerError::Db(home.join(LEDGER_FILE), e.to_string());
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || Writer { db, path, cache: HashMap::new(), dirty: false }.run(rx))
+            .spawn(move || Writer { db, path, cache: HashMap::new(), dirty: false, next_receipt }.run(rx))
             .map_err(spawn_error)?;
         // Holds only a weak handle, so the writer still stops when the last `Ledger` is dropped.
         let weak = tx.downgrade();
@@ -274,6 +268,30 @@ struct Writer {
     cache: HashMap<SessionId, SessionRecord>,
     /// Lazily written records are committed but not yet on disk.
     dirty: bool,
+    /// The key of the next accepted receipt in `RECEIPTS`.
+    next_receipt: u64,
+}
+
+/// Creates the tables, moves receipts kept by (session, seq) into the arrival-keyed table (in one transaction, so
+/// a crash leaves either the old table or the new one whole), and returns the next receipt's key.
+fn prepare_tables(db: &Database) -> Result<u64, redb::Error> {
+    let w = db.begin_write()?;
+    let next = {
+        let mut receipts = w.open_table(RECEIPTS)?;
+        w.open_table(SESSIONS)?;
+        w.open_table(OWN_RECEIPTS)?;
+        let mut next = receipts.last()?.map_or(0, |(k, _)| k.value() + 1);
+        let old = w.open_table(RECEIPTS_BY_SESSION)?;
+        for item in old.iter()? {
+            let (_, v) = item?;
+            receipts.insert(next, v.value())?;
+            next += 1;
+        }
+        next
+    };
+    w.delete_table(RECEIPTS_BY_SESSION)?;
+    w.commit()?;
+    Ok(next)
 }
 
 impl Writer {
@@ -361,9 +379,8 @@ impl Writer {
                                 settled: prev.and_then(|rec| rec.settled.clone()),
                                 refused: prev.and_then(|rec| rec.refused.clone()),
                             };
-                            receipts
-                                .insert((session, r.receipt.seq), r.encode().as_slice())
-                                .map_err(|e| db_error(&p, e))?;
+                            receipts.insert(self.next_receipt, r.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                            self.next_receipt += 1;
                             self.cache.insert(session, rec);
                             unwritten.insert(session);
                         }
@@ -532,22 +549,27 @@ impl LedgerView {
         // A writable open repairs a ledger left by a crash; the file lock still refuses a running process's ledger.
         let db = Database::open(&path).map_err(|e| db_error(&path, e))?;
         let r = db.begin_read().map_err(|e| db_error(&path, e))?;
-        let decode_all = |table: redb::ReadOnlyTable<([u8; 16], u64), &[u8]>| -> Result<Vec<Vec<u8>>, LedgerError> {
+        // A table this ledger does not have (yet, or any more) reads as empty.
+        fn values<K: redb::Key + 'static, T: Decode>(
+            r: &redb::ReadTransaction,
+            table: TableDefinition<K, &[u8]>,
+            path: &Path,
+        ) -> Result<Vec<T>, LedgerError> {
+            let table = match r.open_table(table) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+                Err(e) => return Err(db_error(path, e)),
+            };
             let mut out = vec![];
-            for item in table.iter().map_err(|e| db_error(&path, e))? {
-                let (_, v) = item.map_err(|e| db_error(&path, e))?;
-                out.push(v.value().to_vec());
+            for item in table.iter().map_err(|e| db_error(path, e))? {
+                let (_, v) = item.map_err(|e| db_error(path, e))?;
+                out.push(T::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?);
             }
             Ok(out)
-        };
-        let receipts = decode_all(r.open_table(RECEIPTS).map_err(|e| db_error(&path, e))?)?
-            .into_iter()
-            .map(|b| SignedReceipt::decode(&mut b.as_slice()).map_err(|e| LedgerError::Corrupt(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let own = decode_all(r.open_table(OWN_RECEIPTS).map_err(|e| db_error(&path, e))?)?
-            .into_iter()
-            .map(|b| OwnReceipt::decode(&mut b.as_slice()).map_err(|e| LedgerError::Corrupt(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
+        }
+        let mut receipts: Vec<SignedReceipt> = values(&r, RECEIPTS_BY_SESSION, &path)?;
+        receipts.extend(values::<_, SignedReceipt>(&r, RECEIPTS, &path)?);
+        let own = values(&r, OWN_RECEIPTS, &path)?;
         let table = r.open_table(SESSIONS).map_err(|e| db_error(&path, e))?;
         let sessions = read_sessions(&table, &path)?.collect::<Result<_, _>>()?;
         Ok(LedgerView { sessions, receipts, own })
@@ -602,5 +624,42 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         panic!("ledger never became readable");
+    }
+
+    /// A ledger written before receipts were keyed by arrival keeps every receipt: a view reads the old table as
+    /// it is, and opening the ledger moves it into the new one.
+    #[tokio::test]
+    async fn receipts_kept_by_session_survive_the_move_to_arrival_order() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join(LEDGER_FILE)).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut old = w.open_table(RECEIPTS_BY_SESSION).unwrap();
+                for (seq, bytes) in [(1, 100), (2, 200)] {
+                    old.insert(([7; 16], seq), receipt(seq, bytes).encode().as_slice()).unwrap();
+                }
+                let mut sessions = w.open_table(SESSIONS).unwrap();
+                let rec = SessionRecord { latest: receipt(2, 200), settled: None, refused: None };
+                sessions.insert([7; 16], rec.encode().as_slice()).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let seqs = |view: &LedgerView| view.receipts.iter().map(|r| r.receipt.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&LedgerView::read(dir.path()).unwrap()), vec![1, 2]);
+        {
+            let ledger = Ledger::open(dir.path()).unwrap();
+            assert_eq!(ledger.commit(receipt(2, 200)).await.unwrap().unwrap_err().code, Code::Replayed);
+            assert_eq!(ledger.commit(receipt(3, 300)).await.unwrap(), Ok(()));
+            ledger.close().await.unwrap();
+        }
+        assert_eq!(seqs(&LedgerView::read(dir.path()).unwrap()), vec![1, 2, 3]);
+        // Opened again, the moved receipts are not moved twice and new ones follow them.
+        {
+            let ledger = Ledger::open(dir.path()).unwrap();
+            assert_eq!(ledger.commit(receipt(4, 400)).await.unwrap(), Ok(()));
+            ledger.close().await.unwrap();
+        }
+        assert_eq!(seqs(&LedgerView::read(dir.path()).unwrap()), vec![1, 2, 3, 4]);
     }
 }
