@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::SystemTime;
 
 use bao_tree::io::outboard::{PreOrderMemOutboard, PreOrderOutboard};
@@ -23,6 +23,8 @@ use bao_tree::{BaoTree, BlockSize};
 use bytes::Bytes;
 use ferry_primitives::{BlobHash, ContentId, SignedManifest};
 use parity_scale_codec::Encode;
+
+use crate::p2p::protocol::CHUNK_BYTES;
 
 /// 16 KiB bao groups: a bad byte is caught within 16 KiB of it.
 pub const BLOCK_SIZE: BlockSize = BlockSize::from_chunk_log(4);
@@ -48,6 +50,22 @@ pub enum StoreError {
 pub struct Blob {
     pub data: Bytes,
     pub outboard: PreOrderOutboard<Bytes>,
+    chunk_hashes: Arc<[OnceLock<[u8; 32]>]>,
+}
+
+impl Blob {
+    /// BLAKE3 of `data[start..start + len]`, the hash a receipt's chunk chain takes for a chunk served from this
+    /// blob. A transfer from the blob's start makes chunks at multiples of [`CHUNK_BYTES`]; their hashes are kept
+    /// with the blob, so a relay hashes each once however many viewers it serves them to.
+    pub fn chunk_hash(&self, start: usize, len: usize) -> [u8; 32] {
+        let hash = || *blake3::hash(&self.data[start..start + len]).as_bytes();
+        let chunk = CHUNK_BYTES as usize;
+        let whole = len == chunk || start + len == self.data.len();
+        match self.chunk_hashes.get(start / chunk) {
+            Some(kept) if start.is_multiple_of(chunk) && whole => *kept.get_or_init(hash),
+            _ => hash(),
+        }
+    }
 }
 
 /// Cheap-clone handle to the store.
@@ -106,6 +124,14 @@ impl Warm {
 struct Loaded {
     data: Bytes,
     outboard: Vec<u8>,
+    chunk_hashes: Arc<[OnceLock<[u8; 32]>]>,
+}
+
+impl Loaded {
+    fn new(data: Bytes, outboard: Vec<u8>) -> Loaded {
+        let chunks = data.len().div_ceil(CHUNK_BYTES as usize);
+        Loaded { data, outboard, chunk_hashes: (0..chunks).map(|_| OnceLock::new()).collect() }
+    }
 }
 
 struct DataOf(Arc<Loaded>);
@@ -232,7 +258,7 @@ impl Store {
     pub fn put_fetched(&self, data: Bytes) -> Result<Blob, StoreError> {
         let ob = self.put(&data, false)?;
         let hash = *ob.root.as_bytes();
-        let loaded = self.share(hash, Loaded { data, outboard: ob.data });
+        let loaded = self.share(hash, Loaded::new(data, ob.data));
         Ok(self.hand_out(hash, loaded))
     }
 
@@ -318,7 +344,8 @@ impl Store {
             tree: BaoTree::new(size as u64, BLOCK_SIZE),
             data: Bytes::from_owner(OutboardOf(loaded.clone())),
         };
-        Blob { data: Bytes::from_owner(DataOf(loaded)), outboard }
+        let chunk_hashes = loaded.chunk_hashes.clone();
+        Blob { data: Bytes::from_owner(DataOf(loaded)), outboard, chunk_hashes }
     }
 
     /// Reads a blob from disk and checks it against its name; a match is shared.
@@ -346,7 +373,7 @@ impl Store {
             std::fs::remove_file(&path).map_err(|e| StoreError::Io(path, e))?;
             return Ok(None);
         }
-        Ok(Some(self.share(*hash, Loaded { data: Bytes::from(data), outboard: outboard.data })))
+        Ok(Some(self.share(*hash, Loaded::new(Bytes::from(data), outboard.data))))
     }
 
     /// Makes `loaded` the copy every later request for the blob shares, if the blob is still stored. The index is
@@ -482,6 +509,26 @@ mod tests {
         let blob = store.blob(&hash).unwrap().unwrap();
         assert_eq!(&blob.data[..], &data[..]);
         assert_eq!(blob.outboard.data.len() as u64, blob.outboard.tree.outboard_size());
+    }
+
+    /// Kept or not, a chunk's hash is the hash of its bytes: the viewer hashes what it received, and the relay's
+    /// answer must match it for every chunk a transfer can make.
+    #[test]
+    fn chunk_hashes_are_the_hashes_of_the_chunks_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let chunk = CHUNK_BYTES as usize;
+        let data: Vec<u8> = (0..2 * chunk + 40_000).map(|i| (i * 7 / 5) as u8).collect();
+        let blob = store.blob(&store.put_blob(&data).unwrap()).unwrap().unwrap();
+        let group = 16 << 10;
+        for (start, len) in
+            [(0, chunk), (chunk, chunk), (2 * chunk, 40_000), (group, chunk), (group, 40_000), (0, group)]
+        {
+            let want = *blake3::hash(&data[start..start + len]).as_bytes();
+            assert_eq!(blob.chunk_hash(start, len), want, "chunk at {start}, {len} bytes");
+            assert_eq!(blob.chunk_hash(start, len), want, "chunk at {start}, {len} bytes, asked again");
+        }
+        assert_eq!(blob.chunk_hashes.iter().filter(|h| h.get().is_some()).count(), 3, "the aligned ones are kept");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::api::metrics::Metrics;
 use crate::chain::Link;
-use crate::content::store::Store;
+use crate::content::store::{Blob, Store};
 use crate::faults::Faults;
 use crate::money::ledger::{Ledger, LedgerError, Rejection};
 use crate::p2p::frame::{read_frame, write_frame, FrameError};
@@ -617,7 +617,8 @@ impl Relay {
             session: &session,
             window: self.credit_window,
             metrics: &self.metrics,
-            chunk: blake3::Hasher::new(),
+            blob: &blob,
+            blob_pos: start,
             chunk_len: 0,
             transfer_bytes: 0,
             transfer_end,
@@ -763,7 +764,9 @@ struct PaidWriter<'a> {
     session: &'a Session,
     window: u64,
     metrics: &'a Metrics,
-    chunk: blake3::Hasher,
+    blob: &'a Blob,
+    /// Where the next leaf starts in the blob.
+    blob_pos: u64,
     chunk_len: u64,
     transfer_bytes: u64,
     /// The session's served bytes when this transfer is done.
@@ -815,11 +818,11 @@ impl PaidWriter<'_> {
         if self.chunk_len == 0 {
             return;
         }
-        let hash = self.chunk.finalize();
-        self.chunk.reset();
+        let start = self.blob_pos - self.chunk_len;
+        let hash = self.blob.chunk_hash(start as usize, self.chunk_len as usize);
         self.chunk_len = 0;
         let mut s = self.session.served.lock().unwrap_or_else(|p| p.into_inner());
-        s.chain.extend_hash(hash.as_bytes());
+        s.chain.extend_hash(&hash);
         let entry = (s.bytes, s.chain.0);
         if s.boundaries.len() >= MAX_BOUNDARIES {
             s.boundaries.pop_front();
@@ -845,7 +848,7 @@ impl iroh_io::AsyncStreamWriter for PaidWriter<'_> {
         let before = self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
         let upto = before + len;
         self.wait_for_credit(upto, upto.max(chunk_end(before, self.chunk_len, self.transfer_end))).await?;
-        self.chunk.update(&leaf);
+        self.blob_pos += len;
         self.chunk_len += len;
         self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes += len;
         let start = self.buf.len();
