@@ -83,6 +83,17 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     chunk.read_to_end(&mut body).await?;
     assert!(body.len() as u64 >= segment.size, "the whole segment arrived within the credit window");
 
+    // A transfer that would start past the blob's end is refused, and the relay serves on.
+    let past_end = segment.size.div_ceil(GROUP_BYTES);
+    let mut far = control.open_stream(peer, CHUNK_PROTOCOL).await?;
+    write_frame(
+        &mut far,
+        &ChunkRequest { session: session_id, blob: segment.hash, size: segment.size, start_group: past_end },
+    )
+    .await?;
+    let reply: ChunkReply = read_frame(&mut far, MAX_CONTROL_FRAME).await?;
+    assert!(matches!(reply, ChunkReply::Refused { code: Code::Malformed, .. }), "{reply:?}");
+
     let mut chain1 = ChunkChain::default();
     chain1.extend(&data[..CHUNK]);
     let mut chain2 = chain1;

@@ -57,10 +57,13 @@ impl Blob {
     /// BLAKE3 of `data[start..start + len]`, the hash a receipt's chunk chain takes for a chunk served from this
     /// blob. A transfer from the blob's start makes chunks at multiples of [`CHUNK_BYTES`]; their hashes are kept
     /// with the blob, so a relay hashes each once however many viewers it serves them to.
+    /// A range past the blob's end is cut at the end.
     pub fn chunk_hash(&self, start: usize, len: usize) -> [u8; 32] {
-        let hash = || *blake3::hash(&self.data[start..start + len]).as_bytes();
+        let end = start.saturating_add(len).min(self.data.len());
+        let start = start.min(end);
+        let hash = || *blake3::hash(&self.data[start..end]).as_bytes();
         let chunk = CHUNK_BYTES as usize;
-        let whole = len == chunk || start + len == self.data.len();
+        let whole = end - start == chunk.min(self.data.len() - start);
         match self.chunk_hashes.get(start / chunk) {
             Some(kept) if start.is_multiple_of(chunk) && whole => *kept.get_or_init(hash),
             _ => hash(),

@@ -583,6 +583,16 @@ impl Relay {
                 .await?;
             return Ok(());
         };
+        let start = req.start_group.saturating_mul(GROUP_BYTES);
+        if start >= segment.size && segment.size > 0 {
+            self.metrics.reject(&self.metrics.streams_refused, Code::Malformed.as_str());
+            write_frame(
+                stream,
+                &refuse(Code::Malformed, format!("start group {} is past the blob's end", req.start_group)),
+            )
+            .await?;
+            return Ok(());
+        }
         // The viewer asks for its next blob as soon as it has the last byte of this one, which can be before this
         // relay has closed that transfer's stream: wait a little for it rather than refuse.
         let Ok(_transfer) = tokio::time::timeout(TRANSFER_WAIT, session.transfer.lock()).await else {
@@ -592,7 +602,6 @@ impl Relay {
         // The requesting viewer is covered, for the first receipt chunk of the transfer, before anything is
         // fetched upstream on its behalf.
         let served = session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
-        let start = req.start_group.saturating_mul(GROUP_BYTES).min(segment.size);
         let transfer_end = served + (segment.size - start);
         if let Err(reason) = self.lane_covers(&session, chunk_end(served, 0, transfer_end).max(served + 1)).await {
             self.metrics.reject(&self.metrics.streams_refused, Code::NoEscrow.as_str());

@@ -1,7 +1,8 @@
 //! The receipt ledger (redb): the relay's durable record of what it is owed, and the viewer's copy of what it signed.
 //!
 //! One writer thread owns the database. Callers send operations over a channel; the writer takes everything queued
-//! (group commit), applies it in one write transaction, commits with fsync, and only then answers. So an
+//! (group commit), and what arrives within [`GATHER`] when something must reach the disk, applies it in one write
+//! transaction, commits with fsync, and only then answers. So an
 //! acknowledged receipt survives `kill -9` and power loss, and the fsync cost is shared by every receipt, of every
 //! session, that arrived meanwhile.
 //!
@@ -28,7 +29,7 @@ use tables::{OWN_RECEIPTS, RECEIPTS, RECEIPTS_BY_SESSION, SESSIONS};
 pub const LEDGER_FILE: &str = "ledger.redb";
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 8192;
-/// How long a durable commit waits for more operations to share its fsync.
+/// How long after taking the first operation of a durable commit the writer waits for more to share its fsync.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// Longest a lazily written record stays off disk.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -311,19 +312,19 @@ fn drain(rx: &mut mpsc::Receiver<Op>, group: &mut Vec<Op>) -> Option<oneshot::Se
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Op>) {
         while let Some(first) = rx.blocking_recv() {
-            let arrived = std::time::Instant::now();
-            let mut group = vec![first];
-            let mut close = drain(&mut rx, &mut group);
-            // A commit costs the writer about the same CPU (most of it the kernel's fsync) for one receipt as for
-            // a hundred: wait a moment for more before committing.
-            if close.is_none() && group.iter().any(Op::durable) {
-                std::thread::sleep(GATHER.saturating_sub(arrived.elapsed()));
+            let taken = std::time::Instant::now();
+            let (mut group, mut close) = match first {
+                Op::Close(reply) => (vec![], Some(reply)),
+                op => (vec![op], None),
+            };
+            if close.is_none() {
                 close = drain(&mut rx, &mut group);
             }
-            if let Some(Op::Close(_)) = group.first() {
-                if let Some(Op::Close(reply)) = group.pop() {
-                    close = Some(reply);
-                }
+            // A commit costs the writer about the same CPU (most of it the kernel's fsync) for one receipt as for
+            // a hundred: wait a moment for more before committing.
+            if close.is_none() && group.len() < MAX_GROUP && group.iter().any(Op::durable) {
+                std::thread::sleep(GATHER.saturating_sub(taken.elapsed()));
+                close = drain(&mut rx, &mut group);
             }
             let nothing_to_flush = !self.dirty && group.iter().all(|op| matches!(op, Op::Flush));
             if !group.is_empty() && !nothing_to_flush {
@@ -635,6 +636,27 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         panic!("ledger never became readable");
+    }
+
+    /// `close` answers only once the file is free, even when an operation arrives right after it (within the
+    /// writer's wait for company), and that operation is answered, not dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_frees_the_file_even_with_an_operation_right_behind_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path()).unwrap();
+        assert_eq!(ledger.commit(receipt(1, 100)).await.unwrap(), Ok(()));
+        let other = ledger.clone();
+        let late = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            futures::executor::block_on(other.commit(receipt(2, 200)))
+        });
+        ledger.close().await.unwrap();
+        assert!(LedgerView::read(dir.path()).is_ok(), "the ledger is still open after close answered");
+        // Committed before the close was taken, or refused because the ledger stopped: never left unanswered.
+        match late.await.unwrap() {
+            Ok(verdict) => assert_eq!(verdict, Ok(())),
+            Err(e) => assert!(matches!(e, LedgerError::Stopped), "{e}"),
+        }
     }
 
     /// A ledger written before receipts were keyed by arrival keeps every receipt: a view reads the old table as
