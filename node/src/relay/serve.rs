@@ -584,7 +584,7 @@ impl Relay {
             return Ok(());
         };
         let start = req.start_group.saturating_mul(GROUP_BYTES);
-        if start >= segment.size && segment.size > 0 {
+        if start > 0 && start >= segment.size {
             self.metrics.reject(&self.metrics.streams_refused, Code::Malformed.as_str());
             write_frame(
                 stream,
