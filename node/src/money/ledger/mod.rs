@@ -275,24 +275,17 @@ struct Writer {
     next_receipt: u64,
 }
 
-/// Creates the tables, moves receipts kept by (session, seq) into the arrival-keyed table (in one transaction, so
-/// a crash leaves either the old table or the new one whole), and returns the next receipt's key.
+/// Creates the tables and returns the next receipt's key. Receipts that a ledger of an older node kept by (session,
+/// seq) stay where they are: a view reads them before the newer ones.
 fn prepare_tables(db: &Database) -> Result<u64, redb::Error> {
     let w = db.begin_write()?;
     let next = {
-        let mut receipts = w.open_table(RECEIPTS)?;
+        let receipts = w.open_table(RECEIPTS)?;
         w.open_table(SESSIONS)?;
         w.open_table(OWN_RECEIPTS)?;
-        let mut next = receipts.last()?.map_or(0, |(k, _)| k.value() + 1);
-        let old = w.open_table(RECEIPTS_BY_SESSION)?;
-        for item in old.iter()? {
-            let (_, v) = item?;
-            receipts.insert(next, v.value())?;
-            next += 1;
-        }
+        let next = receipts.last()?.map_or(0, |(k, _)| k.value() + 1);
         next
     };
-    w.delete_table(RECEIPTS_BY_SESSION)?;
     w.commit()?;
     Ok(next)
 }
@@ -659,10 +652,10 @@ mod tests {
         }
     }
 
-    /// A ledger written before receipts were keyed by arrival keeps every receipt: a view reads the old table as
-    /// it is, and opening the ledger moves it into the new one.
+    /// A ledger written before receipts were keyed by arrival keeps every receipt: a view reads the old table
+    /// first, then the receipts accepted since.
     #[tokio::test]
-    async fn receipts_kept_by_session_survive_the_move_to_arrival_order() {
+    async fn receipts_kept_by_session_survive_the_change_to_arrival_order() {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = Database::create(dir.path().join(LEDGER_FILE)).unwrap();
@@ -687,7 +680,7 @@ mod tests {
             ledger.close().await.unwrap();
         }
         assert_eq!(seqs(&LedgerView::read(dir.path()).unwrap()), vec![1, 2, 3]);
-        // Opened again, the moved receipts are not moved twice and new ones follow them.
+        // Opened again, new receipts still follow.
         {
             let ledger = Ledger::open(dir.path()).unwrap();
             assert_eq!(ledger.commit(receipt(4, 400)).await.unwrap(), Ok(()));
