@@ -69,6 +69,14 @@ impl Blob {
             _ => hash(),
         }
     }
+
+    /// Hashes every whole chunk not hashed yet, so that serving the blob from its start hashes nothing.
+    pub fn hash_chunks(&self) {
+        let chunk = CHUNK_BYTES as usize;
+        for start in (0..self.data.len()).step_by(chunk) {
+            self.chunk_hash(start, chunk);
+        }
+    }
 }
 
 /// Cheap-clone handle to the store.
@@ -315,6 +323,14 @@ impl Store {
             drop(gate);
         }
         Ok(loaded?.map(|l| self.hand_out(*hash, l)))
+    }
+
+    /// Whether reading `hash` ahead of a request would pay off: it is stored here, neither in memory nor being read,
+    /// and fits in what the store keeps in memory, so it is still there when the request comes.
+    pub fn worth_reading_ahead(&self, hash: &BlobHash) -> bool {
+        let Some(&(_, size)) = self.lock().used.get(hash) else { return false };
+        let fits = usize::try_from(size).is_ok_and(|s| s <= lock(&self.inner.warm).limit);
+        fits && self.loaded(hash).is_none() && !lock(&self.inner.reading).contains_key(hash)
     }
 
     /// The blob if it is in memory; never touches the disk, so async code may call it.
@@ -603,6 +619,36 @@ mod tests {
         store.set_memory_bytes(0);
         assert!(store.blob_in_memory(&b).is_none(), "a limit of 0 keeps nothing after its last use");
         assert_eq!(store.disk_reads(), 2);
+    }
+
+    #[test]
+    fn only_a_stored_blob_that_is_not_loaded_and_fits_in_memory_is_worth_reading_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let (a, b) = (store.put_blob(&[1u8; 60_000]).unwrap(), store.put_blob(&[2u8; 20_000]).unwrap());
+        store.set_memory_bytes(50_000);
+        assert!(!store.worth_reading_ahead(&a), "60 kB would not stay within 50 kB");
+        assert!(store.worth_reading_ahead(&b));
+        assert!(!store.worth_reading_ahead(&[9; 32]), "not stored here");
+        let blob = store.blob(&b).unwrap().unwrap();
+        assert!(!store.worth_reading_ahead(&b), "already loaded");
+        drop(blob);
+        assert!(!store.worth_reading_ahead(&b), "still in memory");
+        store.set_memory_bytes(0);
+        assert!(!store.worth_reading_ahead(&b), "nothing stays in memory to be found by the request");
+    }
+
+    #[test]
+    fn hashing_chunks_ahead_keeps_every_whole_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let chunk = CHUNK_BYTES as usize;
+        let data: Vec<u8> = (0..2 * chunk + 100).map(|i| (i % 251) as u8).collect();
+        let blob = store.blob(&store.put_blob(&data).unwrap()).unwrap().unwrap();
+        blob.hash_chunks();
+        let kept: Vec<_> = blob.chunk_hashes.iter().map(|h| h.get().copied()).collect();
+        let want: Vec<_> = data.chunks(chunk).map(|c| Some(*blake3::hash(c).as_bytes())).collect();
+        assert_eq!(kept, want);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::time::Instant;
 use bao_tree::{ChunkNum, ChunkRanges};
 use bytes::Bytes;
 use ferry_primitives::{
-    amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, SessionId, SignedManifest, SignedReceipt,
+    amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, Manifest, Segment, SessionId, SignedManifest,
+    SignedReceipt,
 };
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
@@ -616,6 +617,7 @@ impl Relay {
                 return Ok(());
             }
         };
+        self.read_ahead(&session.manifest.manifest, &segment);
         write_frame(stream, &ChunkReply::Sending).await?;
         self.metrics.chunk_streams_active.inc();
         let ranges = ChunkRanges::from(ChunkNum(req.start_group.saturating_mul(GROUP_BYTES / 1024))..);
@@ -646,6 +648,22 @@ impl Relay {
 }
 
 impl Relay {
+    /// Loads the blob a viewer most likely asks for next while this one is sent, and hashes its chunks, so that
+    /// its request waits neither for the disk nor for the hash check. Only a blob stored here: nothing is fetched
+    /// (and paid for) upstream on a guess.
+    fn read_ahead(&self, manifest: &Manifest, segment: &Segment) {
+        let Some(next) = next_in_rendition(manifest, segment) else { return };
+        if !self.store.worth_reading_ahead(&next.hash) {
+            return;
+        }
+        let (store, hash) = (self.store.clone(), next.hash);
+        tokio::task::spawn_blocking(move || match store.blob(&hash) {
+            Ok(Some(blob)) => blob.hash_chunks(),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read a blob ahead of its request"),
+        });
+    }
+
     /// Whether the viewer's lane covers serving the session up to `upto` bytes. Past what is already covered,
     /// the cost of up to one more credit window is reserved in the lane book (or of just enough, if the lane
     /// holds less). Without a chain everything is served.
@@ -712,6 +730,15 @@ impl Relay {
         c.acked_tip = c.acked_tip.max(r.tip);
         Ok(())
     }
+}
+
+/// The blob after `segment` in its rendition: what a viewer playing it asks for next.
+fn next_in_rendition<'m>(manifest: &'m Manifest, segment: &Segment) -> Option<&'m Segment> {
+    manifest.renditions.iter().find_map(|r| {
+        let mut from = r.init.iter().chain(&r.segments).skip_while(|s| s.hash != segment.hash);
+        from.next()?;
+        from.next()
+    })
 }
 
 /// How long a chunk request waits for the session's previous transfer to end before it is refused `Busy`.
@@ -876,5 +903,41 @@ impl iroh_io::AsyncStreamWriter for PaidWriter<'_> {
 
     async fn sync(&mut self) -> std::io::Result<()> {
         self.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_primitives::{Container, Rendition};
+
+    #[test]
+    fn the_next_blob_is_the_following_one_of_the_same_rendition() {
+        let seg = |n: u8| Segment { hash: [n; 32], size: 1000, duration_ms: 1000 };
+        let rendition = |init: Option<u8>, segs: &[u8]| Rendition {
+            name: b"r".to_vec(),
+            bandwidth: 1,
+            width: 1,
+            height: 1,
+            codecs: vec![],
+            init: init.map(seg),
+            segments: segs.iter().copied().map(seg).collect(),
+        };
+        let manifest = Manifest {
+            version: 1,
+            creator: [0; 32],
+            creator_share_bps: 0,
+            created_at: 0,
+            title: vec![],
+            container: Container::Fmp4,
+            target_duration_ms: 1000,
+            renditions: vec![rendition(Some(1), &[2, 3]), rendition(None, &[4])],
+        };
+        let next = |n: u8| next_in_rendition(&manifest, &seg(n)).map(|s| s.hash[0]);
+        assert_eq!(next(1), Some(2), "the init segment, then the first segment");
+        assert_eq!(next(2), Some(3));
+        assert_eq!(next(3), None, "the last of its rendition: not the first of the next one");
+        assert_eq!(next(4), None);
+        assert_eq!(next(9), None, "not in the manifest");
     }
 }
