@@ -9,8 +9,9 @@
 //!
 //! In memory, a blob is one shared copy while anything holds it, and the last [`WARM_BYTES`] of blobs used stay
 //! loaded: a player asks for a segment soon after its prefetch stored it, and a relay serves a popular segment
-//! to viewer after viewer. Reading a blob from disk costs a read and a full BLAKE3 pass, so concurrent first
-//! reads of one blob wait for a single reader.
+//! to viewer after viewer. Reading a blob from disk costs a full BLAKE3 pass, so concurrent first reads of one blob
+//! wait for a single reader. A blob read from disk is a read-only mapping of its file (page cache, no copy); the
+//! store never changes a file in place, so the mapping stays as it was checked.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -157,6 +158,19 @@ impl AsRef<[u8]> for OutboardOf {
     fn as_ref(&self) -> &[u8] {
         &self.0.outboard
     }
+}
+
+/// A stored blob's bytes, mapped from the page cache rather than copied into fresh memory.
+fn map_file(path: &Path) -> std::io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the store never changes a blob file in place: it writes a new one under a temporary name and renames
+    // it, and eviction unlinks it, which leaves this mapping valid. Only someone truncating the file by hand while
+    // it is mapped could make reading it fault.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
+    Ok(Bytes::from_owner(map))
 }
 
 /// Live entries kept before dead ones are swept out.
@@ -370,7 +384,7 @@ impl Store {
     /// Reads a blob from disk and checks it against its name; a match is shared.
     fn read_blob(&self, hash: &BlobHash) -> Result<Option<Arc<Loaded>>, StoreError> {
         let path = self.path("blobs", &hex::encode(hash));
-        let data = match std::fs::read(&path) {
+        let data = match map_file(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Deleted behind the store's back: forget it, so eviction does not count it.
@@ -392,7 +406,7 @@ impl Store {
             std::fs::remove_file(&path).map_err(|e| StoreError::Io(path, e))?;
             return Ok(None);
         }
-        Ok(Some(self.share(*hash, Loaded::new(Bytes::from(data), outboard.data))))
+        Ok(Some(self.share(*hash, Loaded::new(data, outboard.data))))
     }
 
     /// Makes `loaded` the copy every later request for the blob shares, if the blob is still stored. The index is
@@ -636,6 +650,25 @@ mod tests {
         assert!(!store.worth_reading_ahead(&b), "still in memory");
         store.set_memory_bytes(0);
         assert!(!store.worth_reading_ahead(&b), "nothing stays in memory to be found by the request");
+    }
+
+    /// A blob read from disk is a mapping of its file: what the store does to the file later must not touch it.
+    #[test]
+    fn a_blob_held_keeps_its_bytes_when_its_file_is_evicted_or_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 100_000).unwrap();
+        let (one, two) = (vec![1u8; 60_000], vec![2u8; 60_000]);
+        let hash = store.put_blob(&one).unwrap();
+        let held = store.blob(&hash).unwrap().unwrap();
+        store.put_blob(&two).unwrap();
+        assert!(!store.path("blobs", &hex::encode(hash)).exists(), "evicted to keep the cache within 100 kB");
+        assert_eq!(&held.data[..], &one[..]);
+        let two_hash = *blake3::hash(&two).as_bytes();
+        let held = store.blob(&two_hash).unwrap().unwrap();
+        store.put_own_blob(&two).unwrap();
+        assert_eq!(&held.data[..], &two[..], "publishing a cached blob writes a new file over it");
+        std::fs::remove_file(store.path("blobs", &hex::encode(two_hash))).unwrap();
+        assert_eq!(&held.data[..], &two[..]);
     }
 
     #[test]
