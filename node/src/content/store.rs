@@ -9,9 +9,8 @@
 //!
 //! In memory, a blob is one shared copy while anything holds it, and the last [`WARM_BYTES`] of blobs used stay
 //! loaded: a player asks for a segment soon after its prefetch stored it, and a relay serves a popular segment
-//! to viewer after viewer. Reading a blob from disk costs a full BLAKE3 pass, so concurrent first reads of one blob
-//! wait for a single reader. A blob read from disk is a read-only mapping of its file (page cache, no copy); the
-//! store never changes a file in place, so the mapping stays as it was checked.
+//! to viewer after viewer. Reading a blob from disk costs a read and a full BLAKE3 pass, so concurrent first
+//! reads of one blob wait for a single reader.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -25,6 +24,7 @@ use bytes::Bytes;
 use ferry_primitives::{BlobHash, ContentId, SignedManifest};
 use parity_scale_codec::Encode;
 
+use crate::content::buffers::read_blob_file;
 use crate::p2p::protocol::CHUNK_BYTES;
 
 /// 16 KiB bao groups: a bad byte is caught within 16 KiB of it.
@@ -158,19 +158,6 @@ impl AsRef<[u8]> for OutboardOf {
     fn as_ref(&self) -> &[u8] {
         &self.0.outboard
     }
-}
-
-/// A stored blob's bytes, mapped from the page cache rather than copied into fresh memory.
-fn map_file(path: &Path) -> std::io::Result<Bytes> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() == 0 {
-        return Ok(Bytes::new());
-    }
-    // SAFETY: the store never changes a blob file in place: it writes a new one under a temporary name and renames
-    // it, and eviction unlinks it, which leaves this mapping valid. Only someone truncating the file by hand while
-    // it is mapped could make reading it fault.
-    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
-    Ok(Bytes::from_owner(map))
 }
 
 /// Live entries kept before dead ones are swept out.
@@ -339,12 +326,23 @@ impl Store {
         Ok(loaded?.map(|l| self.hand_out(*hash, l)))
     }
 
-    /// Whether reading `hash` ahead of a request would pay off: it is stored here, neither in memory nor being read,
-    /// and fits in what the store keeps in memory, so it is still there when the request comes.
-    pub fn worth_reading_ahead(&self, hash: &BlobHash) -> bool {
+    /// Claims `hash` for reading ahead of a request, if that would pay off: it is stored here, neither in memory nor
+    /// being read, and fits in what the store keeps in memory, so it is still there when the request comes. Later
+    /// claims fail until the claimant's [`Store::blob`] has read it.
+    pub fn claim_read_ahead(&self, hash: &BlobHash) -> bool {
         let Some(&(_, size)) = self.lock().used.get(hash) else { return false };
         let fits = usize::try_from(size).is_ok_and(|s| s <= lock(&self.inner.warm).limit);
-        fits && self.loaded(hash).is_none() && !lock(&self.inner.reading).contains_key(hash)
+        if !fits || self.loaded(hash).is_some() {
+            return false;
+        }
+        // The reader's gate, taken now: `blob` finds it and removes it when done.
+        match lock(&self.inner.reading).entry(*hash) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Arc::default());
+                true
+            }
+        }
     }
 
     /// The blob if it is in memory; never touches the disk, so async code may call it.
@@ -384,7 +382,7 @@ impl Store {
     /// Reads a blob from disk and checks it against its name; a match is shared.
     fn read_blob(&self, hash: &BlobHash) -> Result<Option<Arc<Loaded>>, StoreError> {
         let path = self.path("blobs", &hex::encode(hash));
-        let data = match map_file(&path) {
+        let data = match read_blob_file(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Deleted behind the store's back: forget it, so eviction does not count it.
@@ -636,23 +634,26 @@ mod tests {
     }
 
     #[test]
-    fn only_a_stored_blob_that_is_not_loaded_and_fits_in_memory_is_worth_reading_ahead() {
+    fn only_a_stored_blob_that_is_not_loaded_and_fits_in_memory_is_read_ahead_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 30).unwrap();
         let (a, b) = (store.put_blob(&[1u8; 60_000]).unwrap(), store.put_blob(&[2u8; 20_000]).unwrap());
         store.set_memory_bytes(50_000);
-        assert!(!store.worth_reading_ahead(&a), "60 kB would not stay within 50 kB");
-        assert!(store.worth_reading_ahead(&b));
-        assert!(!store.worth_reading_ahead(&[9; 32]), "not stored here");
+        assert!(!store.claim_read_ahead(&a), "60 kB would not stay within 50 kB");
+        assert!(!store.claim_read_ahead(&[9; 32]), "not stored here");
+        assert!(store.claim_read_ahead(&b));
+        assert!(!store.claim_read_ahead(&b), "claimed already");
         let blob = store.blob(&b).unwrap().unwrap();
-        assert!(!store.worth_reading_ahead(&b), "already loaded");
+        assert!(lock(&store.inner.reading).is_empty(), "the claim outlived the read");
+        assert!(!store.claim_read_ahead(&b), "already loaded");
         drop(blob);
-        assert!(!store.worth_reading_ahead(&b), "still in memory");
+        assert!(!store.claim_read_ahead(&b), "still in memory");
         store.set_memory_bytes(0);
-        assert!(!store.worth_reading_ahead(&b), "nothing stays in memory to be found by the request");
+        assert!(!store.claim_read_ahead(&b), "nothing stays in memory to be found by the request");
+        assert_eq!(store.disk_reads(), 1);
     }
 
-    /// A blob read from disk is a mapping of its file: what the store does to the file later must not touch it.
+    /// What the store does to a blob's file later must not touch the bytes of the blob in memory.
     #[test]
     fn a_blob_held_keeps_its_bytes_when_its_file_is_evicted_or_written_again() {
         let dir = tempfile::tempdir().unwrap();

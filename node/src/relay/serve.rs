@@ -54,6 +54,8 @@ pub struct Relay {
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     peers: Mutex<HashMap<PeerId, PeerUse>>,
     streams: Arc<Semaphore>,
+    /// Blobs being read ahead of a request.
+    read_aheads: Arc<Semaphore>,
     hosts: PeerHosts,
     newcomers: Newcomers,
 }
@@ -190,6 +192,7 @@ impl Relay {
             sessions: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             streams,
+            read_aheads: Arc::new(Semaphore::new(READ_AHEADS)),
             hosts,
             newcomers,
         })
@@ -653,14 +656,19 @@ impl Relay {
     /// (and paid for) upstream on a guess.
     fn read_ahead(&self, manifest: &Manifest, segment: &Segment) {
         let Some(next) = next_in_rendition(manifest, segment) else { return };
-        if !self.store.worth_reading_ahead(&next.hash) {
+        // A few at a time: they must not crowd out the blocking threads that reads for requests wait for.
+        let Ok(permit) = self.read_aheads.clone().try_acquire_owned() else { return };
+        if !self.store.claim_read_ahead(&next.hash) {
             return;
         }
         let (store, hash) = (self.store.clone(), next.hash);
-        tokio::task::spawn_blocking(move || match store.blob(&hash) {
-            Ok(Some(blob)) => blob.hash_chunks(),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read a blob ahead of its request"),
+        tokio::task::spawn_blocking(move || {
+            match store.blob(&hash) {
+                Ok(Some(blob)) => blob.hash_chunks(),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read a blob ahead of its request"),
+            }
+            drop(permit);
         });
     }
 
@@ -731,6 +739,9 @@ impl Relay {
         Ok(())
     }
 }
+
+/// Blobs read ahead at once: one per core of a small machine.
+const READ_AHEADS: usize = 2;
 
 /// The blob after `segment` in its rendition: what a viewer playing it asks for next.
 fn next_in_rendition<'m>(manifest: &'m Manifest, segment: &Segment) -> Option<&'m Segment> {

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use bao_tree::io::fsm::{ResponseDecoder, ResponseDecoderNext};
 use bao_tree::io::BaoContentItem;
 use bao_tree::{BaoTree, ChunkNum, ChunkRanges};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ferry_primitives::{ContentId, Domain, Segment, SignedManifest};
 use libp2p::{PeerId, StreamProtocol};
 
+use crate::content::buffers::blob_buffer;
 use crate::content::store::{Blob, Store, StoreError, BLOCK_SIZE};
 use crate::identity::Identity;
 use crate::money::funding::Funding;
@@ -308,7 +309,7 @@ impl Fetcher {
     /// The blob's verified bytes, paid for but not stored: [`Fetcher::blob`] stores them, and the transport
     /// benchmark (`examples/viewers_bench.rs`) drops them.
     pub async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Bytes, FetchError> {
-        let mut data = BytesMut::with_capacity(segment.size as usize);
+        let mut data = blob_buffer(segment.size as usize);
         let mut last = None;
         for round in 0..2 {
             let candidates = self.candidates(cid, round > 0).await;
@@ -317,7 +318,7 @@ impl Fetcher {
             }
             for peer in candidates {
                 match self.transfer(peer, cid, segment, &mut data).await {
-                    Ok(()) => return Ok(data.freeze()),
+                    Ok(()) => return Ok(Bytes::from(data)),
                     Err(e) => {
                         tracing::warn!(%peer, blob = %hex::encode(&segment.hash[..8]), verified = data.len(), error = %e, "transfer failed; trying the next relay");
                         if e.disqualifies() {
@@ -400,7 +401,7 @@ impl Fetcher {
         peer: PeerId,
         cid: &ContentId,
         segment: &Segment,
-        data: &mut BytesMut,
+        data: &mut Vec<u8>,
     ) -> Result<(), TransferError> {
         let session = self.session(peer, cid).await?;
         let mut session = session.lock().await;
