@@ -7,9 +7,15 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+const HUGE_PAGE: usize = 2 << 20;
+
 /// An empty vector with room for `len` bytes, in huge pages where the kernel has them.
 pub fn blob_buffer(len: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(len);
+    if len < 2 * HUGE_PAGE {
+        // It may not hold one whole huge page.
+        return v;
+    }
     let spare = v.spare_capacity_mut();
     let start = spare.as_mut_ptr() as usize;
     let page = 4096;

@@ -267,10 +267,20 @@ impl Store {
     }
 
     /// [`Store::put_blob`] for a blob just fetched: returns it, without reading it back, and keeps it warm.
-    pub fn put_fetched(&self, data: Bytes) -> Result<Blob, StoreError> {
-        let ob = self.put(&data, false)?;
-        let hash = *ob.root.as_bytes();
-        let loaded = self.share(hash, Loaded::new(data, ob.data));
+    /// `outboard` is the blob's pre-order outboard if the fetch verified every hash pair of it; without one, the
+    /// blob is hashed to make it.
+    pub fn put_fetched(&self, data: Bytes, outboard: Option<(BlobHash, Vec<u8>)>) -> Result<Blob, StoreError> {
+        let tree = BaoTree::new(data.len() as u64, BLOCK_SIZE);
+        let (hash, outboard) = match outboard {
+            // An empty blob has no pair to check it by; hashing it costs nothing.
+            Some((hash, ob)) if !data.is_empty() && ob.len() as u64 == tree.outboard_size() => (hash, ob),
+            _ => {
+                let ob = PreOrderMemOutboard::create(&data, BLOCK_SIZE);
+                (*ob.root.as_bytes(), ob.data)
+            }
+        };
+        self.keep(hash, &data, false)?;
+        let loaded = self.share(hash, Loaded::new(data, outboard));
         Ok(self.hand_out(hash, loaded))
     }
 
@@ -282,7 +292,12 @@ impl Store {
 
     fn put(&self, data: &[u8], own: bool) -> Result<PreOrderMemOutboard, StoreError> {
         let ob = PreOrderMemOutboard::create(data, BLOCK_SIZE);
-        let hash = *ob.root.as_bytes();
+        self.keep(*ob.root.as_bytes(), data, own)?;
+        Ok(ob)
+    }
+
+    /// Writes the blob named `hash` unless it is there already, and records it in the index.
+    fn keep(&self, hash: BlobHash, data: &[u8], own: bool) -> Result<(), StoreError> {
         let name = hex::encode(hash);
         // A blob published here is written (and synced) even if a cached copy, written without a sync, exists;
         // one published before is not written again.
@@ -297,8 +312,7 @@ impl Store {
                 lru.pinned.insert(hash);
             }
         }
-        self.evict()?;
-        Ok(ob)
+        self.evict()
     }
 
     /// The blob and its outboard, if stored: from memory, else read from disk and checked. Marks it used.
@@ -690,7 +704,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 10_000).unwrap();
         let data = Bytes::from(vec![4u8; 50_000]);
-        let blob = store.put_fetched(data.clone()).unwrap();
+        let blob = store.put_fetched(data.clone(), None).unwrap();
         let hash = *blob.outboard.root.as_bytes();
         assert_eq!(blob.data, data);
         assert!(!store.has_blob(&hash) && store.cached_bytes() == 0, "an evicted blob came back into the index");

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bao_tree::io::fsm::{ResponseDecoder, ResponseDecoderNext};
+use bao_tree::io::outboard::PreOrderMemOutboard;
+use bao_tree::io::sync::OutboardMut;
 use bao_tree::io::BaoContentItem;
 use bao_tree::{BaoTree, ChunkNum, ChunkRanges};
 use bytes::Bytes;
@@ -282,10 +284,11 @@ impl Fetcher {
             return Ok(b);
         }
         let fetched: Result<Blob, FetchError> = async {
-            let data = self.fetch(cid, segment).await?;
             // Off the async workers: it hashes and writes the whole blob, while the session goes on to the next one.
             let store = self.inner.store.clone();
-            Ok(tokio::task::spawn_blocking(move || store.put_fetched(data)).await??)
+            let (data, outboard) = self.fetch_with_outboard(cid, segment).await?;
+            let outboard = outboard.map(|o| (segment.hash, o));
+            Ok(tokio::task::spawn_blocking(move || store.put_fetched(data, outboard)).await??)
         }
         .await;
         // Only now: a caller that came meanwhile would not find it stored yet, and would fetch and pay again.
@@ -309,6 +312,15 @@ impl Fetcher {
     /// The blob's verified bytes, paid for but not stored: [`Fetcher::blob`] stores them, and the transport
     /// benchmark (`examples/viewers_bench.rs`) drops them.
     pub async fn fetch(&self, cid: &ContentId, segment: &Segment) -> Result<Bytes, FetchError> {
+        Ok(self.fetch_with_outboard(cid, segment).await?.0)
+    }
+
+    /// [`Fetcher::fetch`], with the blob's outboard when one transfer brought (and checked) all of it.
+    async fn fetch_with_outboard(
+        &self,
+        cid: &ContentId,
+        segment: &Segment,
+    ) -> Result<(Bytes, Option<Vec<u8>>), FetchError> {
         let mut data = blob_buffer(segment.size as usize);
         let mut last = None;
         for round in 0..2 {
@@ -318,7 +330,7 @@ impl Fetcher {
             }
             for peer in candidates {
                 match self.transfer(peer, cid, segment, &mut data).await {
-                    Ok(()) => return Ok(Bytes::from(data)),
+                    Ok(outboard) => return Ok((Bytes::from(data), outboard)),
                     Err(e) => {
                         tracing::warn!(%peer, blob = %hex::encode(&segment.hash[..8]), verified = data.len(), error = %e, "transfer failed; trying the next relay");
                         if e.disqualifies() {
@@ -396,13 +408,14 @@ impl Fetcher {
     }
 
     /// Fetches the rest of `segment` (after the groups already in `data`) from one relay, paying as it goes.
+    /// Returns the blob's outboard if the transfer started at its first group.
     async fn transfer(
         &self,
         peer: PeerId,
         cid: &ContentId,
         segment: &Segment,
         data: &mut Vec<u8>,
-    ) -> Result<(), TransferError> {
+    ) -> Result<Option<Vec<u8>>, TransferError> {
         let session = self.session(peer, cid).await?;
         let mut session = session.lock().await;
         // Every group verified but the transfer failed (its last receipt, say): fetch the last group again.
@@ -428,6 +441,13 @@ impl Fetcher {
             }
         };
         let tree = BaoTree::new(segment.size, BLOCK_SIZE);
+        // From the first group on, the stream brings every hash pair of the blob, each checked before the decoder
+        // hands it out: kept, they are its outboard, and storing the blob need not hash it again.
+        let mut outboard = (start_group == 0).then(|| PreOrderMemOutboard {
+            root: blake3::Hash::from(segment.hash),
+            tree,
+            data: vec![0; tree.outboard_size() as usize],
+        });
         let ranges = ChunkRanges::from(ChunkNum(start_group * (GROUP_BYTES / 1024))..);
         let mut decoder =
             ResponseDecoder::new(blake3::Hash::from(segment.hash), ranges, tree, StreamReader::new(stream));
@@ -440,7 +460,11 @@ impl Fetcher {
                 ResponseDecoderNext::More((d, item)) => {
                     decoder = d;
                     match item {
-                        Ok(BaoContentItem::Parent(_)) => {}
+                        Ok(BaoContentItem::Parent(p)) => {
+                            if outboard.as_mut().is_some_and(|o| o.save(p.node, &p.pair).is_err()) {
+                                outboard = None;
+                            }
+                        }
                         Ok(BaoContentItem::Leaf(leaf)) => {
                             if leaf.offset != data.len() as u64 {
                                 break Err(TransferError::Io(format!(
@@ -467,7 +491,7 @@ impl Fetcher {
         match result {
             Ok(()) if data.len() as u64 == segment.size => {
                 session.end_transfer().await?;
-                Ok(())
+                Ok(outboard.map(|o| o.data))
             }
             Ok(()) => {
                 session.abandon_chunk();
@@ -506,4 +530,33 @@ async fn dropped_again(attempt: &mut u32, error: &impl std::fmt::Display) -> boo
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `transfer` relies on to skip hashing a fetched blob again: the pairs of a response from the first group,
+    /// saved as the decoder hands them out, are the blob's whole outboard.
+    #[tokio::test]
+    async fn the_pairs_of_a_whole_transfer_are_the_blobs_outboard() {
+        for len in [0, 1, 16 << 10, (16 << 10) + 1, 3 << 20, (5 << 20) + 12_345] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let want = PreOrderMemOutboard::create(&data, BLOCK_SIZE);
+            let ranges = ChunkRanges::from(ChunkNum(0)..);
+            let mut encoded = vec![];
+            bao_tree::io::sync::encode_ranges_validated(&data[..], &want, &ranges, &mut encoded).unwrap();
+            let tree = want.tree;
+            let mut got = PreOrderMemOutboard { root: want.root, tree, data: vec![0; tree.outboard_size() as usize] };
+            let reader = StreamReader::new(futures::io::Cursor::new(encoded));
+            let mut decoder = ResponseDecoder::new(want.root, ranges, tree, reader);
+            while let ResponseDecoderNext::More((d, item)) = decoder.next().await {
+                decoder = d;
+                if let BaoContentItem::Parent(p) = item.unwrap() {
+                    got.save(p.node, &p.pair).unwrap();
+                }
+            }
+            assert_eq!(got.data, want.data, "{len} bytes");
+        }
+    }
 }
