@@ -267,13 +267,17 @@ impl Store {
     }
 
     /// [`Store::put_blob`] for a blob just fetched: returns it, without reading it back, and keeps it warm.
-    /// `outboard` is the blob's pre-order outboard if the fetch verified every hash pair of it; without one, the
-    /// blob is hashed to make it.
+    /// `outboard` is the blob's hash and pre-order outboard, given only if the caller checked `data` against that
+    /// hash through every pair of it (a bao transfer of the whole blob); without one, the blob is hashed.
     pub fn put_fetched(&self, data: Bytes, outboard: Option<(BlobHash, Vec<u8>)>) -> Result<Blob, StoreError> {
         let tree = BaoTree::new(data.len() as u64, BLOCK_SIZE);
         let (hash, outboard) = match outboard {
             // An empty blob has no pair to check it by; hashing it costs nothing.
-            Some((hash, ob)) if !data.is_empty() && ob.len() as u64 == tree.outboard_size() => (hash, ob),
+            Some((hash, ob)) if !data.is_empty() && ob.len() as u64 == tree.outboard_size() => {
+                // Every test build checks the caller's word.
+                debug_assert!(PreOrderMemOutboard::create(&data, BLOCK_SIZE).data == ob, "outboard of a fetched blob");
+                (hash, ob)
+            }
             _ => {
                 let ob = PreOrderMemOutboard::create(&data, BLOCK_SIZE);
                 (*ob.root.as_bytes(), ob.data)
@@ -352,6 +356,9 @@ impl Store {
         // The reader's gate, taken now: `blob` finds it and removes it when done.
         match lock(&self.inner.reading).entry(*hash) {
             std::collections::hash_map::Entry::Occupied(_) => false,
+            // A reader may have shared its copy and let go of its gate since the check above; `share` runs before
+            // that, so looking again under this lock settles it.
+            std::collections::hash_map::Entry::Vacant(_) if self.loaded(hash).is_some() => false,
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(Arc::default());
                 true
