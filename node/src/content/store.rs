@@ -674,25 +674,6 @@ mod tests {
         assert_eq!(store.disk_reads(), 1);
     }
 
-    /// What the store does to a blob's file later must not touch the bytes of the blob in memory.
-    #[test]
-    fn a_blob_held_keeps_its_bytes_when_its_file_is_evicted_or_written_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 100_000).unwrap();
-        let (one, two) = (vec![1u8; 60_000], vec![2u8; 60_000]);
-        let hash = store.put_blob(&one).unwrap();
-        let held = store.blob(&hash).unwrap().unwrap();
-        store.put_blob(&two).unwrap();
-        assert!(!store.path("blobs", &hex::encode(hash)).exists(), "evicted to keep the cache within 100 kB");
-        assert_eq!(&held.data[..], &one[..]);
-        let two_hash = *blake3::hash(&two).as_bytes();
-        let held = store.blob(&two_hash).unwrap().unwrap();
-        store.put_own_blob(&two).unwrap();
-        assert_eq!(&held.data[..], &two[..], "publishing a cached blob writes a new file over it");
-        std::fs::remove_file(store.path("blobs", &hex::encode(two_hash))).unwrap();
-        assert_eq!(&held.data[..], &two[..]);
-    }
-
     #[test]
     fn hashing_chunks_ahead_keeps_every_whole_chunk() {
         let dir = tempfile::tempdir().unwrap();
