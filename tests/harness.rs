@@ -290,7 +290,7 @@ pub fn stored_blob(home: &Home, hash_hex: &str) -> Option<Vec<u8>> {
     std::fs::read(home.dir.join("store/blobs").join(hash_hex)).ok()
 }
 
-/// A dev chain of its own for one test, on a free loopback port; stopped when dropped.
+/// A dev chain of its own for one test, on a free loopback port; stopped and deleted when dropped.
 /// Needs `scripts/devchain install` and `scripts/devchain spec`, or `scripts/fastchain spec` (scripts/test runs
 /// them).
 pub struct TestChain {
@@ -363,8 +363,9 @@ impl TestChain {
 }
 
 impl Drop for TestChain {
+    /// Stops the chain and deletes its state, so test runs do not fill the disk with one chain each.
     fn drop(&mut self) {
-        let _ = self.stop();
+        let _ = self.cli(&["down", "--forget"]);
     }
 }
 

@@ -76,3 +76,44 @@ fn the_systemd_unit_passes_systemd_analyze_verify() -> Result<()> {
     ensure!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify:\n{text}");
     Ok(())
 }
+
+/// `ferry chain down --port P` and its answer.
+fn chain_down(port: u16, args: &[&str]) -> Result<(bool, String)> {
+    let out = Command::new(ferry_bin())
+        .args(["chain", "down"])
+        .args(args)
+        .args(["--rpc-port", &port.to_string()])
+        .env("FERRY_LOG", "warn")
+        .output()
+        .context("cannot run ferry chain down")?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.success(), text))
+}
+
+/// `down --forget` deletes a dev chain's state, so repeated trials and test runs do not fill the disk; it never
+/// deletes the state of a chain that still answers and that this command did not start.
+#[test]
+fn a_forgotten_dev_chain_loses_its_state_but_one_it_did_not_start_keeps_it() -> Result<()> {
+    let chain = TestChain::node()?;
+    let cache = std::env::var_os("FERRY_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/ferry")))
+        .context("no HOME")?;
+    let data = cache.join("devchain").join(format!("data-{}", chain.port));
+    ensure!(data.is_dir(), "the node keeps no state at {}", data.display());
+
+    // Without its pid file, the running node is one this command did not start.
+    let pid_file = cache.join("devchain").join(format!("node-{}.pid", chain.port));
+    let pid = std::fs::read(&pid_file).context("the node's pid file")?;
+    std::fs::remove_file(&pid_file)?;
+    let (ok, text) = chain_down(chain.port, &["--forget"])?;
+    std::fs::write(&pid_file, pid)?;
+    ensure!(!ok && text.contains("did not start"), "down --forget deleted a chain it did not start:\n{text}");
+    ensure!(data.is_dir(), "the state of a chain that still runs is gone");
+    ensure!(chain.status().is_ok(), "the chain stopped");
+
+    let (ok, text) = chain_down(chain.port, &["--forget"])?;
+    ensure!(ok && text.contains("stopped") && text.contains("deleted"), "down --forget:\n{text}");
+    ensure!(!data.exists(), "{} is still there", data.display());
+    Ok(())
+}

@@ -277,6 +277,8 @@ fn the_readme_commands_work_as_written() -> Result<()> {
     ensure!(out.contains("withdrawn from block #"), "unregister does not say when:\n{out}");
     let early = sh.try_run(&operator, "ferry operator withdraw-bond")?;
     ensure!(!early.ok && early.stderr.contains("block #"), "an early withdraw-bond should name the block");
-    sh.run(&viewer, "ferry chain down")?;
+    // Named in a comment of the block: `down --forget` stops the chain and deletes its state.
+    let out = sh.run(&viewer, "ferry chain down --forget")?.stdout;
+    ensure!(out.contains("stopped") && out.contains("deleted"), "down --forget did not stop and delete:\n{out}");
     Ok(())
 }

@@ -189,7 +189,7 @@ impl DevChain {
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| DevChainError::Io(self.dir.clone(), e))?;
         if fresh {
-            self.forget()?;
+            self.remove_state()?;
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -235,7 +235,15 @@ impl DevChain {
         }
     }
 
-    fn forget(&self) -> Result<(), DevChainError> {
+    /// Deletes this port's chain state, unless a chain this command did not start still answers on it.
+    pub async fn forget(&self) -> Result<(), DevChainError> {
+        if self.status().await.is_ok() {
+            return Err(DevChainError::Running(self.rpc_port));
+        }
+        self.remove_state()
+    }
+
+    fn remove_state(&self) -> Result<(), DevChainError> {
         for path in self.state() {
             let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
             match removed {

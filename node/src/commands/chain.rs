@@ -18,7 +18,11 @@ pub enum ChainAction {
         fresh: bool,
     },
     /// Stop it.
-    Down,
+    Down {
+        /// Also delete its state on this port (blocks and balances), so the next `up` starts from genesis.
+        #[arg(long)]
+        forget: bool,
+    },
     /// Print its best and finalized blocks.
     Status {
         #[arg(long)]
@@ -39,11 +43,13 @@ pub async fn chain(_ctx: &Context, action: ChainAction, rpc_port: u16) -> anyhow
                 (s, false) => println!("a chain already runs on {} (block #{}, genesis {})", s.url, s.best, s.genesis),
             }
         }
-        ChainAction::Down => {
+        ChainAction::Down { forget } => {
+            let chains =
+                [ChainKind::Node, ChainKind::Chopsticks].map(|k| DevChain::in_cache(k, &cache, rpc_port, 1000));
             let mut stopped = false;
             let mut failed = None;
-            for kind in [ChainKind::Node, ChainKind::Chopsticks] {
-                match DevChain::in_cache(kind, &cache, rpc_port, 1000).down().await {
+            for dev in &chains {
+                match dev.down().await {
                     Ok(s) => stopped |= s,
                     Err(e) => failed = Some(e),
                 }
@@ -51,9 +57,17 @@ pub async fn chain(_ctx: &Context, action: ChainAction, rpc_port: u16) -> anyhow
             if let Some(e) = failed {
                 return Err(e.into());
             }
+            if forget {
+                for dev in &chains {
+                    dev.forget().await?;
+                }
+            }
             match stopped {
                 true => println!("dev chain on port {rpc_port} stopped"),
                 false => println!("no dev chain was running on port {rpc_port}"),
+            }
+            if forget {
+                println!("its state on port {rpc_port} is deleted; the next `ferry chain up` starts from genesis");
             }
         }
         ChainAction::Status { json } => {
