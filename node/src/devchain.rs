@@ -56,6 +56,12 @@ pub enum DevChainError {
          (`ferry chain down`, or the program that runs it) to start afresh, or pick another port with --rpc-port"
     )]
     Running(u16),
+    #[error(
+        "something still listens on port {0}, or the chain this command started there is still alive, so its state \
+         was kept: stop what runs there (a chain `ferry chain up` did not start, such as `scripts/fastchain run`), \
+         then run this again"
+    )]
+    InUse(u16),
     #[error("cannot start the dev chain: {0}")]
     Spawn(std::io::Error),
     #[error("the dev chain exited at start; the end of its log {0}:\n{1}")]
@@ -189,7 +195,7 @@ impl DevChain {
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| DevChainError::Io(self.dir.clone(), e))?;
         if fresh {
-            self.remove_state()?;
+            self.forget()?;
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -235,12 +241,25 @@ impl DevChain {
         }
     }
 
-    /// Deletes this port's chain state, unless a chain this command did not start still answers on it.
-    pub async fn forget(&self) -> Result<(), DevChainError> {
-        if self.status().await.is_ok() {
-            return Err(DevChainError::Running(self.rpc_port));
+    /// Deletes this port's chain state. Refused while anything listens on the port, answering or not, or while the
+    /// process its pid file names lives: a chain must never lose its database under it.
+    pub fn forget(&self) -> Result<(), DevChainError> {
+        let rpc = std::net::SocketAddr::from(([127, 0, 0, 1], self.rpc_port));
+        let listening = std::net::TcpStream::connect_timeout(&rpc, Duration::from_millis(500)).is_ok();
+        let started_here_lives = self.pid()?.is_some_and(|pid| signal(&pid, "-0"));
+        if listening || started_here_lives {
+            return Err(DevChainError::InUse(self.rpc_port));
         }
         self.remove_state()
+    }
+
+    /// The process id in this port's pid file, if there is one.
+    fn pid(&self) -> Result<Option<String>, DevChainError> {
+        match std::fs::read_to_string(self.pid_file()) {
+            Ok(p) => Ok(Some(p.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(DevChainError::Io(self.pid_file(), e)),
+        }
     }
 
     fn remove_state(&self) -> Result<(), DevChainError> {
@@ -281,18 +300,8 @@ impl DevChain {
 
     /// Stops the chain this port's pid file names; `false` when none was running.
     pub async fn down(&self) -> Result<bool, DevChainError> {
-        let pid = match std::fs::read_to_string(self.pid_file()) {
-            Ok(p) => p.trim().to_string(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(DevChainError::Io(self.pid_file(), e)),
-        };
-        let alive = |sig: &str| {
-            std::process::Command::new("kill")
-                .args([sig, &pid])
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
+        let Some(pid) = self.pid()? else { return Ok(false) };
+        let alive = |sig: &str| signal(&pid, sig);
         let was_running = alive("-TERM");
         let started = Instant::now();
         while was_running && alive("-0") {
@@ -340,4 +349,13 @@ impl DevChain {
             call("chain_getBlockHash", serde_json::json!([0])).await?.as_str().unwrap_or_default().to_string();
         Ok(Status { url: self.url(), best, finalized, genesis })
     }
+}
+
+/// Sends `sig` (`-0` only asks whether it lives) to process `pid`; whether it was delivered.
+fn signal(pid: &str, sig: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([sig, pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

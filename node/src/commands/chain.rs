@@ -57,16 +57,14 @@ pub async fn chain(_ctx: &Context, action: ChainAction, rpc_port: u16) -> anyhow
             if let Some(e) = failed {
                 return Err(e.into());
             }
-            if forget {
-                for dev in &chains {
-                    dev.forget().await?;
-                }
-            }
             match stopped {
                 true => println!("dev chain on port {rpc_port} stopped"),
                 false => println!("no dev chain was running on port {rpc_port}"),
             }
             if forget {
+                for dev in &chains {
+                    dev.forget()?;
+                }
                 println!("its state on port {rpc_port} is deleted; the next `ferry chain up` starts from genesis");
             }
         }
