@@ -399,6 +399,8 @@ impl Home {
         let id: serde_json::Value = serde_json::from_str(&ferry(&dir, &["id", "--json"])?)?;
         let home = Home { dir, account: id["account"].as_str().unwrap_or_default().to_string() };
         home.set_config("settle_every_ms = 6000", &format!("settle_every_ms = {settle_every_ms}"))?;
+        // Settle every claim at once, whatever it pays: the tests of the settlement policy set it back.
+        home.set_config("settle_fee_multiple = 200", "settle_fee_multiple = 0")?;
         Ok(home)
     }
 

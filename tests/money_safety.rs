@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use ferry_node::identity::Identity;
 use ferry_node::p2p::frame::{read_frame, write_frame};
-use ferry_node::p2p::protocol::{Code, OpenSession, SessionReply, MAX_CONTROL_FRAME, SESSION_PROTOCOL};
-use ferry_primitives::{Balance, Domain, Receipt};
+use ferry_node::p2p::protocol::{
+    ChunkReply, ChunkRequest, Code, OpenSession, SessionReply, CHUNK_PROTOCOL, MAX_CONTROL_FRAME, SESSION_PROTOCOL,
+};
+use ferry_primitives::{Balance, Domain, Receipt, Segment};
 use ferry_tests::*;
 
 /// Waits until `home`'s `name.log` contains `text`.
@@ -31,7 +33,7 @@ fn start_watch(chain: &TestChain, viewer: &Home, cid: &str, via: &str, max_price
 
 /// A viewer that never reserves funds on its own (`lane_amount = 0`).
 fn no_auto_lanes(viewer: &Home) -> Result<()> {
-    viewer.set_config("lane_amount = 10000000000", "lane_amount = 0")
+    viewer.set_config("lane_amount = 100000000000", "lane_amount = 0")
 }
 
 fn lane(chain: &TestChain, payer: &Home, relay: &Home) -> Result<Balance> {
@@ -119,7 +121,7 @@ fn a_cache_fill_never_pays_more_than_the_relay_chose() -> Result<()> {
 
     // No lane to the cache: it refuses before it fetches anything upstream.
     let watch = start_watch(&chain, &viewer, &cid, &cache_addr, PRICE)?;
-    wait_log(&victim, "relay", "not serving past the lane", Duration::from_secs(60))?;
+    wait_log(&victim, "relay", "not buying a blob upstream", Duration::from_secs(60))?;
     watch.stop()?;
     ensure!(!victim.log("relay").contains("session open"), "the cache opened a paid session upstream");
 
@@ -283,7 +285,8 @@ async fn new_accounts_from_one_address_are_rate_limited() -> Result<()> {
         let (client, mut control, _events) = ferry_node::p2p::start(&who, ferry_node::p2p::NetConfig::viewer())?;
         let peer = client.dial(&addr.parse()?).await?;
         let mut stream = control.open_stream(peer, SESSION_PROTOCOL).await?;
-        write_frame(&mut stream, &OpenSession { session: [i; 16], content, viewer: who.account, domain }).await?;
+        write_frame(&mut stream, &OpenSession::signed(who.secret(), [i; 16], content, domain, &peer, &who.peer_id))
+            .await?;
         refused.push(match read_frame(&mut stream, MAX_CONTROL_FRAME).await? {
             SessionReply::Opened { .. } => None,
             SessionReply::Refused { code, .. } => Some(code),
@@ -294,5 +297,233 @@ async fn new_accounts_from_one_address_are_rate_limited() -> Result<()> {
     let limited = Some(Code::RateLimited);
     assert_eq!(refused, [None, None, limited, limited], "two new accounts a minute from one address");
     ensure!(creator.log("relay").contains("too many new accounts from this address"), "the relay says why");
+    Ok(())
+}
+
+/// A client written from the wire protocol alone, with a key of its own, connected to one relay.
+struct RawClient {
+    id: Identity,
+    control: ferry_node::libp2p_stream::Control,
+    relay: ferry_node::libp2p::PeerId,
+    _client: ferry_node::p2p::Client,
+}
+
+impl RawClient {
+    async fn connect(id: Identity, addr: &str) -> Result<RawClient> {
+        let (client, control, _events) = ferry_node::p2p::start(&id, ferry_node::p2p::NetConfig::viewer())?;
+        let relay = client.dial(&addr.parse()?).await?;
+        Ok(RawClient { id, control, relay, _client: client })
+    }
+
+    /// Sends `open` and returns the session stream with the relay's reply.
+    async fn open(&mut self, open: &OpenSession) -> Result<(ferry_node::libp2p::Stream, SessionReply)> {
+        let mut s = self.control.open_stream(self.relay, SESSION_PROTOCOL).await?;
+        write_frame(&mut s, open).await?;
+        let reply = read_frame(&mut s, MAX_CONTROL_FRAME).await?;
+        Ok((s, reply))
+    }
+
+    /// A session opened and signed by this client's own key.
+    async fn open_own(
+        &mut self,
+        id: [u8; 16],
+        content: [u8; 32],
+        domain: Domain,
+    ) -> Result<ferry_node::libp2p::Stream> {
+        let open = OpenSession::signed(self.id.secret(), id, content, domain, &self.relay, &self.id.peer_id);
+        let (s, reply) = self.open(&open).await?;
+        ensure!(matches!(reply, SessionReply::Opened { .. }), "session refused: {reply:?}");
+        Ok(s)
+    }
+
+    /// Asks for `segment` on `session` and reads what the relay sends, without ever signing, until it sends
+    /// nothing for 2 s: the bytes read (payload and hash pairs), or the refusal.
+    async fn take(&mut self, session: [u8; 16], segment: &Segment) -> Result<Result<usize, Code>> {
+        use futures::AsyncReadExt;
+        let mut c = self.control.open_stream(self.relay, CHUNK_PROTOCOL).await?;
+        let req = ChunkRequest { session, blob: segment.hash, size: segment.size, start_group: 0 };
+        write_frame(&mut c, &req).await?;
+        match read_frame(&mut c, MAX_CONTROL_FRAME).await? {
+            ChunkReply::Refused { code, .. } => return Ok(Err(code)),
+            ChunkReply::Sending => {}
+        }
+        let (mut got, mut buf) = (0, vec![0u8; 64 << 10]);
+        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        Ok(Ok(got))
+    }
+}
+
+/// The blobs of `cid` as published in `home`'s store, largest first (read before a relay opens the store).
+fn blobs_of(home: &Home, cid: &str) -> Result<Vec<Segment>> {
+    let content = ferry_node::identity::parse_hex32(cid).context("cid")?;
+    let store = ferry_node::content::store::Store::open(&home.dir, u64::MAX)?;
+    let mut blobs: Vec<Segment> = store.manifest(&content)?.context("manifest")?.manifest.blobs().cloned().collect();
+    blobs.sort_by_key(|s| std::cmp::Reverse(s.size));
+    Ok(blobs)
+}
+
+/// Attack 8 (anyone's lane): a peer that does not hold a viewer's key cannot open a session that viewer's lane
+/// pays for: not with a proof of its own key, and not with a proof the viewer really signed for its own
+/// connection. The viewer itself is served as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_holder_of_a_viewers_key_opens_a_session_on_its_lane() -> Result<()> {
+    let (root, chain, creator, viewer) = stage()?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &make_video(root.path(), 4)?)?;
+    let blob = blobs_of(&creator, &cid)?.remove(0);
+    open_lane(&chain, &viewer, &creator, "1000000000000")?;
+    let content = ferry_node::identity::parse_hex32(&cid).context("cid")?;
+    let domain = Domain(chain_genesis(&chain)?);
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+
+    let victim = Identity::load(&viewer.dir)?;
+    let mut attacker = RawClient::connect(Identity::from_secret([77; 32]), &addr).await?;
+    let mut own_key =
+        OpenSession::signed(attacker.id.secret(), [1; 16], content, domain, &attacker.relay, &attacker.id.peer_id);
+    own_key.viewer = victim.account;
+    let replayed = OpenSession::signed(victim.secret(), [2; 16], content, domain, &attacker.relay, &victim.peer_id);
+    for open in [own_key, replayed] {
+        let (_s, reply) = attacker.open(&open).await?;
+        ensure!(
+            matches!(reply, SessionReply::Refused { code: Code::BadSignature, .. }),
+            "a session on the victim's lane without its key: {reply:?}"
+        );
+        assert_eq!(attacker.take(open.session, &blob).await?, Err(Code::UnknownSession), "no bytes on it");
+    }
+    play(&chain, &viewer, &cid, &addr, 4)?;
+    origin.stop()?;
+    ensure!(creator.log("relay").contains("did not prove the viewer's key"), "the relay says why it refused");
+    Ok(())
+}
+
+/// Attack 9 (free video by rotation): a viewer that never signs a receipt gets one credit window from a relay in
+/// all, however many sessions it opens one after another; the relay refuses the rest until it pays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_that_never_pays_gets_one_credit_window_in_all() -> Result<()> {
+    let (root, chain, creator, viewer) = stage()?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &make_video(root.path(), 12)?)?;
+    let blobs = blobs_of(&creator, &cid)?;
+    open_lane(&chain, &viewer, &creator, "1000000000000")?;
+    let content = ferry_node::identity::parse_hex32(&cid).context("cid")?;
+    let domain = Domain(chain_genesis(&chain)?);
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+
+    let mut freeloader = RawClient::connect(Identity::load(&viewer.dir)?, &addr).await?;
+    let (mut total, mut refused) = (0, vec![]);
+    let mut next = blobs.iter().cycle();
+    for i in 0..6u8 {
+        let _session = freeloader.open_own([i; 16], content, domain).await?;
+        // Take blobs until the relay stops short of one: the session's credit is used up.
+        for blob in next.by_ref().take(16) {
+            match freeloader.take([i; 16], blob).await? {
+                Ok(n) => {
+                    total += n;
+                    if (n as u64) < blob.size {
+                        break;
+                    }
+                }
+                Err(code) => {
+                    refused.push(code);
+                    break;
+                }
+            }
+        }
+    }
+    origin.stop()?;
+    // The window, plus the bao hash pairs (64 bytes per 16 KiB group, and a few per blob).
+    let window = 2 << 20;
+    let limit = window + window / 128 + 64 << 10;
+    ensure!(total <= limit, "a viewer that never paid received {total} bytes over 6 sessions; one window is {window}");
+    ensure!(refused.iter().all(|c| *c == Code::Busy) && !refused.is_empty(), "later sessions are refused: {refused:?}");
+    let r = creator.receipts()?;
+    ensure!(sessions(&r, "relay", "sessions") == 0, "nothing was acknowledged: {r}");
+    Ok(())
+}
+
+/// Attack 10 (settling costs more than it earns): with the relay's default settlement policy, sessions that each
+/// pay a little never make it pay more in fees than they paid it. Their claims wait until they pay for a
+/// settlement; none is sent at a loss.
+#[test]
+fn small_sessions_never_cost_a_relay_more_in_fees_than_they_paid() -> Result<()> {
+    let (root, chain, creator, viewer) = stage()?;
+    creator.set_config("settle_fee_multiple = 0", "settle_fee_multiple = 200")?;
+    creator.set_config("settle_max_age_ms = 120000", "settle_max_age_ms = 3000")?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &make_video(root.path(), 4)?)?;
+    open_lane(&chain, &viewer, &creator, "1000000000000")?;
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+    let before = block_on(chain.client(&creator)?.balance(creator.account_bytes()))?;
+
+    // Three viewers (homes of their own, so each fetches the video; one account, so one lane).
+    play(&chain, &viewer, &cid, &addr, 4)?;
+    for i in 2..=3 {
+        let again = Home::dev(root.path(), &format!("viewer{i}"), "viewer", 1000)?;
+        play(&chain, &again, &cid, &addr, 4)?;
+    }
+    // Several settlement rounds after every claim is due.
+    std::thread::sleep(Duration::from_secs(10));
+    let e = creator.earnings()?;
+    origin.stop()?;
+    let after = block_on(chain.client(&creator)?.balance(creator.account_bytes()))?;
+
+    ensure!(after >= before, "the relay's balance fell from {before} to {after} settling claims that paid less: {e}");
+    ensure!(e["pending"] != "0", "the claims are kept for later: {e}");
+    let log = creator.log("relay");
+    ensure!(e["sessions"].as_array().map_or(0, |s| s.len()) == 3, "three sessions: {e}\nthe relay's log:\n{log}");
+    Ok(())
+}
+
+/// Attack 11 (cache-fill amplification): a viewer that makes a cache relay buy blob after blob upstream, and
+/// never pays, makes it buy at most one credit window's worth and one blob more, not the whole video.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_that_leaves_fills_unpaid_gets_no_more_fills() -> Result<()> {
+    let (root, chain, creator, viewer) = stage()?;
+    let cache_home = Home::dev(root.path(), "cache", "operator", 1000)?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    chain.ferry(&cache_home, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let cid = publish(&chain, &creator, &make_video(root.path(), 12)?)?;
+    let blobs = blobs_of(&creator, &cid)?;
+    let video: u64 = blobs.iter().map(|b| b.size).sum();
+    open_lane(&chain, &viewer, &cache_home, "1000000000000")?;
+    let content = ferry_node::identity::parse_hex32(&cid).context("cid")?;
+    let domain = Domain(chain_genesis(&chain)?);
+    let (origin, origin_addr) = relay_on(&chain, &creator, &[])?;
+    let (cache, cache_addr) = relay_on(&chain, &cache_home, &["--bootstrap", &origin_addr])?;
+
+    // Every blob of the video, each in a session of its own, never paying.
+    let mut walker = RawClient::connect(Identity::load(&viewer.dir)?, &cache_addr).await?;
+    let mut refused = vec![];
+    let mut sessions = vec![];
+    for (i, blob) in blobs.iter().enumerate() {
+        let id = [i as u8; 16];
+        sessions.push(walker.open_own(id, content, domain).await?);
+        if let Err(code) = walker.take(id, blob).await? {
+            refused.push(code);
+        }
+    }
+    cache.stop()?;
+    origin.stop()?;
+
+    ensure!(!refused.is_empty(), "the cache bought every blob of the video for a viewer that paid nothing");
+    let log = cache_home.log("relay");
+    ensure!(
+        log.contains("not buying a blob upstream") || log.contains("not serving past the lane"),
+        "the cache says why"
+    );
+    let bought: u64 = cache_home.receipts()?["viewer"]["receipts"]
+        .as_array()
+        .context("the cache's receipts upstream")?
+        .iter()
+        .filter_map(|r| r["bytes"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let bound = (2 << 20) + blobs[0].size;
+    ensure!(bought <= bound, "the cache bought {bought} bytes of a {video}-byte video; the bound is {bound}");
     Ok(())
 }

@@ -63,7 +63,7 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     let mut session = control.open_stream(peer, SESSION_PROTOCOL).await?;
     write_frame(
         &mut session,
-        &OpenSession { session: session_id, content: cid, viewer: viewer.account, domain: Domain::default() },
+        &OpenSession::signed(viewer.secret(), session_id, cid, Domain::default(), &peer, &viewer.peer_id),
     )
     .await?;
     let SessionReply::Opened { relay: relay_account, price_per_mib, .. } =
@@ -139,13 +139,10 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     // content than the session's, and one that another viewer signed with its own key.
     let fresh = |id: [u8; 16]| {
         let mut control = control.clone();
+        let open = OpenSession::signed(viewer.secret(), id, cid, Domain::default(), &peer, &viewer.peer_id);
         async move {
             let mut s = control.open_stream(peer, SESSION_PROTOCOL).await?;
-            write_frame(
-                &mut s,
-                &OpenSession { session: id, content: cid, viewer: viewer.account, domain: Domain::default() },
-            )
-            .await?;
+            write_frame(&mut s, &open).await?;
             let reply: SessionReply = read_frame(&mut s, MAX_CONTROL_FRAME).await?;
             ensure!(matches!(reply, SessionReply::Opened { .. }), "session {id:?} refused: {reply:?}");
             anyhow::Ok(s)
@@ -216,7 +213,7 @@ async fn a_viewer_that_stops_paying_stops_getting_data() -> Result<()> {
     let mut session = control.open_stream(peer, SESSION_PROTOCOL).await?;
     write_frame(
         &mut session,
-        &OpenSession { session: [1; 16], content: cid, viewer: viewer.account, domain: Domain::default() },
+        &OpenSession::signed(viewer.secret(), [1; 16], cid, Domain::default(), &peer, &viewer.peer_id),
     )
     .await?;
     let SessionReply::Opened { credit_window, .. } = read_frame(&mut session, MAX_CONTROL_FRAME).await? else {

@@ -88,6 +88,11 @@ pub struct ChainConfig {
     pub settle_every_ms: u64,
     /// Most receipts per settlement transaction.
     pub settle_batch: usize,
+    /// A batch is settled once what it claims is this many times its fee.
+    pub settle_fee_multiple: u32,
+    /// A claim this old is settled as soon as it pays for its fee; a viewer with a claim unsettled for twice
+    /// this long is not served until it is settled.
+    pub settle_max_age_ms: u64,
     /// What `ferry watch` (and a relay filling its cache) reserves for a relay it pays, when it opens or tops up
     /// the lane to it.
     pub lane_amount: u128,
@@ -99,7 +104,7 @@ impl Default for RelayConfig {
             listen: vec!["/ip4/0.0.0.0/tcp/4001".into(), "/ip4/0.0.0.0/udp/4001/quic-v1".into()],
             external_addresses: vec![],
             bootstrap: vec![],
-            price_per_mib: 1_000,
+            price_per_mib: 100_000_000,
             max_upstream_price_per_mib: 0,
             credit_window_bytes: 2 << 20,
             cache_bytes: 10 << 30,
@@ -141,7 +146,9 @@ impl Default for ChainConfig {
             url: None,
             settle_every_ms: 6_000,
             settle_batch: 1_024,
-            lane_amount: 10_000_000_000,
+            settle_fee_multiple: 200,
+            settle_max_age_ms: 120_000,
+            lane_amount: 100_000_000_000,
         }
     }
 }
@@ -272,11 +279,13 @@ listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 external_addresses = []
 # Relays to join the network through, e.g. "/ip4/203.0.113.5/tcp/4001/p2p/12D3Koo...".
 bootstrap = []
-# Price of one MiB of verified video, in the chain's smallest unit.
-price_per_mib = 1000
+# Price of one MiB of verified video, in the chain's smallest unit (0.0001 UNIT: 0.1 UNIT a GiB). One settlement
+# costs about 10^8 in fees, so at this price a relay's fees stay under 1% of what it earns (BENCHMARKS.md).
+price_per_mib = 100000000
 # Most this relay pays per MiB to fill its cache from another relay; 0 means its own price.
 max_upstream_price_per_mib = 0
-# Bytes served ahead of the viewer's last acknowledged receipt (about one segment).
+# Bytes a viewer may have received ahead of its acknowledged receipts, over all its sessions with this relay
+# (about one segment). What a viewer received and never paid for stays charged to it for an hour.
 credit_window_bytes = 2097152
 # Disk space for videos cached from other relays (published videos are kept regardless).
 cache_bytes = 10737418240
@@ -321,9 +330,14 @@ genesis = "0x0000000000000000000000000000000000000000000000000000000000000000"
 # Pause between settlement rounds when nothing is left to settle, and most receipts per transaction (1 to 2048).
 settle_every_ms = 6000
 settle_batch = 1024
+# Settle when it pays: a batch goes on chain once it claims this many times its fee (200: fees at most 0.5%),
+settle_fee_multiple = 200
+# or once a claim is this old and pays more than the fee. A viewer whose claim stays unsettled for twice this long
+# is not served until it is (keep it well under the chain's UnbondingPeriod: 600 blocks).
+settle_max_age_ms = 120000
 # What `ferry watch` (and a relay filling its cache) reserves on chain for each relay it pays, when it opens or
-# tops up the lane to it (0.01 UNIT). Unused funds come back with `ferry lane close` and `ferry lane withdraw`.
-lane_amount = 10000000000
+# tops up the lane to it (0.1 UNIT). Unused funds come back with `ferry lane close` and `ferry lane withdraw`.
+lane_amount = 100000000000
 "#;
 
 #[cfg(test)]

@@ -21,3 +21,4 @@ pub mod viewer;
 
 /// Re-exported so tests and tools speak to a node with the same libp2p the node uses.
 pub use libp2p;
+pub use libp2p_stream;

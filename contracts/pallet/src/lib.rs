@@ -293,6 +293,9 @@ pub mod pallet {
         NotMonotonic,
         /// The batch is empty.
         EmptyBatch,
+        /// The session already settled a later receipt: this one is older than what the chain holds (a relay
+        /// whose ledger is behind the chain, or a session id used again).
+        Superseded,
     }
 
     #[pallet::hooks]
@@ -517,10 +520,9 @@ pub mod pallet {
             let prev = Sessions::<T>::get(&key);
             if let Some(p) = &prev {
                 ensure!(p.content == r.content, Error::<T>::SessionMismatch);
-                if r.seq < p.seq {
-                    // Superseded by a receipt already settled: resubmitting is a no-op.
-                    return Ok(());
-                }
+                // An older receipt is refused, never a silent no-op: a relay whose ledger is behind the chain
+                // learns it, rather than counting a session as paid that the chain never paid.
+                ensure!(r.seq >= p.seq, Error::<T>::Superseded);
                 if r.seq == p.seq {
                     ensure!(r.bytes == p.bytes && r.amount == p.amount && r.tip == p.tip, Error::<T>::NotMonotonic);
                     if p.amount_paid == p.amount && p.tip_paid == p.tip {

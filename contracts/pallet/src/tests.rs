@@ -257,8 +257,19 @@ fn resubmitting_a_receipt_is_a_no_op() {
         assert_ok!(settle(vec![r.clone()]));
         let relay1 = balance(RELAY);
         assert_ok!(settle(vec![r.clone(), r]));
-        assert_ok!(settle(vec![receipt(2, 8_000, 0).sign(&VIEWER)]));
         assert_eq!(balance(RELAY), relay1);
+        assert_eq!(lane(VIEWER, RELAY), 90_000);
+    });
+}
+
+#[test]
+fn a_receipt_older_than_the_settled_one_is_refused_not_ignored() {
+    new_test_ext().execute_with(|| {
+        setup(100_000);
+        assert_ok!(settle(vec![receipt(3, 10_000, 0).sign(&VIEWER)]));
+        // A relay whose ledger was restored from a backup, or a viewer that used the session id again from seq 1.
+        assert_noop!(settle(vec![receipt(2, 8_000, 0).sign(&VIEWER)]), Error::<Test>::Superseded);
+        assert_noop!(settle(vec![receipt(1, 20_000, 0).sign(&VIEWER)]), Error::<Test>::Superseded);
         assert_eq!(lane(VIEWER, RELAY), 90_000);
     });
 }

@@ -18,15 +18,16 @@ use polkadot_sdk::frame_support::{
     traits::{ConstBool, ConstU128, ConstU16, ConstU32, ConstU64, ConstU8},
     weights::{
         constants::{BlockExecutionWeight, ExtrinsicBaseWeight, RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
-        IdentityFee, Weight,
+        ConstantMultiplier, IdentityFee, Weight,
     },
     PalletId,
 };
 use polkadot_sdk::frame_system::limits::{BlockLength, BlockWeights};
+use polkadot_sdk::pallet_transaction_payment::{Multiplier, MultiplierUpdate};
 use polkadot_sdk::sp_runtime::{
     generic, impl_opaque_keys,
-    traits::{BlakeTwo256, IdentifyAccount, Verify},
-    MultiAddress, MultiSignature, Perbill,
+    traits::{BlakeTwo256, Bounded, Convert, IdentifyAccount, One, Saturating, Verify},
+    FixedPointNumber, MultiAddress, MultiSignature, Perbill, Perquintill,
 };
 use polkadot_sdk::sp_version::RuntimeVersion;
 use polkadot_sdk::*;
@@ -198,13 +199,69 @@ impl pallet_balances::Config for Runtime {
     type MaxReserves = ConstU32<50>;
 }
 
+parameter_types! {
+    /// Each byte of a block costs this: filling the normal part of a block (3.75 MiB) costs about 0.39 UNIT, so
+    /// keeping settlements out of every block for one `UnbondingPeriod` (600 blocks) costs over 236 UNIT.
+    pub const TransactionByteFee: Balance = 100_000;
+    /// Fees rise while blocks are fuller than this and fall back to the minimum below it.
+    pub const TargetBlockFullness: Perquintill = Perquintill::from_percent(25);
+    /// How fast: a full block raises fees by about 0.23%, so 600 full blocks multiply them by about 3.9.
+    pub AdjustmentVariable: Multiplier = Multiplier::saturating_from_rational(3, 1_000);
+    /// Weight is always charged in full.
+    pub MinimumMultiplier: Multiplier = Multiplier::one();
+    pub MaximumMultiplier: Multiplier = Bounded::max_value();
+}
+
+/// Fees follow load, by the formula of polkadot-sdk's `TargetedFeeAdjustment`, but a block's load is the fuller of
+/// its normal-class weight and its length: blocks stuffed with long, light calls raise fees too.
+pub struct LoadFeeAdjustment;
+
+impl MultiplierUpdate for LoadFeeAdjustment {
+    fn min() -> Multiplier {
+        MinimumMultiplier::get()
+    }
+    fn max() -> Multiplier {
+        MaximumMultiplier::get()
+    }
+    fn target() -> Perquintill {
+        TargetBlockFullness::get()
+    }
+    fn variability() -> Multiplier {
+        AdjustmentVariable::get()
+    }
+}
+
+impl Convert<Multiplier, Multiplier> for LoadFeeAdjustment {
+    fn convert(previous: Multiplier) -> Multiplier {
+        let previous = previous.max(Self::min());
+        let weights = RuntimeBlockWeights::get();
+        let max_weight = weights.get(DispatchClass::Normal).max_total.unwrap_or(weights.max_block).ref_time().max(1);
+        let weight = System::block_weight().get(DispatchClass::Normal).ref_time().min(max_weight);
+        let max_length = u64::from(*RuntimeBlockLength::get().max.get(DispatchClass::Normal)).max(1);
+        let length = u64::from(System::block_size()).min(max_length);
+        let load = Perquintill::from_rational(weight, max_weight).max(Perquintill::from_rational(length, max_length));
+        // Perquintill and Multiplier (FixedU128) both count in 10^18 parts.
+        let load = Multiplier::from_inner(u128::from(load.deconstruct()));
+        let target = Multiplier::from_inner(u128::from(Self::target().deconstruct()));
+        let v = Self::variability();
+        let first = v.saturating_mul(if load >= target { load - target } else { target - load });
+        let second = first.saturating_mul(first) / Multiplier::saturating_from_integer(2);
+        let next = if load >= target {
+            previous.saturating_add(previous.saturating_mul(first.saturating_add(second)))
+        } else {
+            previous.saturating_sub(previous.saturating_mul(first.saturating_sub(second)))
+        };
+        next.clamp(Self::min(), Self::max())
+    }
+}
+
 impl pallet_transaction_payment::Config for Runtime {
     type RuntimeEvent = RuntimeEvent;
     type OnChargeTransaction = pallet_transaction_payment::FungibleAdapter<Balances, ()>;
-    /// One unit of fee per unit of weight: cheap, but settlement batches still pay for their size.
+    /// One unit of fee per unit of weight (a picosecond of compute), times the load multiplier.
     type WeightToFee = IdentityFee<Balance>;
-    type LengthToFee = IdentityFee<Balance>;
-    type FeeMultiplierUpdate = ();
+    type LengthToFee = ConstantMultiplier<Balance, TransactionByteFee>;
+    type FeeMultiplierUpdate = LoadFeeAdjustment;
     type OperationalFeeMultiplier = ConstU8<5>;
     type WeightInfo = ();
 }

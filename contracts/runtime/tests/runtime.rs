@@ -127,3 +127,36 @@ fn receipts_per_block() {
     assert!(shared >= 3_600, "the weights let one block settle only {shared} receipts of one piece of content");
     assert!(max_batch <= own, "a batch of MaxBatch = {max_batch} receipts does not always fit in one block ({own} do)");
 }
+
+/// Fees follow load, and a block full of long, light calls is load: stuffing blocks to keep settlements out
+/// raises what it costs with every block, and fees fall back to the minimum once blocks empty.
+#[test]
+fn load_by_length_raises_fees() {
+    use frame_support::dispatch::DispatchClass;
+    use pallet_transaction_payment::Multiplier;
+    use sp_runtime::traits::{Convert, One};
+    use sp_runtime::FixedPointNumber;
+    type Adjust = ferry_runtime::LoadFeeAdjustment;
+
+    sp_io::TestExternalities::default().execute_with(|| {
+        let one = Multiplier::one();
+        let max_length = *ferry_runtime::RuntimeBlockLength::get().max.get(DispatchClass::Normal);
+        frame_system::BlockSize::<Runtime>::put(max_length);
+        let mut m = one;
+        for _ in 0..600 {
+            m = Adjust::convert(m);
+        }
+        // 600 full blocks: (1 + 0.003 × 0.75 + ...)^600, about 3.9.
+        assert!(m > Multiplier::saturating_from_rational(38, 10), "600 blocks full by length raise fees to {m}");
+        assert!(m < Multiplier::saturating_from_rational(40, 10), "{m}");
+
+        frame_system::BlockSize::<Runtime>::put(0);
+        let down = Adjust::convert(m);
+        assert!(down < m, "an empty block lowers fees");
+        let mut low = down;
+        for _ in 0..10_000 {
+            low = Adjust::convert(low);
+        }
+        assert_eq!(low, one, "never below the minimum: weight is always charged in full");
+    });
+}

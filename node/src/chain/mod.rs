@@ -70,6 +70,18 @@ impl ChainError {
         }
     }
 
+    /// True when a transaction did not get into a block (the pool dropped it, or preferred others): worth
+    /// sending again with a tip.
+    pub fn not_included(&self) -> bool {
+        match self {
+            ChainError::Timeout(_) => true,
+            ChainError::Invalid(m) => {
+                ["Priority is too low", "ropped", "surped", "banned"].iter().any(|w| m.contains(w))
+            }
+            _ => false,
+        }
+    }
+
     /// True when the chain could not be reached or did not answer: worth retrying as is.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ChainError::Connect(..) | ChainError::Rpc(_) | ChainError::Timeout(_))
@@ -78,6 +90,14 @@ impl ChainError {
 
 fn rpc(e: impl std::fmt::Display) -> ChainError {
     ChainError::Rpc(e.to_string())
+}
+
+/// An error from making or submitting a transaction: the pool's refusals apart from the rest.
+fn pool_error(e: impl std::fmt::Display) -> ChainError {
+    match e.to_string() {
+        m if m.contains("nvalid") || m.contains("Priority is too low") => ChainError::Invalid(m),
+        m => ChainError::Rpc(m),
+    }
 }
 
 /// A failed dispatch, with the pallet error's name and doc line from the metadata.
@@ -207,19 +227,25 @@ impl Chain {
         &self,
         call: &Call,
     ) -> Result<(Inclusion, subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>), ChainError> {
+        self.submit_tipped(call, 0).await
+    }
+
+    /// [`Chain::submit`] with a tip to the block author, which raises the transaction's priority in the pool.
+    async fn submit_tipped<Call: subxt::transactions::Payload>(
+        &self,
+        call: &Call,
+        tip: Balance,
+    ) -> Result<(Inclusion, subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>), ChainError> {
         // A short first call, so a chain that went away is noticed in seconds rather than after CALL_TIMEOUT.
         let at = tokio::time::timeout(PROBE_TIMEOUT, self.api.at_current_block())
             .await
             .map_err(|_| ChainError::Timeout(PROBE_TIMEOUT))?
             .map_err(rpc)?;
         let work = async {
+            let params =
+                subxt::config::polkadot::PolkadotExtrinsicParamsBuilder::<PolkadotConfig>::new().tip(tip).build();
             let progress =
-                at.transactions().sign_and_submit_then_watch_default(call, &self.signer).await.map_err(|e| match e
-                    .to_string()
-                {
-                    m if m.contains("nvalid") || m.contains("Priority is too low") => ChainError::Invalid(m),
-                    m => ChainError::Rpc(m),
-                })?;
+                at.transactions().sign_and_submit_then_watch(call, &self.signer, params).await.map_err(pool_error)?;
             let in_block = progress.wait_for_finalized().await.map_err(|e| match e {
                 subxt::error::TransactionProgressError::TransactionStatusError(s) => ChainError::Invalid(s.to_string()),
                 e => rpc(e),
@@ -305,8 +331,29 @@ impl Chain {
     /// Settles a batch of receipts; returns once the block is finalized, with what each new receipt paid.
     /// A receipt already settled pays nothing and has no payout.
     pub async fn settle(&self, batch: Vec<SignedReceipt>) -> Result<(Inclusion, Vec<Payout>), ChainError> {
+        self.settle_tipped(batch, 0).await
+    }
+
+    /// What the chain would charge now to settle `batch`, without a tip (the runtime's `query_info`).
+    pub async fn settle_fee(&self, batch: &[SignedReceipt]) -> Result<Balance, ChainError> {
+        let call = runtime::transactions().ferry().settle(BoundedVec(batch.iter().cloned().map(Static).collect()));
+        let work = async {
+            let at = self.api.at_current_block().await.map_err(rpc)?;
+            let params = subxt::config::polkadot::PolkadotExtrinsicParamsBuilder::<PolkadotConfig>::new().build();
+            let tx = at.transactions().create_signed(&call, &self.signer, params).await.map_err(pool_error)?;
+            tx.partial_fee_estimate().await.map_err(rpc)
+        };
+        tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| ChainError::Timeout(CALL_TIMEOUT))?
+    }
+
+    /// [`Chain::settle`] with a tip to the block author, for a batch that did not get into a block without one.
+    pub async fn settle_tipped(
+        &self,
+        batch: Vec<SignedReceipt>,
+        tip: Balance,
+    ) -> Result<(Inclusion, Vec<Payout>), ChainError> {
         let batch = BoundedVec(batch.into_iter().map(Static).collect());
-        let (at, events) = self.submit(&runtime::transactions().ferry().settle(batch)).await?;
+        let (at, events) = self.submit_tipped(&runtime::transactions().ferry().settle(batch), tip).await?;
         let mut payouts = vec![];
         for ev in events.find::<runtime::ferry::events::Settled>() {
             payouts.push(Payout::from(&ev.map_err(rpc)?));

@@ -67,7 +67,11 @@ pub async fn relay(ctx: &Context, args: RelayArgs) -> anyhow::Result<()> {
         chain: link.map(|link| ChainOptions {
             link,
             settle_every: Duration::from_millis(cfg.chain.settle_every_ms),
-            settle_batch: cfg.chain.settle_batch,
+            policy: crate::money::settle::Policy {
+                max_batch: cfg.chain.settle_batch,
+                fee_multiple: cfg.chain.settle_fee_multiple,
+                max_age: Duration::from_millis(cfg.chain.settle_max_age_ms),
+            },
             lane_amount: cfg.chain.lane_amount,
         }),
     };

@@ -19,7 +19,7 @@ pub struct WatchArgs {
     #[arg(long, env = "FERRY_GATEWAY")]
     gateway: Option<SocketAddr>,
     /// Refuse relays that ask more per MiB than this.
-    #[arg(long, env = "FERRY_MAX_PRICE", default_value_t = 1_000_000)]
+    #[arg(long, env = "FERRY_MAX_PRICE", default_value_t = 1_000_000_000)]
     max_price: u128,
 }
 

@@ -1,6 +1,13 @@
 //! The relay's settlement worker: the latest receipt of every session with something owed goes on chain in
 //! batches, and only a finalized block marks them settled in the ledger.
 //!
+//! A batch is sent when it pays: when what it claims is at least `fee_multiple` times what the chain would charge
+//! for it ([`Policy`]), or when it holds claims that are due (older than `max_age`) and those alone pay more than
+//! the fee. Claims go in the most urgent first: due ones, then the largest, so no viewer can starve a large claim
+//! with many small ones. A batch that does not get into a block is sent again with a tip that doubles each time,
+//! up to a tenth of what it claims. A viewer whose claim stays unsettled past `2 × max_age` gets nothing more
+//! from this relay until it is settled ([`LaneBook::set_overdue`]).
+//!
 //! Nothing here can pay twice: the pallet pays each session the delta over what it already paid, and a receipt
 //! it has seen is a no-op. So after a crash (between finality and the ledger write) or a timeout, the worker just
 //! submits again. While the chain is down, or its pool turns the transaction away, it retries with backoff; the
@@ -11,18 +18,18 @@
 //! What the ledger records as settled is what the chain paid, from its `Settled` events (or, for a receipt the
 //! chain had already settled, from its session record), never the receipt's own claim.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ferry_primitives::{SessionId, SignedReceipt};
+use ferry_primitives::{AccountId, Balance, SessionId, SignedReceipt};
 
 use crate::api::metrics::Metrics;
 use crate::chain::{ChainError, Link};
 use crate::money::earnings::Earnings;
-use crate::money::ledger::{Ledger, LedgerError, Refusal, Settled};
-use crate::relay::lanes::LaneBook;
+use crate::money::lanes::LaneBook;
+use crate::money::ledger::{Ledger, LedgerError, Refusal, SessionRecord, Settled};
 
 /// Longest wait between attempts while the chain is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -35,6 +42,61 @@ enum SettleError {
     Ledger(#[from] LedgerError),
 }
 
+/// When a batch is worth sending.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Most receipts per transaction.
+    pub max_batch: usize,
+    /// A batch is sent once it claims this many times its fee (200: fees at most 0.5% of what it claims).
+    pub fee_multiple: u32,
+    /// A claim this old is due: it is sent as soon as the due claims of a batch pay more than its fee.
+    pub max_age: Duration,
+}
+
+/// One session's unsettled claim.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub receipt: SignedReceipt,
+    /// Claimed and not yet paid (bytes and tip).
+    pub owed: Balance,
+    /// Since the relay first saw it unsettled.
+    pub age: Duration,
+}
+
+impl Policy {
+    fn due(&self, c: &Claim) -> bool {
+        c.age >= self.max_age
+    }
+
+    /// The most urgent claims first: due ones (oldest first), then the largest. At most `max_batch`.
+    pub fn order(&self, mut claims: Vec<Claim>) -> Vec<Claim> {
+        claims.sort_by(|a, b| match (self.due(a), self.due(b)) {
+            (true, true) => b.age.cmp(&a.age).then(b.owed.cmp(&a.owed)),
+            (true, false) => std::cmp::Ordering::Less,
+            (false, true) => std::cmp::Ordering::Greater,
+            (false, false) => b.owed.cmp(&a.owed),
+        });
+        claims.truncate(self.max_batch.max(1));
+        claims
+    }
+
+    /// Whether `batch` is worth `fee`: it claims `fee_multiple` times the fee, or its due claims pay more than it.
+    pub fn worth_sending(&self, batch: &[Claim], fee: Balance) -> bool {
+        let all: Balance = batch.iter().map(|c| c.owed).fold(0, Balance::saturating_add);
+        let due: Balance = batch.iter().filter(|c| self.due(c)).map(|c| c.owed).fold(0, Balance::saturating_add);
+        all >= fee.saturating_mul(Balance::from(self.fee_multiple)) || (due > fee && due > 0)
+    }
+
+    /// The tip for the `attempt`-th sending of a batch claiming `claimed` at `fee`: none at first, then the fee
+    /// doubled each time, never more than a tenth of the claim.
+    pub fn tip(&self, attempt: u32, fee: Balance, claimed: Balance) -> Balance {
+        if attempt == 0 {
+            return 0;
+        }
+        fee.saturating_mul(1 << attempt.min(20)).min(claimed / 10)
+    }
+}
+
 pub struct Settler {
     pub ledger: Ledger,
     pub link: Link,
@@ -43,10 +105,15 @@ pub struct Settler {
     pub home: PathBuf,
     /// Pause between rounds when nothing is left to settle.
     pub every: Duration,
-    pub max_batch: usize,
-    /// The relay's lane book, told what each settlement paid.
+    pub policy: Policy,
+    /// The relay's lane book, told what each settlement paid and which viewers are overdue.
     book: Option<Arc<LaneBook>>,
     in_flight: Arc<Mutex<HashSet<SessionId>>>,
+    /// When each session's latest receipt was first seen unsettled, by seq.
+    first_seen: Mutex<HashMap<SessionId, (u64, Instant)>>,
+    /// Sendings of the current batch that did not get into a block.
+    attempts: Mutex<u32>,
+    started: Instant,
 }
 
 impl Settler {
@@ -56,10 +123,66 @@ impl Settler {
         metrics: Metrics,
         home: PathBuf,
         every: Duration,
-        max_batch: usize,
+        policy: Policy,
         book: Option<Arc<LaneBook>>,
     ) -> Self {
-        Settler { ledger, link, metrics, home, every, max_batch: max_batch.max(1), book, in_flight: Default::default() }
+        Settler {
+            ledger,
+            link,
+            metrics,
+            home,
+            every,
+            policy,
+            book,
+            in_flight: Default::default(),
+            first_seen: Default::default(),
+            attempts: Mutex::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    /// Every unsettled claim with its age. Claims found when the relay starts count as due: nothing says how
+    /// long they waited before.
+    fn claims(&self, pending: Vec<SessionRecord>) -> Vec<Claim> {
+        let now = Instant::now();
+        let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let live: HashSet<SessionId> = pending.iter().map(|r| r.latest.receipt.session).collect();
+        seen.retain(|s, _| live.contains(s));
+        pending
+            .into_iter()
+            .map(|rec| {
+                let r = &rec.latest.receipt;
+                let since = match seen.get(&r.session) {
+                    Some(&(_, at)) => at,
+                    None => {
+                        let at = if now.duration_since(self.started) < self.every {
+                            now.checked_sub(self.policy.max_age).unwrap_or(now)
+                        } else {
+                            now
+                        };
+                        seen.insert(r.session, (r.seq, at));
+                        at
+                    }
+                };
+                Claim { owed: rec.owed(), age: now.duration_since(since), receipt: rec.latest }
+            })
+            .collect()
+    }
+
+    /// Tells the lane book which viewers are overdue: their claims unsettled for more than twice `max_age` are
+    /// worth more than a settlement's `fee` (claims worth less are never settled, and block nobody).
+    fn mark_overdue(&self, claims: &[Claim], fee: Balance) {
+        let Some(book) = &self.book else { return };
+        let mut late: HashMap<AccountId, Balance> = HashMap::new();
+        for c in claims {
+            let sum = late.entry(c.receipt.receipt.viewer).or_default();
+            if c.age >= self.policy.max_age * 2 {
+                *sum = sum.saturating_add(c.owed);
+            }
+        }
+        for (viewer, sum) in late {
+            book.set_overdue(&viewer, sum > fee);
+        }
     }
 
     /// Settles until the task is dropped. Dropping it mid-round is safe: nothing is marked settled before
@@ -75,7 +198,7 @@ impl Settler {
                     }
                     self.metrics.chain_reachable.set(1);
                     backoff = Duration::from_secs(1);
-                    if n >= self.max_batch {
+                    if n >= self.policy.max_batch {
                         Duration::ZERO
                     } else {
                         self.every
@@ -106,20 +229,42 @@ impl Settler {
         }
     }
 
-    /// One batch of pending receipts; returns how many left the pending set.
+    /// One batch of pending receipts, if it is worth sending; returns how many left the pending set.
     async fn round(&self) -> Result<usize, SettleError> {
-        let batch = self.ledger.pending(self.max_batch).await?;
-        if batch.is_empty() {
+        let all = self.claims(self.ledger.pending().await?);
+        let claims = self.policy.order(all.clone());
+        if claims.is_empty() {
             // Still ask the chain something, so an outage shows even when there is nothing to settle.
             self.link.get().await?.finalized_number().await?;
             return Ok(0);
         }
+        let batch: Vec<SignedReceipt> = claims.iter().map(|c| c.receipt.clone()).collect();
+        let fee = self.link.get().await?.settle_fee(&batch).await?;
+        self.mark_overdue(&all, fee);
+        if !self.policy.worth_sending(&claims, fee) {
+            let owed: Balance = claims.iter().map(|c| c.owed).sum();
+            tracing::debug!(%owed, %fee, claims = claims.len(), "not settling yet: the claims do not pay for the fee");
+            return Ok(0);
+        }
+        let claimed: Balance = claims.iter().map(|c| c.owed).sum();
         let n = batch.len();
         let mut work = vec![batch];
         while let Some(batch) = work.pop() {
             self.set_in_flight(&batch);
             self.snapshot().await;
-            let result = self.submit(&batch).await;
+            let attempt = *self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+            let tip = self.policy.tip(attempt, fee, claimed);
+            if tip > 0 {
+                tracing::warn!(%tip, attempt, "the last settlement did not get into a block; sending it with a tip");
+            }
+            let result = self.submit(&batch, tip).await;
+            {
+                let mut a = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+                match &result {
+                    Err(SettleError::Chain(e)) if e.not_included() => *a += 1,
+                    _ => *a = 0,
+                }
+            }
             self.set_in_flight(&[]);
             match result {
                 Ok(()) => {}
@@ -148,10 +293,10 @@ impl Settler {
         Ok(n)
     }
 
-    async fn submit(&self, batch: &[SignedReceipt]) -> Result<(), SettleError> {
+    async fn submit(&self, batch: &[SignedReceipt], tip: Balance) -> Result<(), SettleError> {
         let chain = self.link.get().await?;
         let relay = chain.account().0;
-        let (at, payouts) = chain.settle(batch.to_vec()).await?;
+        let (at, payouts) = chain.settle_tipped(batch.to_vec(), tip).await?;
         let mut settled = Vec::with_capacity(batch.len());
         for s in batch {
             let r = &s.receipt;
@@ -179,6 +324,11 @@ impl Settler {
         }
         let operator: u128 = payouts.iter().map(|p| p.operator_paid).sum();
         self.ledger.mark_settled(settled, at.block_number, at.block_hash).await?;
+        if let Some(book) = &self.book {
+            for s in batch {
+                book.set_overdue(&s.receipt.viewer, false);
+            }
+        }
         self.metrics.receipts_settled.inc_by(batch.len() as u64);
         self.metrics.last_settled_block.set(at.block_number as i64);
         tracing::info!(
@@ -202,5 +352,56 @@ impl Settler {
     async fn snapshot(&self) {
         let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Earnings::snapshot(&self.ledger, &in_flight, &self.home).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_primitives::Receipt;
+
+    fn claim(session: u8, owed: Balance, age_s: u64) -> Claim {
+        let receipt = Receipt {
+            domain: Default::default(),
+            session: [session; 16],
+            relay: [1; 32],
+            viewer: [2; 32],
+            content: [3; 32],
+            seq: 1,
+            bytes: 0,
+            amount: owed,
+            chunk_chain: [0; 32],
+            tip: 0,
+        };
+        Claim { receipt: receipt.sign(&[4; 32]), owed, age: Duration::from_secs(age_s) }
+    }
+
+    const POLICY: Policy = Policy { max_batch: 3, fee_multiple: 200, max_age: Duration::from_secs(60) };
+
+    #[test]
+    fn due_claims_go_first_then_the_largest_whatever_their_session_ids() {
+        // Many small claims with low session ids cannot keep a large one out of the batch.
+        let claims = vec![claim(0, 1, 0), claim(1, 1, 0), claim(2, 1, 0), claim(9, 1_000, 0), claim(8, 5, 61)];
+        let order: Vec<u8> = POLICY.order(claims).iter().map(|c| c.receipt.receipt.session[0]).collect();
+        assert_eq!(order, [8, 9, 0], "the due one, the largest, then the rest up to the batch size");
+    }
+
+    #[test]
+    fn a_batch_is_sent_only_when_it_pays() {
+        let fee = 100;
+        assert!(!POLICY.worth_sending(&[claim(0, 19_999, 0)], fee), "under 200 times the fee");
+        assert!(POLICY.worth_sending(&[claim(0, 20_000, 0)], fee));
+        assert!(!POLICY.worth_sending(&[claim(0, 100, 61)], fee), "a due claim that pays no more than its fee");
+        assert!(POLICY.worth_sending(&[claim(0, 101, 61), claim(1, 5, 0)], fee), "due, and pays more than the fee");
+        let every = Policy { fee_multiple: 0, ..POLICY };
+        assert!(every.worth_sending(&[claim(0, 0, 0)], fee), "a multiple of 0 settles everything");
+    }
+
+    #[test]
+    fn the_tip_doubles_and_never_passes_a_tenth_of_the_claim() {
+        assert_eq!(POLICY.tip(0, 100, 1_000_000), 0);
+        assert_eq!(POLICY.tip(1, 100, 1_000_000), 200);
+        assert_eq!(POLICY.tip(3, 100, 1_000_000), 800);
+        assert_eq!(POLICY.tip(30, 100, 1_000_000), 100_000);
     }
 }

@@ -27,12 +27,14 @@
 
 use std::time::Duration;
 
-use ferry_primitives::{AccountId, Balance, BlobHash, ContentId, Domain, SessionId, SignedReceipt};
-use libp2p::StreamProtocol;
+use ferry_primitives::{
+    AccountId, Balance, BlobHash, ContentId, Domain, SessionId, Signature, SignatureError, SignedReceipt,
+};
+use libp2p::{PeerId, StreamProtocol};
 use parity_scale_codec::{Decode, Encode};
 
 pub const MANIFEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/manifest/1");
-pub const SESSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/session/1");
+pub const SESSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/session/2");
 pub const CHUNK_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/chunk/1");
 /// Kademlia protocol of the Ferry DHT, kept apart from the IPFS DHT.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/kad/1");
@@ -71,6 +73,44 @@ pub struct OpenSession {
     pub content: ContentId,
     pub viewer: AccountId,
     pub domain: Domain,
+    /// The viewer's signature over [`OpenSession::proof_payload`]: only the holder of the lane's key opens a
+    /// session that its lane pays for.
+    pub proof: Signature,
+}
+
+/// Tag that starts the payload an [`OpenSession`] proof signs.
+pub const SESSION_PROOF_TAG: [u8; 16] = *b"ferry/session/v1";
+
+impl OpenSession {
+    /// A session opened and signed by `viewer` for the relay `relay_peer`, from the connection of `viewer_peer`.
+    pub fn signed(
+        secret: &[u8; 32],
+        session: SessionId,
+        content: ContentId,
+        domain: Domain,
+        relay_peer: &PeerId,
+        viewer_peer: &PeerId,
+    ) -> OpenSession {
+        let viewer = ferry_primitives::signing::public_key(secret);
+        let mut open = OpenSession { session, content, viewer, domain, proof: [0; 64] };
+        open.proof = ferry_primitives::signing::sign(secret, &open.proof_payload(relay_peer, viewer_peer));
+        open
+    }
+
+    /// What the proof signs: the tag, the four fields, then the relay's and the viewer's peer ids (their
+    /// multihash bytes, each SCALE `Vec<u8>`). Binding both peer ids means a proof cannot be used from another
+    /// connection or at another relay.
+    pub fn proof_payload(&self, relay_peer: &PeerId, viewer_peer: &PeerId) -> Vec<u8> {
+        let mut out = SESSION_PROOF_TAG.to_vec();
+        (self.session, self.content, self.viewer, self.domain, relay_peer.to_bytes(), viewer_peer.to_bytes())
+            .encode_to(&mut out);
+        out
+    }
+
+    /// Whether `viewer` signed this session for this relay and this connection.
+    pub fn verify(&self, relay_peer: &PeerId, viewer_peer: &PeerId) -> Result<(), SignatureError> {
+        ferry_primitives::signing::verify(&self.viewer, &self.proof_payload(relay_peer, viewer_peer), &self.proof)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -131,7 +171,7 @@ pub enum Code {
     UnknownSession,
     /// The credit window ran out and no receipt came.
     PaymentTimeout,
-    /// The receipt's signature does not verify.
+    /// The receipt's signature, or the session's proof of the viewer's key, does not verify.
     BadSignature,
     /// The receipt is for another chain.
     WrongDomain,
@@ -219,5 +259,22 @@ mod tests {
             )
         );
         assert_eq!(Code::Unserved.encode(), vec![14]);
+    }
+
+    #[test]
+    fn a_session_proof_holds_for_its_relay_and_connection_only() {
+        let peer = |n: u8| crate::identity::Identity::from_secret([n; 32]).peer_id;
+        let (relay, viewer) = (peer(1), peer(2));
+        let open = OpenSession::signed(&[2; 32], [3; 16], [4; 32], Domain([5; 32]), &relay, &viewer);
+        assert_eq!(open.encode().len(), 176);
+        assert!(open.verify(&relay, &viewer).is_ok());
+        assert!(open.verify(&peer(9), &viewer).is_err(), "another relay");
+        assert!(open.verify(&relay, &peer(9)).is_err(), "another connection");
+        let mut other = open.clone();
+        other.viewer = [9; 32];
+        assert!(other.verify(&relay, &viewer).is_err(), "another viewer's lane");
+        let payload = open.proof_payload(&relay, &viewer);
+        assert_eq!(&payload[..16], b"ferry/session/v1");
+        assert_eq!(payload.len(), 16 + 16 + 32 + 32 + 32 + 39 + 39, "peer ids are 38 bytes, each after a length byte");
     }
 }

@@ -1,6 +1,5 @@
 //! The relay: serving verified chunks against receipts, within rate limits and what each viewer's lane covers.
 
-pub mod lanes;
 pub mod rate_limit;
 mod run;
 pub mod serve;

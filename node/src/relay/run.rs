@@ -15,10 +15,10 @@ use crate::content::store::Store;
 use crate::identity::Identity;
 use crate::money::earnings::Earnings;
 use crate::money::funding::Funding;
+use crate::money::lanes::{ChainLanes, LaneBook};
 use crate::money::ledger::Ledger;
 use crate::money::settle::Settler;
 use crate::p2p::{self, NetEvent};
-use crate::relay::lanes::LaneBook;
 use crate::relay::serve::{Limits, Money, Relay};
 use crate::viewer::fetch::Fetcher;
 
@@ -47,7 +47,8 @@ pub struct RelayOptions {
 pub struct ChainOptions {
     pub link: Link,
     pub settle_every: Duration,
-    pub settle_batch: usize,
+    /// When a batch is worth settling.
+    pub policy: crate::money::settle::Policy,
     /// What a cache fill reserves for an upstream relay when it opens or tops up the lane to it.
     pub lane_amount: u128,
 }
@@ -74,6 +75,46 @@ pub async fn run(
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
     let (client, mut control, mut events) = p2p::start(&identity, opts.net.clone())?;
+    let fetcher = Fetcher::new(
+        identity.clone(),
+        client.clone(),
+        control.clone(),
+        store.clone(),
+        ledger.clone(),
+        opts.domain,
+        opts.max_upstream_price_per_mib,
+        opts.stall,
+        opts.chain.as_ref().map(|c| Funding::new(c.link.clone(), identity.account, c.lane_amount)),
+    );
+    let book = match &opts.chain {
+        Some(c) => {
+            let owed = ledger.owed_by_viewer().await.context("cannot read the receipt ledger")?;
+            let lanes = ChainLanes { link: c.link.clone(), relay: identity.account };
+            Some(std::sync::Arc::new(LaneBook::new(Box::new(lanes), opts.credit_window, owed)))
+        }
+        None => None,
+    };
+    let price_per_mib = opts.faults.price(match &opts.chain {
+        Some(c) => charged_price(&c.link, identity.account, opts.price_per_mib).await,
+        None => opts.price_per_mib,
+    });
+    let relay = Relay::new(
+        &identity,
+        opts.domain,
+        price_per_mib,
+        opts.credit_window,
+        store.clone(),
+        ledger.clone(),
+        metrics.clone(),
+        fetcher,
+        opts.limits,
+        opts.faults.clone(),
+        opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
+        client.hosts(),
+        crate::relay::signatures::Signatures::start().context("cannot start the signature checker")?,
+    );
+    relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
+    // Only now, with every protocol accepted: a viewer that connects at once is never told a protocol is missing.
     for addr in &opts.listen {
         let addr = match p2p::ports::try_bind(addr) {
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && opts.listen_anywhere => {
@@ -89,17 +130,6 @@ pub async fn run(
         };
         client.listen(addr.clone()).await.with_context(|| format!("cannot listen on {addr}"))?;
     }
-    let fetcher = Fetcher::new(
-        identity.clone(),
-        client.clone(),
-        control.clone(),
-        store.clone(),
-        ledger.clone(),
-        opts.domain,
-        opts.max_upstream_price_per_mib,
-        opts.stall,
-        opts.chain.as_ref().map(|c| Funding::new(c.link.clone(), identity.account, c.lane_amount)),
-    );
     let mut boot = vec![];
     for addr in &opts.bootstrap {
         match client.dial(addr).await {
@@ -109,34 +139,7 @@ pub async fn run(
             }
         }
     }
-    fetcher.set_bootstrap(boot);
-    let book = match &opts.chain {
-        Some(c) => {
-            let owed = ledger.owed_by_viewer().await.context("cannot read the receipt ledger")?;
-            Some(std::sync::Arc::new(LaneBook::new(c.link.clone(), identity.account, owed)))
-        }
-        None => None,
-    };
-    let price_per_mib = opts.faults.price(match &opts.chain {
-        Some(c) => charged_price(&c.link, identity.account, opts.price_per_mib).await,
-        None => opts.price_per_mib,
-    });
-    let relay = Relay::new(
-        identity.account,
-        opts.domain,
-        price_per_mib,
-        opts.credit_window,
-        store.clone(),
-        ledger.clone(),
-        metrics.clone(),
-        fetcher,
-        opts.limits,
-        opts.faults.clone(),
-        opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
-        client.hosts(),
-        crate::relay::signatures::Signatures::start().context("cannot start the signature checker")?,
-    );
-    relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
+    relay.fetcher.set_bootstrap(boot);
     let price_follower =
         opts.chain.as_ref().map(|c| tokio::spawn(follow_price(relay.clone(), c.link.clone(), opts.faults.clone())));
     tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib, "relay running");
@@ -149,7 +152,7 @@ pub async fn run(
             metrics.clone(),
             home.to_path_buf(),
             c.settle_every,
-            c.settle_batch,
+            c.policy,
             book.clone(),
         );
         tokio::spawn(s.run())

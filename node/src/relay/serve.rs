@@ -24,11 +24,11 @@ use crate::api::metrics::Metrics;
 use crate::chain::Link;
 use crate::content::store::{Blob, Store};
 use crate::faults::Faults;
+use crate::money::lanes::{LaneBook, NotCovered, SessionCredit};
 use crate::money::ledger::{Ledger, LedgerError, Rejection};
 use crate::p2p::frame::{read_frame, write_frame, FrameError};
 use crate::p2p::protocol::*;
 use crate::p2p::PeerHosts;
-use crate::relay::lanes::LaneBook;
 use crate::relay::rate_limit::{Newcomers, TokenBucket};
 use crate::relay::signatures::Signatures;
 use crate::viewer::fetch::Fetcher;
@@ -36,6 +36,8 @@ use crate::viewer::fetch::Fetcher;
 /// What the relay needs to serve; shared by every stream task.
 pub struct Relay {
     pub account: AccountId,
+    /// Session proofs name it, so a proof made for this relay is worthless at another.
+    peer_id: PeerId,
     pub domain: Domain,
     /// What new sessions are quoted; a session keeps the price it was quoted.
     price_per_mib: Mutex<Balance>,
@@ -71,6 +73,22 @@ pub struct Money {
 impl Money {
     pub fn new(book: Arc<LaneBook>, link: Link) -> Money {
         Money { book, link, registered: Mutex::new(HashSet::new()) }
+    }
+
+    /// Refuses a session id the chain already settled for this relay and viewer: its receipts would start below
+    /// what the chain holds and could never be paid. A relay whose ledger was lost would otherwise serve it.
+    /// When the chain does not answer, the ledger's own check (a receipt must follow the session's last) stands.
+    async fn fresh_session(&self, relay: AccountId, viewer: AccountId, session: SessionId) -> Result<(), String> {
+        let lookup = async { self.link.get().await?.session_paid(relay, viewer, session).await };
+        match tokio::time::timeout(std::time::Duration::from_secs(2), lookup).await {
+            Ok(Ok(Some(_))) => Err("this session id was already settled on chain; open a session with a new id".into()),
+            Ok(Ok(None)) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot check a session id on chain");
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
     }
 
     /// Whether the chain registered `cid` with the manifest's creator and share. Only registered content can be
@@ -130,22 +148,24 @@ struct Session {
     paid: watch::Sender<u64>,
     /// One transfer at a time, so chunk boundaries are unambiguous.
     transfer: tokio::sync::Mutex<()>,
-    cover: Mutex<Cover>,
+    /// With a chain: the session's share of its viewer's credit and lane.
+    credit: Option<SessionCredit>,
+    /// When a receipt or a chunk request last came: an idle session ends after [`SESSION_IDLE`].
+    active: Mutex<Instant>,
 }
 
-/// What a session may serve, and what of it the viewer's lane has reserved and acknowledged.
-#[derive(Default)]
-struct Cover {
-    /// Bytes the session may serve: their cost is reserved in the lane book or acknowledged.
-    bytes: u64,
-    /// Reserved and not yet acknowledged.
-    reserved: Balance,
-    /// The totals of the latest acknowledged receipt.
-    acked_amount: Balance,
-    acked_tip: Balance,
-    /// The session ended and released its reservation; a transfer still running reserves nothing more.
-    closed: bool,
+impl Session {
+    fn touch(&self) {
+        *self.active.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self) -> std::time::Duration {
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
 }
+
+/// A session with no receipt, no chunk request and no transfer running for this long is ended.
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[derive(Default)]
 struct Served {
@@ -160,7 +180,7 @@ const MAX_BOUNDARIES: usize = 4096;
 impl Relay {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        account: AccountId,
+        identity: &crate::identity::Identity,
         domain: Domain,
         price_per_mib: Balance,
         credit_window: u64,
@@ -177,7 +197,8 @@ impl Relay {
         let streams = Arc::new(Semaphore::new(limits.max_streams));
         let newcomers = Newcomers::new(limits.new_viewers_per_minute);
         Arc::new(Relay {
-            account,
+            account: identity.account,
+            peer_id: identity.peer_id,
             domain,
             price_per_mib: Mutex::new(price_per_mib),
             credit_window,
@@ -344,6 +365,15 @@ impl Relay {
             .await?;
             return Ok(());
         }
+        // Only the holder of the viewer's key opens a session its lane pays for: the proof binds this relay and
+        // this peer's connection, so it cannot be replayed from elsewhere.
+        if let Err(e) = open.verify(&self.peer_id, &peer) {
+            self.metrics.reject(&self.metrics.streams_refused, Code::BadSignature.as_str());
+            tracing::warn!(%peer, viewer = %crate::identity::account_hex(&open.viewer), error = %e, "refusing a session: the peer did not prove the viewer's key");
+            let reason = format!("the session's proof of the viewer's key does not verify: {e}");
+            write_frame(stream, &refusal(Code::BadSignature, reason)).await?;
+            return Ok(());
+        }
         if let Some(money) = &self.money {
             // Before anything is looked up for the viewer, here or on chain.
             if !money.book.knows(&open.viewer) {
@@ -365,21 +395,28 @@ impl Relay {
                 return Ok(());
             }
         };
+        let price = self.price();
         let session = Arc::new(Session {
             peer,
-            price_per_mib: self.price(),
+            price_per_mib: price,
             viewer: open.viewer,
             content: open.content,
             manifest,
             served: Mutex::new(Served::default()),
             paid: watch::channel(0).0,
             transfer: tokio::sync::Mutex::new(()),
-            cover: Mutex::new(Cover::default()),
+            credit: self.money.as_ref().map(|m| SessionCredit::new(m.book.clone(), open.viewer, price)),
+            active: Mutex::new(Instant::now()),
         });
         if let Some(money) = &self.money {
             if let Err(reason) = money.registered(&open.content, &session.manifest).await {
                 tracing::warn!(%peer, content = %hex::encode(open.content), %reason, "refusing a session");
                 write_frame(stream, &refusal(Code::Unregistered, reason)).await?;
+                return Ok(());
+            }
+            if let Err(reason) = money.fresh_session(self.account, open.viewer, open.session).await {
+                tracing::warn!(%peer, session = %hex::encode(open.session), %reason, "refusing a session");
+                write_frame(stream, &refusal(Code::WrongSession, reason)).await?;
                 return Ok(());
             }
         }
@@ -416,13 +453,9 @@ impl Relay {
             Err(e) => Err(e.into()),
         };
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&open.session);
-        if let Some(money) = &self.money {
-            let unused = {
-                let mut c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
-                c.closed = true;
-                std::mem::take(&mut c.reserved)
-            };
-            money.book.release(&session.viewer, unused);
+        // A transfer still running stops at its next leaf: nothing more is covered.
+        if let Some(credit) = &session.credit {
+            credit.end();
         }
         if let Some(u) = self.peers.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&peer) {
             u.sessions = u.sessions.saturating_sub(1);
@@ -440,10 +473,22 @@ impl Relay {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let read = async move {
             loop {
-                let msg = tokio::select! {
-                    m = read_frame::<_, SessionMessage>(&mut reader, MAX_CONTROL_FRAME) => m,
-                    _ = &mut stopped => return,
+                let frame = read_frame::<_, SessionMessage>(&mut reader, MAX_CONTROL_FRAME);
+                tokio::pin!(frame);
+                let msg = loop {
+                    tokio::select! {
+                        m = &mut frame => break m,
+                        _ = &mut stopped => return,
+                        // Not a timeout on the read: a frame half read must not be dropped.
+                        _ = tokio::time::sleep(SESSION_IDLE / 4) => {
+                            if session.idle_for() >= SESSION_IDLE && session.transfer.try_lock().is_ok() {
+                                tracing::info!(peer = %session.peer, "ending an idle session");
+                                return;
+                            }
+                        }
+                    }
                 };
+                session.touch();
                 let item = match msg {
                     Ok(SessionMessage::Receipt(receipt)) => self.check_and_submit(id, session, receipt).await,
                     Err(FrameError::Closed) => return,
@@ -526,7 +571,9 @@ impl Relay {
             return Err((Code::BadSignature, ferry_primitives::SignatureError::Invalid.to_string()));
         }
         self.check_served(session, receipt)?;
-        self.lane_covers_receipt(session, receipt).await
+        let Some(credit) = &session.credit else { return Ok(()) };
+        let r = &receipt.receipt;
+        credit.receipt(r.bytes, r.amount, r.tip).await.map_err(|e| (Code::NoEscrow, e.to_string()))
     }
 
     /// Before its signature: whether it names this chain, this relay and this session.
@@ -603,18 +650,46 @@ impl Relay {
             write_frame(stream, &refuse(Code::Busy, "one transfer at a time per session".into())).await?;
             return Ok(());
         };
+        session.touch();
+        // A blob this relay must buy upstream first: the viewer's lane must be able to pay it back, and a viewer
+        // that left such a blob unpaid lately gets no other (its cost stays held against it for an hour).
+        let fill = session
+            .credit
+            .as_ref()
+            .filter(|_| !self.store.has_blob(&segment.hash))
+            .map(|credit| (credit, amount_for(segment.size - start, session.price_per_mib)));
+        if let Some((credit, cost)) = fill {
+            if let Err(e) = credit.fill(cost).await {
+                tracing::warn!(peer = %session.peer, reason = %e, "not buying a blob upstream for this viewer");
+                self.metrics.reject(&self.metrics.streams_refused, Code::NoEscrow.as_str());
+                write_frame(stream, &refuse(Code::NoEscrow, e.to_string())).await?;
+                return Ok(());
+            }
+        }
         // The requesting viewer is covered, for the first receipt chunk of the transfer, before anything is
         // fetched upstream on its behalf.
         let served = session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes;
         let transfer_end = served + (segment.size - start);
-        if let Err(reason) = self.lane_covers(&session, chunk_end(served, 0, transfer_end).max(served + 1)).await {
-            self.metrics.reject(&self.metrics.streams_refused, Code::NoEscrow.as_str());
-            write_frame(stream, &refuse(Code::NoEscrow, reason)).await?;
+        let first_chunk = chunk_end(served, 0, transfer_end).max(served + 1);
+        if let Err(e) = cover(&session, first_chunk, TRANSFER_WAIT, async { Ok(()) }).await {
+            if let Some((credit, cost)) = fill {
+                credit.unfill(cost);
+            }
+            let code = match e {
+                NotCovered::CreditInUse { .. } => Code::Busy,
+                _ => Code::NoEscrow,
+            };
+            self.metrics.reject(&self.metrics.streams_refused, code.as_str());
+            write_frame(stream, &refuse(code, e.to_string())).await?;
             return Ok(());
         }
         let blob = match self.fetcher.blob(&session.content, &segment).await {
             Ok(b) => b,
             Err(e) => {
+                // Nothing is served from a fill that failed, so nothing stays held for it.
+                if let Some((credit, cost)) = fill {
+                    credit.unfill(cost);
+                }
                 tracing::warn!(error = %e, "cannot get blob to serve");
                 write_frame(stream, &refuse(Code::NotFound, format!("blob unavailable: {e}"))).await?;
                 return Ok(());
@@ -625,7 +700,6 @@ impl Relay {
         self.metrics.chunk_streams_active.inc();
         let ranges = ChunkRanges::from(ChunkNum(req.start_group.saturating_mul(GROUP_BYTES / 1024))..);
         let mut writer = PaidWriter {
-            relay: self,
             stream,
             buf: Vec::with_capacity(WRITE_BUF + GROUP_BYTES as usize),
             session: &session,
@@ -646,7 +720,43 @@ impl Relay {
             Err(e) => Err(ServeError::Encode(e.to_string())),
         };
         self.metrics.chunk_streams_active.dec();
+        session.touch();
         result
+    }
+}
+
+/// Covers `session` up to `upto` bytes. While the viewer's other sessions hold its whole credit window, waits
+/// up to `wait` for a receipt to free some, after `before_wait` (which flushes what was written, so the viewer
+/// can pay for it). Without a chain everything is covered.
+async fn cover(
+    session: &Session,
+    upto: u64,
+    wait: std::time::Duration,
+    before_wait: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Result<(), NotCovered> {
+    let Some(credit) = &session.credit else { return Ok(()) };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut before_wait = Some(before_wait);
+    loop {
+        let freed = credit.freed();
+        match credit.cover(upto).await {
+            Err(NotCovered::CreditInUse { held_bytes }) => {
+                if let Some(f) = before_wait.take() {
+                    f.await.map_err(|e| NotCovered::Unreadable(e.to_string()))?;
+                }
+                if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                    return Err(NotCovered::CreditInUse { held_bytes });
+                }
+            }
+            Err(e) => {
+                if !matches!(e, NotCovered::Ended) {
+                    let viewer = crate::identity::account_hex(&session.viewer);
+                    tracing::warn!(peer = %session.peer, %viewer, reason = %e, "not serving past the lane");
+                }
+                return Err(e);
+            }
+            Ok(()) => return Ok(()),
+        }
     }
 }
 
@@ -670,73 +780,6 @@ impl Relay {
             }
             drop(permit);
         });
-    }
-
-    /// Whether the viewer's lane covers serving the session up to `upto` bytes. Past what is already covered,
-    /// the cost of up to one more credit window is reserved in the lane book (or of just enough, if the lane
-    /// holds less). Without a chain everything is served.
-    async fn lane_covers(&self, session: &Session, upto: u64) -> Result<(), String> {
-        let Some(money) = &self.money else { return Ok(()) };
-        let (covered, closed) = {
-            let c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
-            (c.bytes, c.closed)
-        };
-        if closed {
-            return Err("the session has ended".into());
-        }
-        if upto <= covered {
-            return Ok(());
-        }
-        let price = session.price_per_mib;
-        let cost = |to: u64| amount_for(to, price) - amount_for(covered, price);
-        let wide = upto.max(covered.saturating_add(self.credit_window));
-        let mut result = money.book.reserve(&session.viewer, cost(wide)).await.map(|()| wide);
-        if result.is_err() && wide > upto {
-            result = money.book.reserve(&session.viewer, cost(upto)).await.map(|()| upto);
-        }
-        match result {
-            Ok(to) => {
-                let mut c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
-                if c.closed {
-                    // It ended while this was reserved: nothing will release it later.
-                    drop(c);
-                    money.book.release(&session.viewer, cost(to));
-                    return Err("the session has ended".into());
-                }
-                c.reserved += cost(to);
-                c.bytes = c.bytes.max(to);
-                Ok(())
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                tracing::warn!(peer = %session.peer, viewer = %crate::identity::account_hex(&session.viewer), %reason, "not serving past the lane");
-                Err(reason)
-            }
-        }
-    }
-
-    /// Moves what a receipt pays from the session's reservation to what the viewer owes; a tip (or any amount
-    /// past the reservation) must still fit the lane, or the receipt is not acknowledged.
-    async fn lane_covers_receipt(&self, session: &Session, signed: &SignedReceipt) -> Result<(), (Code, String)> {
-        let Some(money) = &self.money else { return Ok(()) };
-        let r = &signed.receipt;
-        let (from_reserve, extra) = {
-            let c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
-            let amount = r.amount.saturating_sub(c.acked_amount);
-            let tip = r.tip.saturating_sub(c.acked_tip);
-            let from_reserve = amount.min(c.reserved);
-            (from_reserve, amount - from_reserve + tip)
-        };
-        money
-            .book
-            .acknowledge(&session.viewer, from_reserve, extra)
-            .await
-            .map_err(|e| (Code::NoEscrow, e.to_string()))?;
-        let mut c = session.cover.lock().unwrap_or_else(|p| p.into_inner());
-        c.reserved = c.reserved.saturating_sub(from_reserve);
-        c.acked_amount = c.acked_amount.max(r.amount);
-        c.acked_tip = c.acked_tip.max(r.tip);
-        Ok(())
     }
 }
 
@@ -805,7 +848,6 @@ const WRITE_BUF: usize = 256 << 10;
 /// The bao encoder's output: it meters payload against the session's credit and records chunk boundaries.
 /// bao-tree writes hash pairs with `write` and leaf data with `write_bytes`, so payload is what `write_bytes` gets.
 struct PaidWriter<'a> {
-    relay: &'a Relay,
     stream: &'a mut Stream,
     buf: Vec<u8>,
     session: &'a Session,
@@ -837,12 +879,13 @@ impl PaidWriter<'_> {
         self.stream.flush().await
     }
 
-    /// Waits until serving up to `upto` bytes stays within the credit window, with the lane covering up to
-    /// `cover_to`.
+    /// Waits until serving up to `upto` bytes stays within the session's credit window, with the viewer's lane
+    /// and credit covering up to `cover_to`.
     async fn wait_for_credit(&mut self, upto: u64, cover_to: u64) -> std::io::Result<()> {
-        if let Err(reason) = self.relay.lane_covers(self.session, cover_to).await {
+        let session = self.session;
+        if let Err(e) = cover(session, cover_to, PAYMENT_TIMEOUT, self.flush()).await {
             self.flush().await?;
-            return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, reason));
+            return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()));
         }
         let need = upto.saturating_sub(self.window);
         if *self.session.paid.borrow() >= need {
@@ -898,6 +941,9 @@ impl iroh_io::AsyncStreamWriter for PaidWriter<'_> {
         self.blob_pos += len;
         self.chunk_len += len;
         self.session.served.lock().unwrap_or_else(|p| p.into_inner()).bytes += len;
+        if let Some(credit) = &self.session.credit {
+            credit.served(upto);
+        }
         let start = self.buf.len();
         self.buf.extend_from_slice(&leaf);
         self.faults.on_leaf(self.transfer_bytes, &mut self.buf[start..]);

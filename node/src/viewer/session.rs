@@ -56,7 +56,7 @@ impl PaySession {
         ledger: Ledger,
     ) -> Result<PaySession, SessionError> {
         let id: SessionId = rand::random();
-        let open = OpenSession { session: id, content, viewer: identity.account, domain };
+        let open = OpenSession::signed(identity.secret(), id, content, domain, &peer, &identity.peer_id);
         write_frame(&mut stream, &open).await.map_err(|e| SessionError::Stream(e.to_string()))?;
         let reply: SessionReply =
             read_frame(&mut stream, MAX_CONTROL_FRAME).await.map_err(|e| SessionError::Stream(e.to_string()))?;

@@ -124,8 +124,8 @@ enum Op {
     Barrier(oneshot::Sender<()>),
     /// Commits what is queued, closes the database cleanly and stops the writer.
     Close(oneshot::Sender<()>),
-    /// The latest receipt of up to N sessions that are not settled up to it.
-    Pending(usize, oneshot::Sender<Vec<SignedReceipt>>),
+    /// Every session whose latest receipt is not settled.
+    Pending(oneshot::Sender<Vec<SessionRecord>>),
     /// Records that these receipts were settled in a finalized block.
     MarkSettled(Vec<Settled>, u32, [u8; 32], oneshot::Sender<()>),
     /// Records that the chain refused a session's receipt.
@@ -217,9 +217,9 @@ impl Ledger {
     }
 
     /// Latest receipts of sessions with something left to settle, at most `limit`.
-    pub async fn pending(&self, limit: usize) -> Result<Vec<SignedReceipt>, LedgerError> {
+    pub async fn pending(&self) -> Result<Vec<SessionRecord>, LedgerError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Op::Pending(limit, tx)).await.map_err(|_| LedgerError::Stopped)?;
+        self.tx.send(Op::Pending(tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
@@ -398,15 +398,12 @@ impl Writer {
                     }
                     Op::Flush => {}
                     Op::Barrier(reply) | Op::Close(reply) => own_replies.push(reply),
-                    Op::Pending(limit, reply) => {
+                    Op::Pending(reply) => {
                         let mut out = vec![];
                         for rec in read_sessions(&sessions, &p)? {
                             let rec = rec?;
-                            if out.len() >= limit {
-                                break;
-                            }
                             if rec.is_pending() {
-                                out.push(rec.latest);
+                                out.push(rec);
                             }
                         }
                         let _ = reply.send(out);
