@@ -438,7 +438,7 @@ async fn a_viewer_that_never_pays_gets_one_credit_window_in_all() -> Result<()> 
     origin.stop()?;
     // The window, plus the bao hash pairs (64 bytes per 16 KiB group, and a few per blob).
     let window = 2 << 20;
-    let limit = window + window / 128 + 64 << 10;
+    let limit = window + window / 128 + (64 << 10);
     ensure!(total <= limit, "a viewer that never paid received {total} bytes over 6 sessions; one window is {window}");
     ensure!(refused.iter().all(|c| *c == Code::Busy) && !refused.is_empty(), "later sessions are refused: {refused:?}");
     let r = creator.receipts()?;

@@ -279,8 +279,8 @@ listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 external_addresses = []
 # Relays to join the network through, e.g. "/ip4/203.0.113.5/tcp/4001/p2p/12D3Koo...".
 bootstrap = []
-# Price of one MiB of verified video, in the chain's smallest unit (0.0001 UNIT: 0.1 UNIT a GiB). One settlement
-# costs about 10^8 in fees, so at this price a relay's fees stay under 1% of what it earns (BENCHMARKS.md).
+# Price of one MiB of verified video, in the chain's smallest unit (0.0001 UNIT: 0.1 UNIT a GiB). Settling one
+# receipt costs about 5.5·10^7 in fees on the dev chain, what half a MiB earns at this price (BENCHMARKS.md).
 price_per_mib = 100000000
 # Most this relay pays per MiB to fill its cache from another relay; 0 means its own price.
 max_upstream_price_per_mib = 0

@@ -18,7 +18,7 @@ use polkadot_sdk::frame_support::{
     traits::{ConstBool, ConstU128, ConstU16, ConstU32, ConstU64, ConstU8},
     weights::{
         constants::{BlockExecutionWeight, ExtrinsicBaseWeight, RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
-        ConstantMultiplier, IdentityFee, Weight,
+        ConstantMultiplier, Weight,
     },
     PalletId,
 };
@@ -212,6 +212,18 @@ parameter_types! {
     pub MaximumMultiplier: Multiplier = Bounded::max_value();
 }
 
+/// One unit of fee per nanosecond of compute (a thousand units of weight), before the load multiplier: a
+/// settlement of one receipt costs about 1.5·10^7 for its compute, a block's whole compute about 1.5·10^9, so block
+/// length, at `TransactionByteFee`, is what a block costs most.
+pub struct NanosecondFee;
+
+impl polkadot_sdk::frame_support::weights::WeightToFee for NanosecondFee {
+    type Balance = Balance;
+    fn weight_to_fee(weight: &Weight) -> Balance {
+        Balance::from(weight.ref_time()) / 1_000
+    }
+}
+
 /// Fees follow load, by the formula of polkadot-sdk's `TargetedFeeAdjustment`, but a block's load is the fuller of
 /// its normal-class weight and its length: blocks stuffed with long, light calls raise fees too.
 pub struct LoadFeeAdjustment;
@@ -258,8 +270,7 @@ impl Convert<Multiplier, Multiplier> for LoadFeeAdjustment {
 impl pallet_transaction_payment::Config for Runtime {
     type RuntimeEvent = RuntimeEvent;
     type OnChargeTransaction = pallet_transaction_payment::FungibleAdapter<Balances, ()>;
-    /// One unit of fee per unit of weight (a picosecond of compute), times the load multiplier.
-    type WeightToFee = IdentityFee<Balance>;
+    type WeightToFee = NanosecondFee;
     type LengthToFee = ConstantMultiplier<Balance, TransactionByteFee>;
     type FeeMultiplierUpdate = LoadFeeAdjustment;
     type OperationalFeeMultiplier = ConstU8<5>;

@@ -129,6 +129,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Payout {
     pub viewer: AccountId,
     pub session: SessionId,
+    pub content: ContentId,
     pub seq: u64,
     /// What the receipt claimed over what was paid before, and what the lane paid of it.
     pub due: Balance,
@@ -159,6 +160,7 @@ impl From<&runtime::ferry::events::Settled> for Payout {
         Payout {
             viewer: ev.viewer.0,
             session: ev.session,
+            content: ev.content,
             seq: ev.seq,
             due: ev.due,
             paid: ev.paid,
