@@ -25,9 +25,9 @@ econ_run() {
     role=${who#*:}; who=${who%%:*}
     "$ferry" --home "$run/$who" init --dev-account "$role" >/dev/null 2>&1
     sed -i 's/^settle_every_ms = .*/settle_every_ms = 2000/' "$run/$who/config.toml"
+    # Every claim in the next round, whatever it pays: how relays settled before the policy.
     if [[ $policy == every ]]; then
-      sed -i 's/^settle_fee_multiple = .*/settle_fee_multiple = 0/; s/^settle_max_age_ms = .*/settle_max_age_ms = 0/' \
-        "$run/$who/config.toml"
+      sed -i 's/^settle_fee_multiple = .*/settle_fee_multiple = 0/' "$run/$who/config.toml"
     fi
   done
   ef() { local who=$1; shift; "$ferry" --home "$run/$who" --chain "$econ_chain" "$@"; }
@@ -36,7 +36,8 @@ econ_run() {
   local cid
   cid=$(ef origin publish "$video" --title "economics" 2>"$run/publish.log" | tail -1)
   local first
-  first=$("$ferry" chain status --json --rpc-port "$econ_port" | jq -r .finalized)
+  # From the block after registrations and publishing: what serving and settling cost.
+  first=$(( $("$ferry" chain status --json --rpc-port "$econ_port" | jq -r .finalized) + 1 ))
   ( exec "$ferry" --home "$run/origin" --chain "$econ_chain" relay --listen /ip4/127.0.0.1/tcp/0 \
       >"$run/origin.out" 2>"$run/origin.log" ) & local origin_pid=$!; pids+=($origin_pid)
   local origin_addr cache_addr
@@ -56,9 +57,10 @@ econ_run() {
   done
   # Until both relays settled what they will settle: everything (every), or what pays once claims are due (default).
   local wait_s=60; [[ $policy == default ]] && wait_s=200
+  local settled='(.sessions | length) > 0 and .pending == "0" and .in_flight == "0"'
   for _ in $(seq "$wait_s"); do
-    if ef cache earnings --json 2>/dev/null | jq -e '.pending == "0" and .in_flight == "0"' >/dev/null &&
-      ef origin earnings --json 2>/dev/null | jq -e '.pending == "0" and .in_flight == "0"' >/dev/null; then
+    if ef cache earnings --json 2>/dev/null | jq -e "$settled" >/dev/null &&
+      ef origin earnings --json 2>/dev/null | jq -e "$settled" >/dev/null; then
       break
     fi
     sleep 1

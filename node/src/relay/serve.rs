@@ -104,6 +104,9 @@ impl Money {
             Err(_) => return Err("cannot check the content's registration on chain: no answer".into()),
         };
         let m = &manifest.manifest;
+        if u32::from(m.creator_share_bps) >= ferry_primitives::BPS_DENOMINATOR {
+            return Err("the creator's share of this content is 100%, which leaves the relay nothing".into());
+        }
         match found {
             Some((creator, share)) if creator == m.creator && share == m.creator_share_bps => {
                 self.registered.lock().unwrap_or_else(|p| p.into_inner()).insert(*cid);
