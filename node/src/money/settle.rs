@@ -109,8 +109,8 @@ pub struct Settler {
     /// The relay's lane book, told what each settlement paid and which viewers are overdue.
     book: Option<Arc<LaneBook>>,
     in_flight: Arc<Mutex<HashSet<SessionId>>>,
-    /// When each session's latest receipt was first seen unsettled, by seq.
-    first_seen: Mutex<HashMap<SessionId, (u64, Instant)>>,
+    /// When each session was first seen with something unsettled, since its last settlement.
+    first_seen: Mutex<HashMap<SessionId, Instant>>,
     /// Sendings of the current batch that did not get into a block.
     attempts: Mutex<u32>,
     started: Instant,
@@ -153,14 +153,14 @@ impl Settler {
             .map(|rec| {
                 let r = &rec.latest.receipt;
                 let since = match seen.get(&r.session) {
-                    Some(&(_, at)) => at,
+                    Some(&at) => at,
                     None => {
                         let at = if now.duration_since(self.started) < self.every {
                             now.checked_sub(self.policy.max_age).unwrap_or(now)
                         } else {
                             now
                         };
-                        seen.insert(r.session, (r.seq, at));
+                        seen.insert(r.session, at);
                         at
                     }
                 };
@@ -232,7 +232,9 @@ impl Settler {
     /// One batch of pending receipts, if it is worth sending; returns how many left the pending set.
     async fn round(&self) -> Result<usize, SettleError> {
         let all = self.claims(self.ledger.pending().await?);
-        let claims = self.policy.order(all.clone());
+        let mut claims = self.policy.order(all.clone());
+        // Chosen by urgency, sent smallest first: a lane that runs dry then leaves as few claims short as it can.
+        claims.sort_by_key(|c| c.owed);
         if claims.is_empty() {
             // Still ask the chain something, so an outage shows even when there is nothing to settle.
             self.link.get().await?.finalized_number().await?;
@@ -324,6 +326,13 @@ impl Settler {
         }
         let operator: u128 = payouts.iter().map(|p| p.operator_paid).sum();
         self.ledger.mark_settled(settled, at.block_number, at.block_hash).await?;
+        {
+            // What these sessions claim from now on is a new claim: its age starts when it is next seen.
+            let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
+            for s in batch {
+                seen.remove(&s.receipt.session);
+            }
+        }
         if let Some(book) = &self.book {
             for s in batch {
                 book.set_overdue(&s.receipt.viewer, false);
