@@ -197,8 +197,9 @@ fn only_content_registered_to_its_creator_is_served_for_pay() -> Result<()> {
     Ok(())
 }
 
-/// Attack 1 (session squatting): a viewer that settles a zero receipt under its session's id from its own relay
-/// account cannot stop the relay that served the session from being paid for it.
+/// Attack 1 (session squatting): a viewer that settles a receipt under its session's id from its own relay account,
+/// at the highest seq and totals (so that, were sessions keyed without the relay, every later receipt of the real
+/// session would be refused as older), cannot stop the relay that served the session from being paid for it.
 #[test]
 fn a_session_id_settled_elsewhere_cannot_block_the_relay_that_served_it() -> Result<()> {
     let s = Solo::new(TestChain::up()?, 600_000)?;
@@ -218,9 +219,9 @@ fn a_session_id_settled_elsewhere_cannot_block_the_relay_that_served_it() -> Res
         relay: s.viewer.account_bytes(),
         viewer: s.viewer.account_bytes(),
         content: ferry_node::identity::parse_hex32(&s.cid).context("cid")?,
-        seq: 1,
-        bytes: 0,
-        amount: 0,
+        seq: u64::MAX,
+        bytes: u64::MAX,
+        amount: 1,
         chunk_chain: [0; 32],
         tip: 0,
     }
