@@ -200,8 +200,8 @@ impl pallet_balances::Config for Runtime {
 }
 
 parameter_types! {
-    /// Each byte of a block costs this: filling the normal part of a block (3.75 MiB) costs about 0.39 UNIT, so
-    /// keeping settlements out of every block for one `UnbondingPeriod` (600 blocks) costs over 236 UNIT.
+    /// Each byte of a block costs this: by arithmetic, filling the normal part of a block (3.75 MiB) costs about
+    /// 0.39 UNIT, so keeping settlements out of every block for one `UnbondingPeriod` (600 blocks) over 236 UNIT.
     pub const TransactionByteFee: Balance = 100_000;
     /// Fees rise while blocks are fuller than this and fall back to the minimum below it.
     pub const TargetBlockFullness: Perquintill = Perquintill::from_percent(25);
@@ -212,9 +212,9 @@ parameter_types! {
     pub MaximumMultiplier: Multiplier = Bounded::max_value();
 }
 
-/// One unit of fee per nanosecond of compute (a thousand units of weight), before the load multiplier: a
-/// settlement of one receipt costs about 1.5·10^7 for its compute, a block's whole compute about 1.5·10^9, so block
-/// length, at `TransactionByteFee`, is what a block costs most.
+/// One unit of fee per nanosecond of compute (a thousand units of weight), before the load multiplier. By the
+/// benchmarked weights, a settlement of one receipt comes to about 1.5·10^7 for its compute and a block's whole
+/// compute to 1.5·10^9, so block length, at `TransactionByteFee`, is what a block costs most (arithmetic, not a run).
 pub struct NanosecondFee;
 
 impl polkadot_sdk::frame_support::weights::WeightToFee for NanosecondFee {
