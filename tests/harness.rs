@@ -412,11 +412,11 @@ impl Home {
         Ok(serde_json::from_str(&ferry(&self.dir, &["earnings", "--json"])?)?)
     }
 
-    /// Waits until this relay has settled everything it is owed, and at least `sessions` sessions, in figures
-    /// taken after this call (a running relay refreshes them every settlement round).
-    pub fn wait_settled(&self, sessions: usize, timeout: Duration) -> Result<serde_json::Value> {
+    /// Waits until this relay has settled everything it is owed, and at least `claims` claims, in figures taken
+    /// after this call (a running relay refreshes them every settlement round).
+    pub fn wait_settled(&self, claims: usize, timeout: Duration) -> Result<serde_json::Value> {
         self.wait_earnings(timeout, |e| {
-            e["sessions"].as_array().map_or(0, |s| s.len()) >= sessions && e["pending"] == "0" && e["in_flight"] == "0"
+            e["claims"].as_array().map_or(0, |s| s.len()) >= claims && e["pending"] == "0" && e["in_flight"] == "0"
         })
     }
 
@@ -442,14 +442,14 @@ impl Home {
     }
 }
 
-/// The latest receipt of every session in a relay's ledger (from `ferry receipts --json`), as (amount, tip).
-pub fn session_totals(receipts: &serde_json::Value) -> Vec<(u128, u128)> {
-    session_totals_by_viewer(receipts).into_iter().map(|(_, a, t)| (a, t)).collect()
+/// The latest receipt of every claim in a relay's ledger (from `ferry receipts --json`), as (amount, tip).
+pub fn claim_totals(receipts: &serde_json::Value) -> Vec<(u128, u128)> {
+    claim_totals_by_viewer(receipts).into_iter().map(|(_, a, t)| (a, t)).collect()
 }
 
 /// The same, with the paying viewer's account (`0x…`) first.
-pub fn session_totals_by_viewer(receipts: &serde_json::Value) -> Vec<(String, u128, u128)> {
-    receipts["relay"]["sessions"]
+pub fn claim_totals_by_viewer(receipts: &serde_json::Value) -> Vec<(String, u128, u128)> {
+    receipts["relay"]["claims"]
         .as_array()
         .map(|s| {
             s.iter()

@@ -9,7 +9,7 @@ use ferry_node::p2p::frame::{read_frame, write_frame};
 use ferry_node::p2p::protocol::{
     ChunkReply, ChunkRequest, Code, OpenSession, SessionReply, CHUNK_PROTOCOL, MAX_CONTROL_FRAME, SESSION_PROTOCOL,
 };
-use ferry_primitives::{Balance, Domain, Receipt, Segment};
+use ferry_primitives::{claim_id, Balance, Domain, Receipt, Segment};
 use ferry_tests::*;
 
 /// Waits until `home`'s `name.log` contains `text`.
@@ -50,7 +50,7 @@ fn stage() -> Result<(tempfile::TempDir, TestChain, Home, Home)> {
     Ok((root, chain, creator, viewer))
 }
 
-fn sessions(receipts: &serde_json::Value, side: &str, key: &str) -> usize {
+fn entries(receipts: &serde_json::Value, side: &str, key: &str) -> usize {
     receipts[side][key].as_array().map_or(0, |a| a.len())
 }
 
@@ -71,7 +71,7 @@ fn without_a_lane_a_relay_serves_nothing() -> Result<()> {
 
     ensure!(creator.log("relay").contains("no open lane"), "the relay says why it refused");
     let r = creator.receipts()?;
-    ensure!(sessions(&r, "relay", "sessions") == 0, "the relay acknowledged nothing: {r}");
+    ensure!(entries(&r, "relay", "claims") == 0, "the relay acknowledged nothing: {r}");
     let blobs = std::fs::read_dir(viewer.dir.join("store/blobs")).map(|d| d.count()).unwrap_or(0);
     ensure!(blobs == 0, "the viewer got {blobs} segments without a lane");
     Ok(())
@@ -96,7 +96,7 @@ fn a_relay_serves_within_the_lane_and_is_paid_for_every_receipt_it_acknowledged(
     let e = creator.wait_settled(1, Duration::from_secs(90))?;
     origin.stop()?;
 
-    let acked: Balance = session_totals(&creator.receipts()?).iter().map(|(a, t)| a + t).sum();
+    let acked: Balance = claim_totals(&creator.receipts()?).iter().map(|(a, t)| a + t).sum();
     ensure!(acked > 0, "the relay served the part the lane covers");
     ensure!(acked <= funds, "the relay acknowledged {acked}, more than the lane's {funds}");
     assert_eq!(e["settled"], acked.to_string(), "every acknowledged receipt was paid in full");
@@ -136,8 +136,8 @@ fn a_cache_fill_never_pays_more_than_the_relay_chose() -> Result<()> {
 
     assert_eq!(lane(&chain, &victim, &attacker)?, 0, "the cache reserved nothing for the attacker");
     let r = victim.receipts()?;
-    ensure!(sessions(&r, "viewer", "receipts") == 0, "the cache signed receipts upstream: {r}");
-    ensure!(sessions(&attacker.receipts()?, "relay", "sessions") == 0, "the attacker holds no receipts");
+    ensure!(entries(&r, "viewer", "receipts") == 0, "the cache signed receipts upstream: {r}");
+    ensure!(entries(&attacker.receipts()?, "relay", "claims") == 0, "the attacker holds no receipts");
     Ok(())
 }
 
@@ -163,7 +163,7 @@ fn a_relay_quoting_other_than_its_registered_price_is_refused() -> Result<()> {
 
     assert_eq!(lane(&chain, &viewer, &creator)?, 0, "the viewer reserved nothing for the relay");
     let r = viewer.receipts()?;
-    ensure!(sessions(&r, "viewer", "receipts") == 0, "the viewer signed receipts: {r}");
+    ensure!(entries(&r, "viewer", "receipts") == 0, "the viewer signed receipts: {r}");
     Ok(())
 }
 
@@ -197,46 +197,55 @@ fn only_content_registered_to_its_creator_is_served_for_pay() -> Result<()> {
     Ok(())
 }
 
-/// Attack 1 (session squatting): a viewer that settles a receipt under its session's id from its own relay account,
-/// at the highest seq and totals (so that, were sessions keyed without the relay, every later receipt of the real
-/// session would be refused as older), cannot stop the relay that served the session from being paid for it.
+/// Attack 1 (claim squatting): a viewer that settles a receipt of the same content from its own relay account, at
+/// the highest seq and totals (so that, were claims keyed without the relay, every later receipt of the real claim
+/// would be refused as older), cannot stop the relay that served it from being paid, not even under the real
+/// claim's id.
 #[test]
-fn a_session_id_settled_elsewhere_cannot_block_the_relay_that_served_it() -> Result<()> {
+fn a_claim_settled_elsewhere_cannot_block_the_relay_that_served_it() -> Result<()> {
     let s = Solo::new(TestChain::up()?, 600_000)?;
     chain_squat_setup(&s)?;
     let (origin, addr) = relay_on(&s.chain, &s.creator, &[])?;
     play(&s.chain, &s.viewer, &s.cid, &addr, 6)?;
     origin.stop()?;
 
-    // The viewer, also an operator, settles a zero receipt under the id of its session with the relay.
+    // The viewer, also an operator, settles a receipt at the highest seq under the id of its claim at the relay,
+    // then under the id its own relay account makes.
     let own = s.viewer.receipts()?;
-    let session_hex = own["viewer"]["receipts"][0]["session"].as_str().context("a session of the viewer")?.to_string();
-    let mut session = [0u8; 16];
-    hex::decode_to_slice(&session_hex, &mut session)?;
-    let squat = Receipt {
-        domain: Domain(chain_genesis(&s.chain)?),
-        session,
-        relay: s.viewer.account_bytes(),
-        viewer: s.viewer.account_bytes(),
-        content: ferry_node::identity::parse_hex32(&s.cid).context("cid")?,
-        seq: u64::MAX,
-        bytes: u64::MAX,
-        amount: 1,
-        chunk_chain: [0; 32],
-        tip: 0,
-    }
-    .sign(&ferry_node::identity::dev_secret("viewer").context("viewer secret")?);
-    block_on(s.chain.client(&s.viewer)?.settle(vec![squat]))?;
+    let claim_hex = own["viewer"]["receipts"][0]["claim"].as_str().context("a claim of the viewer")?.to_string();
+    let mut claim = [0u8; 16];
+    hex::decode_to_slice(&claim_hex, &mut claim)?;
+    let content = ferry_node::identity::parse_hex32(&s.cid).context("cid")?;
+    let (viewer_key, domain) = (s.viewer.account_bytes(), Domain(chain_genesis(&s.chain)?));
+    let squat = |claim| {
+        Receipt {
+            domain,
+            claim,
+            relay: viewer_key,
+            viewer: viewer_key,
+            content,
+            seq: u64::MAX,
+            bytes: u64::MAX,
+            amount: 1,
+            chunk_chain: [0; 32],
+            tip: 0,
+        }
+        .sign(&ferry_node::identity::dev_secret("viewer").expect("the dev viewer's secret"))
+    };
+    let client = s.chain.client(&s.viewer)?;
+    let refused = block_on(client.settle(vec![squat(claim)]));
+    ensure!(refused.as_ref().is_err_and(|e| e.to_string().contains("WrongClaim")), "{refused:?}");
+    block_on(client.settle(vec![squat(claim_id(&viewer_key, &viewer_key, &content))]))?;
 
     s.creator.set_config("settle_every_ms = 600000", "settle_every_ms = 1000")?;
     let (origin, _) = relay_on(&s.chain, &s.creator, &[])?;
     let e = s.creator.wait_settled(1, Duration::from_secs(90))?;
     origin.stop()?;
-    let owed: Balance = session_totals(&s.creator.receipts()?).iter().map(|(a, t)| a + t).sum();
-    for session in e["sessions"].as_array().context("sessions")? {
-        assert_eq!(session["state"], "settled", "{session}");
+    let owed: Balance = claim_totals(&s.creator.receipts()?).iter().map(|(a, t)| a + t).sum();
+    for claim in e["claims"].as_array().context("claims")? {
+        assert_eq!(claim["state"], "settled", "{claim}");
     }
-    assert_eq!(e["settled"], owed.to_string(), "the relay was paid for the whole session");
+    assert_eq!(e["settled"], owed.to_string(), "the relay was paid for the whole claim");
     Ok(())
 }
 
@@ -261,7 +270,7 @@ fn an_unbonding_relay_still_settles_what_it_is_owed() -> Result<()> {
     let (origin, _) = relay_on(&s.chain, &s.creator, &[])?;
     let e = s.creator.wait_settled(1, Duration::from_secs(90))?;
     origin.stop()?;
-    let owed: Balance = session_totals(&s.creator.receipts()?).iter().map(|(a, t)| a + t).sum();
+    let owed: Balance = claim_totals(&s.creator.receipts()?).iter().map(|(a, t)| a + t).sum();
     assert_eq!(e["settled"], owed.to_string());
     assert_eq!(before - lane(&s.chain, &s.viewer, &s.creator)?, owed);
     Ok(())
@@ -286,8 +295,7 @@ async fn new_accounts_from_one_address_are_rate_limited() -> Result<()> {
         let (client, mut control, _events) = ferry_node::p2p::start(&who, ferry_node::p2p::NetConfig::viewer())?;
         let peer = client.dial(&addr.parse()?).await?;
         let mut stream = control.open_stream(peer, SESSION_PROTOCOL).await?;
-        write_frame(&mut stream, &OpenSession::signed(who.secret(), [i; 16], content, domain, &peer, &who.peer_id))
-            .await?;
+        write_frame(&mut stream, &OpenSession::signed(who.secret(), content, domain, &peer, &who.peer_id)).await?;
         refused.push(match read_frame(&mut stream, MAX_CONTROL_FRAME).await? {
             SessionReply::Opened { .. } => None,
             SessionReply::Refused { code, .. } => Some(code),
@@ -324,25 +332,21 @@ impl RawClient {
         Ok((s, reply))
     }
 
-    /// A session opened and signed by this client's own key.
-    async fn open_own(
-        &mut self,
-        id: [u8; 16],
-        content: [u8; 32],
-        domain: Domain,
-    ) -> Result<ferry_node::libp2p::Stream> {
-        let open = OpenSession::signed(self.id.secret(), id, content, domain, &self.relay, &self.id.peer_id);
-        let (s, reply) = self.open(&open).await?;
-        ensure!(matches!(reply, SessionReply::Opened { .. }), "session refused: {reply:?}");
-        Ok(s)
+    /// A session opened and signed by this client's own key: its stream and its claim.
+    async fn open_own(&mut self, content: [u8; 32], domain: Domain) -> Result<(ferry_node::libp2p::Stream, [u8; 16])> {
+        let open = OpenSession::signed(self.id.secret(), content, domain, &self.relay, &self.id.peer_id);
+        match self.open(&open).await? {
+            (s, SessionReply::Opened { claim, .. }) => Ok((s, claim)),
+            (_, reply) => bail!("session refused: {reply:?}"),
+        }
     }
 
-    /// Asks for `segment` on `session` and reads what the relay sends, without ever signing, until it sends
-    /// nothing for 2 s: the bytes read (payload and hash pairs), or the refusal.
-    async fn take(&mut self, session: [u8; 16], segment: &Segment) -> Result<Result<usize, Code>> {
+    /// Asks for `segment` in the session of `claim` and reads what the relay sends, without ever signing, until it
+    /// sends nothing for 2 s: the bytes read (payload and hash pairs), or the refusal.
+    async fn take(&mut self, claim: [u8; 16], segment: &Segment) -> Result<Result<usize, Code>> {
         use futures::AsyncReadExt;
         let mut c = self.control.open_stream(self.relay, CHUNK_PROTOCOL).await?;
-        let req = ChunkRequest { session, blob: segment.hash, size: segment.size, start_group: 0 };
+        let req = ChunkRequest { claim, blob: segment.hash, size: segment.size, start_group: 0 };
         write_frame(&mut c, &req).await?;
         match read_frame(&mut c, MAX_CONTROL_FRAME).await? {
             ChunkReply::Refused { code, .. } => return Ok(Err(code)),
@@ -384,17 +388,17 @@ async fn only_the_holder_of_a_viewers_key_opens_a_session_on_its_lane() -> Resul
 
     let victim = Identity::load(&viewer.dir)?;
     let mut attacker = RawClient::connect(Identity::from_secret([77; 32]), &addr).await?;
-    let mut own_key =
-        OpenSession::signed(attacker.id.secret(), [1; 16], content, domain, &attacker.relay, &attacker.id.peer_id);
+    let mut own_key = OpenSession::signed(attacker.id.secret(), content, domain, &attacker.relay, &attacker.id.peer_id);
     own_key.viewer = victim.account;
-    let replayed = OpenSession::signed(victim.secret(), [2; 16], content, domain, &attacker.relay, &victim.peer_id);
+    let replayed = OpenSession::signed(victim.secret(), content, domain, &attacker.relay, &victim.peer_id);
+    let victims_claim = claim_id(&creator.account_bytes(), &victim.account, &content);
     for open in [own_key, replayed] {
         let (_s, reply) = attacker.open(&open).await?;
         ensure!(
             matches!(reply, SessionReply::Refused { code: Code::BadSignature, .. }),
             "a session on the victim's lane without its key: {reply:?}"
         );
-        assert_eq!(attacker.take(open.session, &blob).await?, Err(Code::UnknownSession), "no bytes on it");
+        assert_eq!(attacker.take(victims_claim, &blob).await?, Err(Code::UnknownSession), "no bytes on it");
     }
     play(&chain, &viewer, &cid, &addr, 4)?;
     origin.stop()?;
@@ -418,11 +422,11 @@ async fn a_viewer_that_never_pays_gets_one_credit_window_in_all() -> Result<()> 
     let mut freeloader = RawClient::connect(Identity::load(&viewer.dir)?, &addr).await?;
     let (mut total, mut refused) = (0, vec![]);
     let mut next = blobs.iter().cycle();
-    for i in 0..6u8 {
-        let _session = freeloader.open_own([i; 16], content, domain).await?;
+    for _ in 0..6 {
+        let (_session, claim) = freeloader.open_own(content, domain).await?;
         // Take blobs until the relay stops short of one: the session's credit is used up.
         for blob in next.by_ref().take(16) {
-            match freeloader.take([i; 16], blob).await? {
+            match freeloader.take(claim, blob).await? {
                 Ok(n) => {
                     total += n;
                     if (n as u64) < blob.size {
@@ -443,7 +447,7 @@ async fn a_viewer_that_never_pays_gets_one_credit_window_in_all() -> Result<()> 
     ensure!(total <= limit, "a viewer that never paid received {total} bytes over 6 sessions; one window is {window}");
     ensure!(refused.iter().all(|c| *c == Code::Busy) && !refused.is_empty(), "later sessions are refused: {refused:?}");
     let r = creator.receipts()?;
-    ensure!(sessions(&r, "relay", "sessions") == 0, "nothing was acknowledged: {r}");
+    ensure!(entries(&r, "relay", "claims") == 0, "nothing was acknowledged: {r}");
     Ok(())
 }
 
@@ -476,7 +480,7 @@ fn small_sessions_never_cost_a_relay_more_in_fees_than_they_paid() -> Result<()>
     ensure!(after >= before, "the relay's balance fell from {before} to {after} settling claims that paid less: {e}");
     ensure!(e["pending"] != "0", "the claims are kept for later: {e}");
     let log = creator.log("relay");
-    ensure!(e["sessions"].as_array().map_or(0, |s| s.len()) == 3, "three sessions: {e}\nthe relay's log:\n{log}");
+    ensure!(e["claims"].as_array().map_or(0, |s| s.len()) == 1, "one claim: {e}\nthe relay's log:\n{log}");
     Ok(())
 }
 
@@ -501,10 +505,10 @@ async fn a_viewer_that_leaves_fills_unpaid_gets_no_more_fills() -> Result<()> {
     let mut walker = RawClient::connect(Identity::load(&viewer.dir)?, &cache_addr).await?;
     let mut refused = vec![];
     let mut sessions = vec![];
-    for (i, blob) in blobs.iter().enumerate() {
-        let id = [i as u8; 16];
-        sessions.push(walker.open_own(id, content, domain).await?);
-        if let Err(code) = walker.take(id, blob).await? {
+    for blob in &blobs {
+        let (session, claim) = walker.open_own(content, domain).await?;
+        sessions.push(session);
+        if let Err(code) = walker.take(claim, blob).await? {
             refused.push(code);
         }
     }
@@ -527,4 +531,76 @@ async fn a_viewer_that_leaves_fills_unpaid_gets_no_more_fills() -> Result<()> {
     let bound = (2 << 20) + blobs[0].size;
     ensure!(bought <= bound, "the cache bought {bought} bytes of a {video}-byte video; the bound is {bound}");
     Ok(())
+}
+
+/// Settlement that grows with sessions: however many sessions a viewer opens for one video at a relay, they are one
+/// claim, which the relay settles as one entry on chain, and every session's bytes are paid.
+#[test]
+fn every_session_of_one_video_is_one_claim_on_chain() -> Result<()> {
+    let s = Solo::new(TestChain::up()?, 1000)?;
+    let video: u64 = blobs_of(&s.creator, &s.cid)?.iter().map(|b| b.size).sum();
+    let before = lane(&s.chain, &s.viewer, &s.creator)?;
+    let (origin, addr) = relay_on(&s.chain, &s.creator, &[])?;
+    for _ in 0..3 {
+        // The viewer's copy goes each time, so every playback fetches, and pays for, the whole video again.
+        let _ = std::fs::remove_dir_all(s.viewer.dir.join("store"));
+        play(&s.chain, &s.viewer, &s.cid, &addr, 6)?;
+    }
+    let e = s.creator.wait_settled(1, Duration::from_secs(120))?;
+    origin.stop()?;
+
+    let log = s.viewer.log("watch");
+    let sessions = log.lines().filter(|l| l.contains("session open")).count();
+    ensure!(sessions >= 3, "three playbacks opened {sessions} sessions");
+    ensure!(e["claims"].as_array().map_or(0, |c| c.len()) == 1, "one claim for one viewer and one video: {e}");
+    let r = s.creator.receipts()?;
+    let latest = &r["relay"]["claims"][0]["latest"];
+    let bytes = latest["bytes"].as_u64().context("bytes")?;
+    ensure!(bytes >= 3 * video, "the claim covers all three playbacks: {bytes} bytes of a {video}-byte video");
+    let (amount, tip) = claim_totals(&r)[0];
+    // The chain holds that claim's latest receipt, paid in full, out of the lane.
+    let claim = claim_id(&s.creator.account_bytes(), &s.viewer.account_bytes(), &parse_cid(&s.cid)?);
+    let c = s.chain.client(&s.creator)?;
+    let on_chain =
+        block_on(c.claim(s.creator.account_bytes(), s.viewer.account_bytes(), claim))?.context("no claim")?;
+    assert_eq!(on_chain.latest.receipt.seq, latest["seq"].as_u64().context("seq")?, "settled to its latest receipt");
+    on_chain.latest.verify().map_err(|e| anyhow::anyhow!("the chain's copy of the receipt does not verify: {e}"))?;
+    assert_eq!(on_chain.paid, amount + tip);
+    assert_eq!(before - lane(&s.chain, &s.viewer, &s.creator)?, amount + tip, "the lane paid the claim once");
+    Ok(())
+}
+
+/// Ledger behind the chain: a relay whose ledger is lost after a settlement continues the claim from the receipt
+/// the chain holds, so the viewer's next receipts are paid rather than refused as older than the chain's.
+#[test]
+fn a_relay_that_lost_its_ledger_continues_the_claim_from_the_chain() -> Result<()> {
+    let s = Solo::new(TestChain::up()?, 1000)?;
+    let (origin, addr) = relay_on(&s.chain, &s.creator, &[])?;
+    play(&s.chain, &s.viewer, &s.cid, &addr, 6)?;
+    s.creator.wait_settled(1, Duration::from_secs(90))?;
+    origin.stop()?;
+    let claim = claim_id(&s.creator.account_bytes(), &s.viewer.account_bytes(), &parse_cid(&s.cid)?);
+    let c = s.chain.client(&s.creator)?;
+    let first = block_on(c.claim(s.creator.account_bytes(), s.viewer.account_bytes(), claim))?.context("settled")?;
+
+    std::fs::remove_file(s.creator.dir.join(ferry_node::money::ledger::LEDGER_FILE))?;
+    let (origin, addr) = relay_on(&s.chain, &s.creator, &[])?;
+    let _ = std::fs::remove_dir_all(s.viewer.dir.join("store"));
+    play(&s.chain, &s.viewer, &s.cid, &addr, 6)?;
+    let e = s.creator.wait_settled(1, Duration::from_secs(90))?;
+    origin.stop()?;
+
+    ensure!(s.creator.log("relay").contains("continuing from the chain's"), "the relay says where it resumed");
+    for claim in e["claims"].as_array().context("claims")? {
+        assert_eq!(claim["state"], "settled", "{claim}");
+    }
+    let now = block_on(c.claim(s.creator.account_bytes(), s.viewer.account_bytes(), claim))?.context("settled")?;
+    ensure!(now.latest.receipt.seq > first.latest.receipt.seq, "the second playback was settled above the first");
+    ensure!(now.latest.receipt.bytes >= 2 * first.latest.receipt.bytes, "both playbacks are in the claim");
+    assert_eq!(now.paid, now.latest.receipt.amount + now.latest.receipt.tip, "paid in full");
+    Ok(())
+}
+
+fn parse_cid(cid: &str) -> Result<[u8; 32]> {
+    ferry_node::identity::parse_hex32(cid).context("cid")
 }

@@ -193,7 +193,7 @@ fn the_readme_commands_work_as_written() -> Result<()> {
                 }
                 let viewer = account_of(&sh, &watcher)?;
                 let r: serde_json::Value = serde_json::from_str(&sh.run(&relay_home, "ferry receipts --json")?.stdout)?;
-                let sessions = r["relay"]["sessions"].as_array().context("sessions")?;
+                let sessions = r["relay"]["claims"].as_array().context("claims")?;
                 ensure!(
                     sessions
                         .iter()

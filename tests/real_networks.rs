@@ -103,7 +103,7 @@ fn wait_for_log(home: &Home, line: impl Fn(&str) -> bool, timeout: Duration) -> 
 /// The home relay's ledger holds receipts the viewer signed, for every byte of the video it played.
 fn paid_by_viewer(p: &Played) -> Result<u64> {
     let ledger = p.home.receipts()?;
-    let bytes: u64 = ledger["relay"]["sessions"]
+    let bytes: u64 = ledger["relay"]["claims"]
         .as_array()
         .into_iter()
         .flatten()

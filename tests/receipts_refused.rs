@@ -5,7 +5,7 @@ use anyhow::{bail, ensure, Context, Result};
 use ferry_node::identity::Identity;
 use ferry_node::p2p::frame::{read_frame, write_frame};
 use ferry_node::p2p::protocol::*;
-use ferry_primitives::{amount_for, ChunkChain, Domain, Receipt, SignedReceipt};
+use ferry_primitives::{amount_for, claim_id, ChunkChain, Domain, Receipt, SignedReceipt};
 use ferry_tests::*;
 use futures::AsyncReadExt;
 
@@ -59,24 +59,17 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     let peer = client.dial(&addr.parse()?).await?;
 
     // Open a session and take one whole segment.
-    let session_id = [42u8; 16];
     let mut session = control.open_stream(peer, SESSION_PROTOCOL).await?;
-    write_frame(
-        &mut session,
-        &OpenSession::signed(viewer.secret(), session_id, cid, Domain::default(), &peer, &viewer.peer_id),
-    )
-    .await?;
-    let SessionReply::Opened { relay: relay_account, price_per_mib, .. } =
+    write_frame(&mut session, &OpenSession::signed(viewer.secret(), cid, Domain::default(), &peer, &viewer.peer_id))
+        .await?;
+    let SessionReply::Opened { claim, relay: relay_account, price_per_mib, last: None, .. } =
         read_frame(&mut session, MAX_CONTROL_FRAME).await?
     else {
-        bail!("session refused");
+        bail!("session refused, or not a new claim");
     };
+    assert_eq!(claim, claim_id(&relay_account, &viewer.account, &cid), "the claim id is the parties'");
     let mut chunk = control.open_stream(peer, CHUNK_PROTOCOL).await?;
-    write_frame(
-        &mut chunk,
-        &ChunkRequest { session: session_id, blob: segment.hash, size: segment.size, start_group: 0 },
-    )
-    .await?;
+    write_frame(&mut chunk, &ChunkRequest { claim, blob: segment.hash, size: segment.size, start_group: 0 }).await?;
     let reply: ChunkReply = read_frame(&mut chunk, MAX_CONTROL_FRAME).await?;
     assert_eq!(reply, ChunkReply::Sending);
     let mut body = Vec::new();
@@ -86,11 +79,8 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     // A transfer that would start past the blob's end is refused, and the relay serves on.
     let past_end = segment.size.div_ceil(GROUP_BYTES);
     let mut far = control.open_stream(peer, CHUNK_PROTOCOL).await?;
-    write_frame(
-        &mut far,
-        &ChunkRequest { session: session_id, blob: segment.hash, size: segment.size, start_group: past_end },
-    )
-    .await?;
+    write_frame(&mut far, &ChunkRequest { claim, blob: segment.hash, size: segment.size, start_group: past_end })
+        .await?;
     let reply: ChunkReply = read_frame(&mut far, MAX_CONTROL_FRAME).await?;
     assert!(matches!(reply, ChunkReply::Refused { code: Code::Malformed, .. }), "{reply:?}");
 
@@ -100,7 +90,7 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
     chain2.extend(&data[CHUNK..2 * CHUNK]);
     let receipt = |seq: u64, bytes: u64, chain: ChunkChain, tip: u128| Receipt {
         domain: Domain::default(),
-        session: session_id,
+        claim,
         relay: relay_account,
         viewer: viewer.account,
         content: cid,
@@ -135,34 +125,33 @@ async fn bad_receipts_are_refused_with_a_reason() -> Result<()> {
         "a forger's session is closed"
     );
 
-    // Each of these is refused on a fresh session (the refusal closes it): a receipt for another relay, for other
-    // content than the session's, and one that another viewer signed with its own key.
-    let fresh = |id: [u8; 16]| {
+    // Each of these is refused on a fresh session of the claim (the refusal closes it): a receipt for another
+    // relay, for other content than the session's, and one that another viewer signed with its own key. Each
+    // fresh session continues the claim from the last receipt the relay acknowledged.
+    let fresh = || {
         let mut control = control.clone();
-        let open = OpenSession::signed(viewer.secret(), id, cid, Domain::default(), &peer, &viewer.peer_id);
+        let open = OpenSession::signed(viewer.secret(), cid, Domain::default(), &peer, &viewer.peer_id);
         async move {
             let mut s = control.open_stream(peer, SESSION_PROTOCOL).await?;
             write_frame(&mut s, &open).await?;
             let reply: SessionReply = read_frame(&mut s, MAX_CONTROL_FRAME).await?;
-            ensure!(matches!(reply, SessionReply::Opened { .. }), "session {id:?} refused: {reply:?}");
+            let SessionReply::Opened { last: Some(last), .. } = reply else { bail!("session refused: {reply:?}") };
+            ensure!(last.receipt.seq == 3, "the claim goes on from the last acknowledged receipt: {last:?}");
             anyhow::Ok(s)
         }
     };
-    let mut elsewhere = receipt(1, CHUNK as u64, chain1, 0);
-    elsewhere.session = [43; 16];
+    let mut elsewhere = receipt(4, 2 * CHUNK as u64, chain2, 5);
     elsewhere.relay = [7; 32];
-    let mut s2 = fresh([43; 16]).await?;
+    let mut s2 = fresh().await?;
     assert_eq!(rejected(send(&mut s2, &elsewhere.sign(viewer.secret())).await?), Some(Code::WrongRelay));
-    let mut other_content = receipt(1, CHUNK as u64, chain1, 0);
-    other_content.session = [44; 16];
+    let mut other_content = receipt(4, 2 * CHUNK as u64, chain2, 5);
     other_content.content = [3; 32];
-    let mut s3 = fresh([44; 16]).await?;
+    let mut s3 = fresh().await?;
     assert_eq!(rejected(send(&mut s3, &other_content.sign(viewer.secret())).await?), Some(Code::WrongSession));
     let stranger = Identity::from_secret([10; 32]);
-    let mut other_viewer = receipt(1, CHUNK as u64, chain1, 0);
-    other_viewer.session = [45; 16];
+    let mut other_viewer = receipt(4, 2 * CHUNK as u64, chain2, 5);
     other_viewer.viewer = stranger.account;
-    let mut s4 = fresh([45; 16]).await?;
+    let mut s4 = fresh().await?;
     assert_eq!(rejected(send(&mut s4, &other_viewer.sign(stranger.secret())).await?), Some(Code::WrongSession));
 
     // A garbage frame gets a refusal, not a crash; the relay keeps serving.
@@ -211,18 +200,14 @@ async fn a_viewer_that_stops_paying_stops_getting_data() -> Result<()> {
     let (client, mut control, _events) = ferry_node::p2p::start(&viewer, ferry_node::p2p::NetConfig::viewer())?;
     let peer = client.dial(&addr.parse()?).await?;
     let mut session = control.open_stream(peer, SESSION_PROTOCOL).await?;
-    write_frame(
-        &mut session,
-        &OpenSession::signed(viewer.secret(), [1; 16], cid, Domain::default(), &peer, &viewer.peer_id),
-    )
-    .await?;
-    let SessionReply::Opened { credit_window, .. } = read_frame(&mut session, MAX_CONTROL_FRAME).await? else {
+    write_frame(&mut session, &OpenSession::signed(viewer.secret(), cid, Domain::default(), &peer, &viewer.peer_id))
+        .await?;
+    let SessionReply::Opened { claim, credit_window, .. } = read_frame(&mut session, MAX_CONTROL_FRAME).await? else {
         bail!("session refused");
     };
     assert_eq!(credit_window, CHUNK_BYTES);
     let mut chunk = control.open_stream(peer, CHUNK_PROTOCOL).await?;
-    write_frame(&mut chunk, &ChunkRequest { session: [1; 16], blob: segment.hash, size: segment.size, start_group: 0 })
-        .await?;
+    write_frame(&mut chunk, &ChunkRequest { claim, blob: segment.hash, size: segment.size, start_group: 0 }).await?;
     let _: ChunkReply = read_frame(&mut chunk, MAX_CONTROL_FRAME).await?;
     let mut got = 0usize;
     let mut buf = vec![0u8; 64 << 10];

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use ferry_node::chain::{BlockMoney, Chain};
-use ferry_primitives::{Balance, Domain, Receipt, SignedReceipt, Split};
+use ferry_primitives::{claim_id, Balance, ContentHeader, Domain, Receipt, SignedReceipt, Split};
 use ferry_tests::*;
 
 /// Balances and lanes of the parties at one moment.
@@ -63,7 +63,7 @@ fn fees_of(m: &BlockMoney, who: [u8; 32]) -> Balance {
     m.fees.iter().filter(|(w, _)| *w == who).map(|(_, f)| f).sum()
 }
 
-/// The split of every session's latest receipt, summed: what the chain must have paid for a relay's ledger.
+/// The split of every claim's latest receipt, summed: what the chain must have paid for a relay's ledger.
 fn due(totals: &[(u128, u128)]) -> (Split, Balance, Balance) {
     let mut s = Split::default();
     let (mut amount, mut tips) = (0, 0);
@@ -123,8 +123,8 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
 
     // What the ledgers say was served and signed for. The viewer normally pays only the cache, but if the cache
     // stalls under load it may fetch part of the video from the origin, which it finds through the DHT.
-    let at_cache = session_totals_by_viewer(&operator.receipts()?);
-    let at_origin = session_totals_by_viewer(&creator.receipts()?);
+    let at_cache = claim_totals_by_viewer(&operator.receipts()?);
+    let at_origin = claim_totals_by_viewer(&creator.receipts()?);
     let by = |rows: &[(String, u128, u128)], who: &str| -> Vec<(u128, u128)> {
         rows.iter().filter(|(v, _, _)| v == who).map(|(_, a, t)| (*a, *t)).collect()
     };
@@ -135,10 +135,10 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     let (d, d_amount, _) = due(&by(&at_origin, &viewer.account));
     ensure!(a_amount > 0 && b_amount > 0);
 
-    // Every settled session in the ledgers is settled up to its latest receipt.
+    // Every settled claim in the ledgers is settled up to its latest receipt.
     for home in [&operator, &creator] {
-        for s in home.receipts()?["relay"]["sessions"].as_array().context("sessions")? {
-            ensure!(s["settled"]["seq"] == s["latest"]["seq"], "session not settled to its latest receipt: {s}");
+        for s in home.receipts()?["relay"]["claims"].as_array().context("claims")? {
+            ensure!(s["settled"]["seq"] == s["latest"]["seq"], "claim not settled to its latest receipt: {s}");
         }
     }
 
@@ -189,7 +189,7 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     let e = operator.earnings()?;
     assert_eq!(e["settled"], a_amount.to_string());
     assert_eq!(e["operator_paid"], a.operator.to_string());
-    ensure!(e["sessions"][0]["block_number"].as_u64().is_some_and(|b| b > before.block as u64));
+    ensure!(e["claims"][0]["block_number"].as_u64().is_some_and(|b| b > before.block as u64));
     Ok(())
 }
 
@@ -215,13 +215,13 @@ fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pa
     origin.stop()?;
     settle_time(&c)?;
     let after = books(&c, &creator, None, &viewer)?;
-    let totals = session_totals(&creator.receipts()?);
+    let totals = claim_totals(&creator.receipts()?);
     let (split, amount, _) = due(&totals);
     let m = money(&c, before.block, after.block)?;
     assert_eq!(before.viewer_lane - after.viewer_lane, amount);
     assert_eq!(after.creator + fees_of(&m, creator.account_bytes()) - before.creator, split.operator + split.creator);
     let settled_events = m.settled.len();
-    ensure!(settled_events >= totals.len(), "every session settled");
+    ensure!(settled_events >= totals.len(), "every claim settled");
 
     // The same batch, twice more: both land, neither pays.
     let batch = latest_receipts(&creator, chain_genesis(&chain)?)?;
@@ -262,13 +262,13 @@ fn settlement_catches_up_after_the_chain_was_down_during_playback() -> Result<()
     ensure!(log.contains("chain unreachable"), "the relay logs the outage");
 
     chain.start()?;
-    creator.wait_settled(2, Duration::from_secs(120))?;
+    creator.wait_settled(1, Duration::from_secs(120))?;
     origin.stop()?;
     let c = chain.client(&creator)?;
     settle_time(&c)?;
     let after = books(&c, &creator, None, &viewer)?;
-    let totals = session_totals(&creator.receipts()?);
-    ensure!(totals.len() >= 2, "two playbacks, two sessions or more");
+    let totals = claim_totals(&creator.receipts()?);
+    ensure!(totals.len() == 1, "two playbacks of one video by one viewer are one claim: {totals:?}");
     let (split, amount, _) = due(&totals);
     let m = money(&c, before.block, after.block)?;
     assert_eq!(before.viewer_lane - after.viewer_lane, amount, "every receipt was settled, once");
@@ -292,18 +292,33 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     let content = ferry_node::identity::parse_hex32(&cid).context("cid")?;
     let viewer_secret = ferry_node::identity::dev_secret("viewer").context("viewer secret")?;
 
-    let receipt = |session: u8, amount: Balance| Receipt {
-        domain: Domain(genesis),
-        session: [session; 16],
-        relay: creator.account_bytes(),
-        viewer: viewer.account_bytes(),
-        content,
-        seq: 1,
-        bytes: 1 << 20,
-        amount,
-        chunk_chain: [session; 32],
-        tip: 0,
+    // Each receipt names content of its own, registered to the creator, so each is a claim of its own.
+    let c = chain.client(&creator)?;
+    let mut contents = vec![content];
+    for i in 2..=5u8 {
+        let header =
+            ContentHeader { creator: creator.account_bytes(), creator_share_bps: 2_000, manifest_hash: [i; 32] };
+        block_on(c.register_content(header.clone()))?;
+        contents.push(header.content_id());
+    }
+    let receipt = |i: u8, amount: Balance| {
+        let content = contents[usize::from(i) - 1];
+        Receipt {
+            domain: Domain(genesis),
+            claim: claim_id(&creator.account_bytes(), &viewer.account_bytes(), &content),
+            relay: creator.account_bytes(),
+            viewer: viewer.account_bytes(),
+            content,
+            seq: 1,
+            bytes: 1 << 20,
+            amount,
+            chunk_chain: [i; 32],
+            tip: 0,
+        }
     };
+    let tag: HashMap<String, &str> = (1..=5u8)
+        .map(|i| (hex::encode(receipt(i, 0).claim), ["01", "02", "03", "04", "05"][usize::from(i) - 1]))
+        .collect();
     let good = receipt(1, 10_000).sign(&viewer_secret);
     let mut forged = receipt(2, 10_000).sign(&viewer_secret);
     forged.signature[0] ^= 1;
@@ -313,7 +328,6 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     // Straight into the relay's ledger, as if a buggy or hostile relay build had accepted them.
     put_in_ledger(&creator, [good.clone(), forged, wrong_relay, wrong_chain, overspend])?;
 
-    let c = chain.client(&creator)?;
     let before = books(&c, &creator, None, &viewer)?;
     let (origin, _) = relay_on(&chain, &creator, &[])?;
     let e = creator.wait_settled(5, Duration::from_secs(120))?;
@@ -321,13 +335,13 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     settle_time(&c)?;
     let after = books(&c, &creator, None, &viewer)?;
 
-    let states: HashMap<String, (String, String)> = e["sessions"]
+    let states: HashMap<String, (String, String)> = e["claims"]
         .as_array()
-        .context("sessions")?
+        .context("claims")?
         .iter()
         .map(|s| {
             (
-                s["session"].as_str().unwrap_or_default()[..2].to_string(),
+                tag.get(s["claim"].as_str().unwrap_or_default()).copied().unwrap_or("?").to_string(),
                 (s["state"].as_str().unwrap_or_default().to_string(), s["error"].to_string()),
             )
         })
@@ -335,8 +349,8 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     assert_eq!(states["01"].0, "settled");
     assert_eq!(states["05"].0, "settled");
     for (s, error) in [("02", "Ferry::BadSignature"), ("03", "Ferry::WrongRelay"), ("04", "Ferry::WrongDomain")] {
-        assert_eq!(states[s].0, "refused", "session {s}");
-        ensure!(states[s].1.contains(error), "session {s}: {:?} should name {error}", states[s].1);
+        assert_eq!(states[s].0, "refused", "claim {s}");
+        ensure!(states[s].1.contains(error), "claim {s}: {:?} should name {error}", states[s].1);
     }
     let log = creator.log("relay");
     for error in ["Ferry::BadSignature", "Ferry::WrongRelay", "Ferry::WrongDomain"] {
@@ -362,7 +376,8 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
 }
 
 /// The scale the benchmarked weights promise, on a real chain: a batch of the most receipts one transaction may carry
-/// (`MAX_SETTLE_BATCH`) lands in one block.
+/// (`MAX_SETTLE_BATCH`), each a claim of its own (a viewer of its own; they hold no lanes, so each is settled with
+/// nothing paid), lands in one block.
 #[test]
 fn one_block_settles_a_full_batch_of_receipts() -> Result<()> {
     const RECEIPTS: u32 = ferry_primitives::MAX_SETTLE_BATCH;
@@ -371,17 +386,17 @@ fn one_block_settles_a_full_batch_of_receipts() -> Result<()> {
     s.creator.set_config("settle_batch = 1024", &format!("settle_batch = {RECEIPTS}"))?;
     let genesis = chain_genesis(&s.chain)?;
     let content = ferry_node::identity::parse_hex32(&s.cid).context("cid")?;
-    let viewer_secret = ferry_node::identity::dev_secret("viewer").context("viewer secret")?;
     put_in_ledger(
         &s.creator,
         (0..RECEIPTS).map(|i| {
-            let mut session = [0u8; 16];
-            session[..4].copy_from_slice(&i.to_le_bytes());
+            let mut viewer_secret = [7u8; 32];
+            viewer_secret[..4].copy_from_slice(&i.to_le_bytes());
+            let viewer = ferry_primitives::signing::public_key(&viewer_secret);
             Receipt {
                 domain: Domain(genesis),
-                session,
+                claim: claim_id(&s.creator.account_bytes(), &viewer, &content),
                 relay: s.creator.account_bytes(),
-                viewer: s.viewer.account_bytes(),
+                viewer,
                 content,
                 seq: 1,
                 bytes: 256 << 10,
@@ -394,34 +409,34 @@ fn one_block_settles_a_full_batch_of_receipts() -> Result<()> {
     )?;
 
     let c = s.chain.client(&s.creator)?;
-    let lane = || block_on(c.lane(s.viewer.account_bytes(), s.creator.account_bytes()));
-    let before = lane()?;
+    let before = block_on(c.finalized_number())?;
     let (origin, _) = relay_on(&s.chain, &s.creator, &[])?;
     let e = s.creator.wait_settled(RECEIPTS as usize, Duration::from_secs(300))?;
     origin.stop()?;
     let blocks: std::collections::BTreeSet<u64> =
-        e["sessions"].as_array().context("sessions")?.iter().filter_map(|s| s["block_number"].as_u64()).collect();
+        e["claims"].as_array().context("claims")?.iter().filter_map(|s| s["block_number"].as_u64()).collect();
     assert_eq!(blocks.len(), 1, "the receipts were settled in blocks {blocks:?}");
-    let after = lane()?;
-    assert_eq!(before.funds - after.funds, Balance::from(RECEIPTS) * AMOUNT, "every receipt was paid");
+    let after = block_on(c.finalized_number())?;
+    let m = money(&c, before, after)?;
+    assert_eq!(m.settled.len(), RECEIPTS as usize, "a Settled event for every claim");
     Ok(())
 }
 
-/// The latest receipt of every session in a relay's ledger, rebuilt from `ferry receipts --json`.
+/// The latest receipt of every claim in a relay's ledger, rebuilt from `ferry receipts --json`.
 fn latest_receipts(home: &Home, genesis: [u8; 32]) -> Result<Vec<SignedReceipt>> {
     let v = home.receipts()?;
     let mut out = vec![];
-    for s in v["relay"]["sessions"].as_array().context("sessions")? {
+    for s in v["relay"]["claims"].as_array().context("claims")? {
         let r = &s["latest"];
         let h32 = |k: &str| ferry_node::identity::parse_hex32(r[k].as_str().unwrap_or_default()).context(k.to_string());
-        let mut session = [0u8; 16];
-        hex::decode_to_slice(r["session"].as_str().unwrap_or_default(), &mut session)?;
+        let mut claim = [0u8; 16];
+        hex::decode_to_slice(r["claim"].as_str().unwrap_or_default(), &mut claim)?;
         let mut signature = [0u8; 64];
         hex::decode_to_slice(r["signature"].as_str().unwrap_or_default(), &mut signature)?;
         let n = |k: &str| r[k].as_str().and_then(|v| v.parse::<u128>().ok()).context(k.to_string());
         let receipt = Receipt {
             domain: Domain(genesis),
-            session,
+            claim,
             relay: h32("relay")?,
             viewer: h32("viewer")?,
             content: h32("content")?,

@@ -19,13 +19,12 @@ const CHUNK: usize = 256 << 10;
 fn receipt(viewer: usize, seq: u64) -> SignedReceipt {
     let mut secret = [9u8; 32];
     secret[..8].copy_from_slice(&(viewer as u64).to_le_bytes());
-    let mut session = [0u8; 16];
-    session[..8].copy_from_slice(&(viewer as u64).to_le_bytes());
+    let viewer = ferry_primitives::signing::public_key(&secret);
     Receipt {
         domain: Domain([1; 32]),
-        session,
+        claim: ferry_primitives::claim_id(&[2; 32], &viewer, &[3; 32]),
         relay: [2; 32],
-        viewer: ferry_primitives::signing::public_key(&secret),
+        viewer,
         content: [3; 32],
         seq,
         bytes: seq * CHUNK as u64,

@@ -1,5 +1,5 @@
 //! What each account paid in fees and earned, as a relay (the operator's part of `Settled`) and as a creator, over
-//! a range of finalized blocks, with the settlements and the sessions they wrote on chain: the settlement
+//! a range of finalized blocks, with the settlements and the claims they wrote on chain: the settlement
 //! economics `scripts/bench` reports. One JSON object per account on stdout.
 //!
 //!   chain_money ws://127.0.0.1:9944 FROM_BLOCK [TO_BLOCK]     (TO_BLOCK: the latest finalized one)
@@ -18,7 +18,7 @@ struct Figures {
     /// Blocks with a settlement by this relay: one `settle` transaction each.
     settle_blocks: BTreeSet<u32>,
     /// Sessions this relay settled: the chain keeps an entry for each.
-    sessions: BTreeSet<(AccountId, [u8; 16])>,
+    claims: BTreeSet<(AccountId, [u8; 16])>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -54,18 +54,18 @@ async fn main() -> anyhow::Result<()> {
             let r = by.entry(relay).or_default();
             r.operator_paid += p.operator_paid;
             r.settle_blocks.insert(n);
-            r.sessions.insert((p.viewer, p.session));
+            r.claims.insert((p.viewer, p.claim));
         }
     }
     for (who, f) in by {
         println!(
-            "{{\"account\":\"0x{}\",\"fees\":\"{}\",\"operator_paid\":\"{}\",\"creator_paid\":\"{}\",\"settlements\":{},\"sessions\":{}}}",
+            "{{\"account\":\"0x{}\",\"fees\":\"{}\",\"operator_paid\":\"{}\",\"creator_paid\":\"{}\",\"settlements\":{},\"claims\":{}}}",
             hex::encode(who),
             f.fees,
             f.operator_paid,
             f.creator_paid,
             f.settle_blocks.len(),
-            f.sessions.len()
+            f.claims.len()
         );
     }
     Ok(())

@@ -23,18 +23,17 @@ fn arg(n: usize, default: usize) -> Result<usize> {
     std::env::args().nth(n).map_or(Ok(default), |a| a.parse().with_context(|| format!("argument {n}: {a}")))
 }
 
-/// The receipts one viewer signs for one session, in order.
+/// The receipts one viewer signs in one session of its claim, in order.
 fn session_receipts(index: usize, count: usize) -> Vec<SignedReceipt> {
     let mut secret = [7u8; 32];
     secret[..8].copy_from_slice(&(index as u64).to_le_bytes());
     let viewer = ferry_primitives::signing::public_key(&secret);
-    let mut session = [0u8; 16];
-    session[..8].copy_from_slice(&(index as u64).to_le_bytes());
+    let claim = ferry_primitives::claim_id(&[2; 32], &viewer, &[3; 32]);
     (1..=count as u64)
         .map(|seq| {
             Receipt {
                 domain: Domain([1; 32]),
-                session,
+                claim,
                 relay: [2; 32],
                 viewer,
                 content: [3; 32],

@@ -136,7 +136,7 @@ fn check_identity(home: &Path, out: &mut Vec<Check>) -> Option<Identity> {
 /// Whether a node runs from this home (it holds the ledger).
 fn check_ledger(home: &Path, out: &mut Vec<Check>) -> bool {
     let (verdict, running) = match LedgerView::read(home) {
-        Ok(view) => (Verdict::Ok(format!("opens cleanly ({} sessions)", view.sessions.len())), false),
+        Ok(view) => (Verdict::Ok(format!("opens cleanly ({} claims)", view.claims.len())), false),
         Err(LedgerError::InUse(_)) => (Verdict::Ok("held by the node running from this home".into()), true),
         Err(e) => (
             fail(

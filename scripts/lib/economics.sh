@@ -14,7 +14,7 @@ econ_chain=ws://127.0.0.1:$econ_port
 econ_stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # econ_run NAME POLICY VIDEO VIEWERS: one workload under one policy ("default" or "every"); records a line per
-# relay: earned (the operator's part), fees, fees as a share of earned, settle transactions, sessions on chain,
+# relay: earned (the operator's part), fees, fees as a share of earned, settle transactions, claims on chain,
 # and what is still pending.
 econ_run() {
   local name=$1 policy=$2 video=$3 viewers=$4 run=$dir/econ-$1-$2
@@ -57,7 +57,7 @@ econ_run() {
   done
   # Until both relays settled what they will settle: everything (every), or what pays once claims are due (default).
   local wait_s=60; [[ $policy == default ]] && wait_s=200
-  local settled='(.sessions | length) > 0 and .pending == "0" and .in_flight == "0"'
+  local settled='(.claims | length) > 0 and .pending == "0" and .in_flight == "0"'
   for _ in $(seq "$wait_s"); do
     if ef cache earnings --json 2>/dev/null | jq -e "$settled" >/dev/null &&
       ef origin earnings --json 2>/dev/null | jq -e "$settled" >/dev/null; then
@@ -77,7 +77,7 @@ econ_run() {
     local pending=$pending_cache; [[ $who == origin ]] && pending=$pending_origin
     record "economics $name $policy: $who" "$(jq -r --arg p "$pending" '"earned \(.operator_paid) fees \(.fees) (\(
       if (.operator_paid | tonumber) > 0 then ((.fees | tonumber) * 10000 / (.operator_paid | tonumber) | floor) / 100
-      else "-" end)% of earned) settlements \(.settlements) sessions on chain \(.sessions) pending \($p)"' <<<"${line:-{\}}")"
+      else "-" end)% of earned) settlements \(.settlements) claims on chain \(.claims) pending \($p)"' <<<"${line:-{\}}")"
   done
   "$ferry" chain down --forget --rpc-port "$econ_port" >/dev/null 2>&1 || true
 }

@@ -1,5 +1,5 @@
 //! Benchmarks of every call, for the generated `weights.rs`. `settle` is measured at its worst for the content its
-//! receipts name: every receipt names a different viewer (its own lane) and continues a session already settled
+//! receipts name: every receipt names a different viewer (its own lane) and continues a claim already settled
 //! once, and each piece of content named has a creator of its own (a payee of its own).
 
 use super::*;
@@ -69,16 +69,14 @@ fn genesis<T: Config>() -> [u8; 32] {
 fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, content: u32, seq: u64) -> SignedReceipt {
     let relay_key: &[u8; 32] = relay.as_ref();
     let s = secret(3, viewer);
+    let viewer = ferry_primitives::signing::public_key(&s);
+    let content = header(content).content_id();
     Receipt {
         domain: Domain(genesis::<T>()),
-        session: {
-            let mut id = [0u8; 16];
-            id[..4].copy_from_slice(&viewer.to_le_bytes());
-            id
-        },
+        claim: ferry_primitives::claim_id(relay_key, &viewer, &content),
         relay: *relay_key,
-        viewer: ferry_primitives::signing::public_key(&s),
-        content: header(content).content_id(),
+        viewer,
+        content,
         seq,
         bytes: seq * (256 << 10),
         amount: seq as Balance * 250,
@@ -88,7 +86,7 @@ fn receipt<T: Config>(relay: &T::AccountId, viewer: u32, content: u32, seq: u64)
     .sign(&s)
 }
 
-/// The relay and a batch of `n` receipts, each from a viewer of its own and continuing a session settled once;
+/// The relay and a batch of `n` receipts, each from a viewer of its own and continuing a claim settled once;
 /// receipt `v` names content `content_of(v)`.
 fn receipts_to_settle<T: Config>(
     n: u32,
@@ -113,7 +111,7 @@ fn receipts_to_settle<T: Config>(
 
 fn settled_twice<T: Config>(relay: T::AccountId) {
     let viewer = T::AccountId::from(ferry_primitives::signing::public_key(&secret(3, 0)));
-    assert!(Sessions::<T>::get((relay, viewer, [0u8; 16])).is_some_and(|s| s.seq == 2));
+    assert!(Claims::<T>::iter_prefix((relay, viewer)).any(|(_, c)| c.seq == 2));
 }
 
 #[benchmarks]

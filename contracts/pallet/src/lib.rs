@@ -2,15 +2,17 @@
 //!
 //! Receipts become money. Operators register with a bond, a libp2p peer id and a price; anyone registers content
 //! from its header, which names the creator and share the content id commits to; viewers reserve funds for one
-//! relay each in a **lane**. A relay settles batches of viewer receipts: for each session the pallet pays the delta
-//! over what it already paid, out of the viewer's lane to that relay only, split between a burned protocol fee, the
+//! relay each in a **lane**. A relay settles batches of viewer receipts: for each **claim** (what one viewer owes
+//! one relay for one content id, over all their sessions) the pallet pays the delta over what it already paid, out
+//! of the viewer's lane to that relay only, split between a burned protocol fee, the
 //! creator (their share of the rest) and the operator, plus the tip delta to the creator (less the fee).
 //!
 //! Why lanes: funds reserved for one payee are the only funds a relay can count on. Only the relay can draw on its
 //! lane; the viewer gets the rest back only `UnbondingPeriod` blocks after closing it, and the relay can settle
 //! meanwhile. So a relay that serves a viewer no further than its lane minus what that viewer already owes it is
-//! paid for every receipt it acknowledged, whatever anyone else does on chain. Sessions are keyed by
-//! (relay, viewer, session id), so nobody else can touch them.
+//! paid for every receipt it acknowledged, whatever anyone else does on chain. Claims are keyed by
+//! (relay, viewer, claim id), the id being a hash of the three parties, so nobody else can touch them and the
+//! chain holds one entry per relay, viewer and content however many sessions they had.
 //!
 //! No tokens are minted: every payout comes out of a lane, and the fee burns on every payment whatever the creator
 //! share, so total issuance only falls and self-dealing always loses the fee.
@@ -35,7 +37,7 @@ pub use weights::WeightInfo;
 #[polkadot_sdk::frame_support::pallet]
 pub mod pallet {
     use super::WeightInfo;
-    use ferry_primitives::{amount_for, Balance, ContentHeader, ContentId, SessionId, SignedReceipt, Split};
+    use ferry_primitives::{amount_for, claim_id, Balance, ClaimId, ContentHeader, ContentId, SignedReceipt, Split};
     use polkadot_sdk::frame_support::{
         dispatch::DispatchResult,
         pallet_prelude::*,
@@ -134,15 +136,18 @@ pub mod pallet {
 
     pub type LaneOf<T> = Lane<BlockNumberFor<T>>;
 
-    /// What one session has claimed and what it has been paid so far.
+    /// What one claim has claimed and what it has been paid so far.
     #[derive(Clone, Encode, Decode, DecodeWithMemTracking, Eq, PartialEq, Debug, TypeInfo, MaxEncodedLen)]
-    pub struct SessionState {
+    pub struct ClaimState {
         pub content: ContentId,
-        /// The latest receipt settled: its seq and totals.
+        /// The latest receipt settled: its seq, totals, chunk chain and the viewer's signature, so that the whole
+        /// signed receipt can be rebuilt from storage (a relay whose ledger was lost resumes the claim from it).
         pub seq: u64,
         pub bytes: u64,
         pub amount: Balance,
         pub tip: Balance,
+        pub chunk_chain: [u8; 32],
+        pub signature: [u8; 64],
         /// What the lane actually paid towards `amount` and `tip`; less only when the lane ran dry.
         pub amount_paid: Balance,
         pub tip_paid: Balance,
@@ -159,16 +164,16 @@ pub mod pallet {
     pub type Lanes<T: Config> =
         StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Blake2_128Concat, T::AccountId, LaneOf<T>, ValueQuery>;
 
-    /// (relay, viewer, session id) → what the session has claimed and been paid.
+    /// (relay, viewer, claim id) → what the claim has claimed and been paid.
     #[pallet::storage]
-    pub type Sessions<T: Config> = StorageNMap<
+    pub type Claims<T: Config> = StorageNMap<
         _,
         (
             NMapKey<Blake2_128Concat, T::AccountId>,
             NMapKey<Blake2_128Concat, T::AccountId>,
-            NMapKey<Blake2_128Concat, SessionId>,
+            NMapKey<Blake2_128Concat, ClaimId>,
         ),
-        SessionState,
+        ClaimState,
     >;
 
     /// Payouts that could not be delivered (below the existential deposit of an empty account). They stay in
@@ -221,13 +226,13 @@ pub mod pallet {
             relay: T::AccountId,
             amount: Balance,
         },
-        /// One session settled up to `seq`. `due`/`tip_due` are what the receipt claimed over what was paid
+        /// One claim settled up to `seq`. `due`/`tip_due` are what the receipt claimed over what was paid
         /// before; `paid`/`tip_paid` what the lane paid (less only if it ran dry). `paid + tip_paid` is split
         /// into `operator_paid + creator_paid + burned`.
         Settled {
             relay: T::AccountId,
             viewer: T::AccountId,
-            session: SessionId,
+            claim: ClaimId,
             content: ContentId,
             seq: u64,
             bytes: u64,
@@ -287,14 +292,14 @@ pub mod pallet {
         WrongDomain,
         /// A receipt names another relay than the caller.
         WrongRelay,
-        /// A receipt changes the session's content.
-        SessionMismatch,
+        /// A receipt's claim id is not the one its relay, viewer and content make.
+        WrongClaim,
         /// A receipt's totals are below what was already settled, or differ at the same seq.
         NotMonotonic,
         /// The batch is empty.
         EmptyBatch,
-        /// The session already settled a later receipt: this one is older than what the chain holds (a relay
-        /// whose ledger is behind the chain, or a session id used again).
+        /// The claim already settled a later receipt: this one is older than what the chain holds (a relay
+        /// whose ledger is behind the chain).
         Superseded,
     }
 
@@ -428,7 +433,7 @@ pub mod pallet {
             Ok(())
         }
 
-        /// Settle the latest receipt of each session: pay the delta over what was already paid, from the
+        /// Settle the latest receipt of each claim: pay the delta over what was already paid, from the
         /// viewer's lane to the calling relay.
         #[pallet::call_index(7)]
         #[pallet::weight(Pallet::<T>::settle_weight(batch))]
@@ -477,7 +482,7 @@ pub mod pallet {
             ensure!(!batch.is_empty(), Error::<T>::EmptyBatch);
             let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
             // Payouts are summed over the batch and moved once per payee, so a receipt costs one signature
-            // check and its session, content and lane entries, not three balance transfers.
+            // check and its claim, content and lane entries, not three balance transfers.
             let mut owed = Owed::<T>::default();
             for signed in batch {
                 Self::settle_one(relay, genesis.as_ref(), signed, &mut owed)?;
@@ -515,13 +520,13 @@ pub mod pallet {
             let r = &signed.receipt;
             ensure!(r.relay == *<T::AccountId as AsRef<[u8; 32]>>::as_ref(relay), Error::<T>::WrongRelay);
             ensure!(r.domain.0.as_slice() == genesis, Error::<T>::WrongDomain);
+            ensure!(r.claim == claim_id(&r.relay, &r.viewer, &r.content), Error::<T>::WrongClaim);
             let viewer = T::AccountId::from(r.viewer);
-            let key = (relay.clone(), viewer.clone(), r.session);
-            let prev = Sessions::<T>::get(&key);
+            let key = (relay.clone(), viewer.clone(), r.claim);
+            let prev = Claims::<T>::get(&key);
             if let Some(p) = &prev {
-                ensure!(p.content == r.content, Error::<T>::SessionMismatch);
                 // An older receipt is refused, never a silent no-op: a relay whose ledger is behind the chain
-                // learns it, rather than counting a session as paid that the chain never paid.
+                // learns it, rather than counting a claim as paid that the chain never paid.
                 ensure!(r.seq >= p.seq, Error::<T>::Superseded);
                 if r.seq == p.seq {
                     ensure!(r.bytes == p.bytes && r.amount == p.amount && r.tip == p.tip, Error::<T>::NotMonotonic);
@@ -558,14 +563,16 @@ pub mod pallet {
             owed.pay(relay, split.operator);
             owed.pay(&content.creator, split.creator + tip_split.creator);
             owed.burn = owed.burn.saturating_add(split.burn + tip_split.burn);
-            Sessions::<T>::insert(
+            Claims::<T>::insert(
                 &key,
-                SessionState {
+                ClaimState {
                     content: r.content,
                     seq: r.seq,
                     bytes: r.bytes,
                     amount: r.amount,
                     tip: r.tip,
+                    chunk_chain: r.chunk_chain,
+                    signature: signed.signature,
                     amount_paid: amount_paid + paid,
                     tip_paid: tip_paid + tip_now,
                 },
@@ -573,7 +580,7 @@ pub mod pallet {
             Self::deposit_event(Event::Settled {
                 relay: relay.clone(),
                 viewer,
-                session: r.session,
+                claim: r.claim,
                 content: r.content,
                 seq: r.seq,
                 bytes: r.bytes,

@@ -1,9 +1,9 @@
 //! Every rule of the pallet and every error path, on the mock runtime. The tests named for a rule of money
-//! safety (`a_session_belongs_…`, `funds_reserved_…`, `content_registration_…`, `every_payment_burns_…`,
+//! safety (`a_claim_belongs_…`, `funds_reserved_…`, `content_registration_…`, `every_payment_burns_…`,
 //! `a_payout_below_…`) are the attacks of the money-safety review; each failed on the shared-escrow pallet.
 
-use crate::{mock::*, Contents, Error, Event, Lanes, Sessions, Undelivered};
-use ferry_primitives::{ContentHeader, ContentId, Domain, Receipt, SignedReceipt, Split};
+use crate::{mock::*, Claims, Contents, Error, Event, Lanes, Undelivered};
+use ferry_primitives::{claim_id, ClaimId, ContentHeader, ContentId, Domain, Receipt, SignedReceipt, Split};
 use polkadot_sdk::frame_support::traits::fungible::Inspect;
 use polkadot_sdk::frame_support::{assert_noop, assert_ok, BoundedVec};
 
@@ -28,15 +28,26 @@ fn content() -> ContentId {
     header(CREATOR, SHARE_BPS).content_id()
 }
 
+/// The claim of VIEWER at RELAY for `content()`.
+fn claim() -> ClaimId {
+    claim_id(&key(RELAY), &key(VIEWER), &content())
+}
+
+/// `r` with the claim id its relay, viewer and content make.
+fn reclaimed(mut r: Receipt) -> Receipt {
+    r.claim = claim_id(&r.relay, &r.viewer, &r.content);
+    r
+}
+
 fn receipt(seq: u64, amount: u128, tip: u128) -> Receipt {
     Receipt {
         domain: Domain(GENESIS),
-        session: [7; 16],
+        claim: claim(),
         relay: key(RELAY),
         viewer: key(VIEWER),
         content: content(),
         seq,
-        bytes: seq * 1_000,
+        bytes: seq.saturating_mul(1_000),
         amount,
         chunk_chain: [seq as u8; 32],
         tip,
@@ -220,7 +231,7 @@ fn settle_pays_operator_and_creator_and_burns_the_fee() {
             Event::Settled {
                 relay: account(RELAY),
                 viewer: account(VIEWER),
-                session: [7; 16],
+                claim: claim(),
                 content: content(),
                 seq: 3,
                 bytes: 3_000,
@@ -267,7 +278,7 @@ fn a_receipt_older_than_the_settled_one_is_refused_not_ignored() {
     new_test_ext().execute_with(|| {
         setup(100_000);
         assert_ok!(settle(vec![receipt(3, 10_000, 0).sign(&VIEWER)]));
-        // A relay whose ledger was restored from a backup, or a viewer that used the session id again from seq 1.
+        // A relay whose ledger was restored from a backup starts the claim again from seq 1.
         assert_noop!(settle(vec![receipt(2, 8_000, 0).sign(&VIEWER)]), Error::<Test>::Superseded);
         assert_noop!(settle(vec![receipt(1, 20_000, 0).sign(&VIEWER)]), Error::<Test>::Superseded);
         assert_eq!(lane(VIEWER, RELAY), 90_000);
@@ -281,7 +292,7 @@ fn a_later_receipt_pays_only_the_delta() {
         assert_ok!(settle(vec![receipt(1, 4_000, 0).sign(&VIEWER)]));
         assert_ok!(settle(vec![receipt(5, 10_000, 0).sign(&VIEWER)]));
         assert_eq!(lane(VIEWER, RELAY), 90_000);
-        assert_eq!(Sessions::<Test>::get((account(RELAY), account(VIEWER), [7; 16])).unwrap().seq, 5);
+        assert_eq!(Claims::<Test>::get((account(RELAY), account(VIEWER), claim())).unwrap().seq, 5);
     });
 }
 
@@ -344,14 +355,21 @@ fn totals_that_go_down_are_rejected() {
 }
 
 #[test]
-fn a_session_cannot_change_content() {
+fn a_receipt_must_name_the_claim_its_parties_make() {
     new_test_ext().execute_with(|| {
         setup(100_000);
         assert_ok!(Ferry::register_content(origin(CREATOR), header(CREATOR, 0)));
         assert_ok!(settle(vec![receipt(1, 1_000, 0).sign(&VIEWER)]));
+        // Other content under this claim's id, and this content under an id of the viewer's choosing.
         let mut r = receipt(2, 2_000, 0);
         r.content = header(CREATOR, 0).content_id();
-        assert_noop!(settle(vec![r.sign(&VIEWER)]), Error::<Test>::SessionMismatch);
+        assert_noop!(settle(vec![r.sign(&VIEWER)]), Error::<Test>::WrongClaim);
+        let mut r = receipt(2, 2_000, 0);
+        r.claim = [7; 16];
+        assert_noop!(settle(vec![r.sign(&VIEWER)]), Error::<Test>::WrongClaim);
+        // The same content at a fresh claim id of its own is still this claim: the id is not the viewer's.
+        assert_ok!(settle(vec![receipt(2, 2_000, 0).sign(&VIEWER)]));
+        assert_eq!(Claims::<Test>::iter_prefix((account(RELAY), account(VIEWER))).count(), 1);
     });
 }
 
@@ -438,17 +456,21 @@ fn a_direct_tip_reaches_the_creator_less_the_fee() {
     });
 }
 
-/// Attack 1 (session squatting): settling a session id under one relay cannot block another relay's session.
+/// Attack 1 (squatting): settling a claim under one relay, at the highest seq, cannot block another relay's claim.
 #[test]
-fn a_session_belongs_to_its_relay_and_viewer() {
+fn a_claim_belongs_to_its_relay_and_viewer() {
     new_test_ext().execute_with(|| {
         setup(100_000);
-        // The viewer, also an operator, settles a zero receipt under the id it will use with RELAY.
+        // The viewer, also an operator, settles a receipt for the same content at its own relay at the highest seq.
         assert_ok!(Ferry::register_operator(origin(VIEWER), b"v".to_vec(), PRICE, 1_000));
         assert_ok!(Ferry::open_lane(origin(VIEWER), account(VIEWER), 10));
-        let mut squat = receipt(1, 0, 0);
+        let mut squat = receipt(u64::MAX, 0, 0);
         squat.relay = key(VIEWER);
-        assert_ok!(Ferry::settle(origin(VIEWER), batch(vec![squat.sign(&VIEWER)])));
+        assert_ok!(Ferry::settle(origin(VIEWER), batch(vec![reclaimed(squat).sign(&VIEWER)])));
+        // Under RELAY's claim id it names RELAY, which only RELAY can settle.
+        let mut squat = receipt(u64::MAX, 0, 0);
+        squat.relay = key(VIEWER);
+        assert_noop!(Ferry::settle(origin(VIEWER), batch(vec![squat.sign(&VIEWER)])), Error::<Test>::WrongClaim);
         // A stranger cannot settle the honest relay's receipt either.
         let honest = receipt(5, 10_000, 0).sign(&VIEWER);
         assert_noop!(Ferry::settle(origin(STRANGER), batch(vec![honest.clone()])), Error::<Test>::WrongRelay);
@@ -472,8 +494,7 @@ fn funds_reserved_for_a_relay_only_pay_that_relay() {
         let mut escape = receipt(1, 0, 20_000);
         escape.relay = key(VIEWER);
         escape.content = own.content_id();
-        escape.session = [9; 16];
-        assert_ok!(Ferry::settle(origin(VIEWER), batch(vec![escape.sign(&VIEWER)])));
+        assert_ok!(Ferry::settle(origin(VIEWER), batch(vec![reclaimed(escape).sign(&VIEWER)])));
         // Closing gives nothing back before the unbonding period.
         assert_ok!(Ferry::close_lane(origin(VIEWER), account(RELAY)));
         assert_noop!(Ferry::withdraw_lane(origin(VIEWER), account(RELAY)), Error::<Test>::StillUnbonding);
@@ -495,7 +516,7 @@ fn every_payment_burns_the_fee_whatever_the_share() {
         let mut r = receipt(1, 20_000, 1_000);
         r.viewer = key(RELAY);
         r.content = own.content_id();
-        assert_ok!(settle(vec![r.sign(&RELAY)]));
+        assert_ok!(settle(vec![reclaimed(r).sign(&RELAY)]));
         assert_eq!(issuance0 - Balances::total_issuance(), 1_000 + 50, "the fee burns on the bytes and the tip");
         assert_eq!(balance(RELAY) + lane(RELAY, RELAY), wealth0 - 1_050, "self-dealing loses the fee");
     });
@@ -512,13 +533,13 @@ fn a_payout_below_the_existential_deposit_is_held_not_failed() {
         assert_ok!(Ferry::register_content(origin(NEW_CREATOR), header(NEW_CREATOR, 100)));
         let mut r = receipt(1, 1_000, 0);
         r.content = header(NEW_CREATOR, 100).content_id();
-        assert_ok!(settle(vec![r.sign(&VIEWER)]));
+        assert_ok!(settle(vec![reclaimed(r).sign(&VIEWER)]));
         let held = Split::of(1_000, 100, FEE_BPS).creator;
         assert_eq!(Undelivered::<Test>::get(account(NEW_CREATOR)), held);
         assert_eq!(balance(NEW_CREATOR), 0);
         let mut r = receipt(2, 200_000 / 2, 0);
         r.content = header(NEW_CREATOR, 100).content_id();
-        assert_ok!(settle(vec![r.sign(&VIEWER)]));
+        assert_ok!(settle(vec![reclaimed(r).sign(&VIEWER)]));
         assert_eq!(balance(NEW_CREATOR), Split::of(100_000, 100, FEE_BPS).creator);
         assert_eq!(Undelivered::<Test>::get(account(NEW_CREATOR)), 0);
         ExistentialDeposit::set(1);
@@ -568,7 +589,7 @@ mod properties {
         Open { viewer: usize, relay: usize, amount: u128 },
         Close { viewer: usize, relay: usize },
         Withdraw { viewer: usize, relay: usize },
-        Serve { viewer: usize, relay: usize, content: usize, session: u8, amount: u128, tip: u128 },
+        Serve { viewer: usize, relay: usize, content: usize, amount: u128, tip: u128 },
         Settle { relay: usize },
         Tip { viewer: usize, content: usize, amount: u128 },
     }
@@ -579,22 +600,14 @@ mod properties {
             (who(), who(), 1..50_000u128).prop_map(|(viewer, relay, amount)| Op::Open { viewer, relay, amount }),
             (who(), who()).prop_map(|(viewer, relay)| Op::Close { viewer, relay }),
             (who(), who()).prop_map(|(viewer, relay)| Op::Withdraw { viewer, relay }),
-            (who(), who(), 0..2usize, 0..3u8, 0..20_000u128, prop_oneof![Just(0u128), 0..2_000u128]).prop_map(
-                |(viewer, relay, content, session, amount, tip)| Op::Serve {
-                    viewer,
-                    relay,
-                    content,
-                    session,
-                    amount,
-                    tip
-                }
-            ),
+            (who(), who(), 0..2usize, 0..20_000u128, prop_oneof![Just(0u128), 0..2_000u128])
+                .prop_map(|(viewer, relay, content, amount, tip)| Op::Serve { viewer, relay, content, amount, tip }),
             who().prop_map(|relay| Op::Settle { relay }),
             (who(), 0..2usize, 1..5_000u128).prop_map(|(viewer, content, amount)| Op::Tip { viewer, content, amount }),
         ]
     }
 
-    /// What a relay acknowledged in one session: the latest receipt and its totals.
+    /// What a relay acknowledged in one claim: the latest receipt and its totals.
     #[derive(Clone)]
     struct Acked {
         receipt: SignedReceipt,
@@ -602,8 +615,8 @@ mod properties {
 
     struct Model {
         contents: [(usize, ContentHeader); 2],
-        /// (relay, viewer, session) → the latest acknowledged receipt.
-        acked: BTreeMap<(usize, usize, u8), Acked>,
+        /// (relay, viewer, content) → the latest acknowledged receipt.
+        acked: BTreeMap<(usize, usize, usize), Acked>,
         issuance0: u128,
         burned: u128,
         wealth0: [u128; 4],
@@ -633,9 +646,10 @@ mod properties {
             self.acked
                 .iter()
                 .filter(|((r, v, _), _)| *r == relay && *v == viewer)
-                .map(|((r, v, s), a)| {
-                    let paid = Sessions::<Test>::get((account(ACCOUNTS[*r]), account(ACCOUNTS[*v]), [*s; 16]))
-                        .map_or(0, |p| p.amount_paid + p.tip_paid);
+                .map(|((r, v, _), a)| {
+                    let paid =
+                        Claims::<Test>::get((account(ACCOUNTS[*r]), account(ACCOUNTS[*v]), a.receipt.receipt.claim))
+                            .map_or(0, |p| p.amount_paid + p.tip_paid);
                     a.receipt.receipt.amount + a.receipt.receipt.tip - paid
                 })
                 .sum()
@@ -655,7 +669,7 @@ mod properties {
             for s in receipts {
                 let r = &s.receipt;
                 let viewer = polkadot_sdk::sp_runtime::AccountId32::from(r.viewer);
-                let p = Sessions::<Test>::get((account(ACCOUNTS[relay]), viewer, r.session)).expect("settled");
+                let p = Claims::<Test>::get((account(ACCOUNTS[relay]), viewer, r.claim)).expect("settled");
                 assert_eq!((p.amount_paid, p.tip_paid), (r.amount, r.tip), "an acknowledged receipt went unpaid");
             }
         }
@@ -748,13 +762,11 @@ mod properties {
                             assert_ok!(Ferry::withdraw_lane(origin(ACCOUNTS[viewer]), account(ACCOUNTS[relay])));
                         }
                     }
-                    Op::Serve { viewer, relay, content, session, amount, tip } => {
+                    Op::Serve { viewer, relay, content, amount, tip } => {
                         let lane = Lanes::<Test>::get(account(ACCOUNTS[viewer]), account(ACCOUNTS[relay]));
-                        let prev = m.acked.get(&(relay, viewer, session)).map(|a| a.receipt.receipt.clone());
-                        let (cid, seq, a0, t0) = match &prev {
-                            Some(p) => (p.content, p.seq + 1, p.amount, p.tip),
-                            None => (m.contents[content].1.content_id(), 1, 0, 0),
-                        };
+                        let prev = m.acked.get(&(relay, viewer, content)).map(|a| a.receipt.receipt.clone());
+                        let cid = m.contents[content].1.content_id();
+                        let (seq, a0, t0) = prev.as_ref().map_or((1, 0, 0), |p| (p.seq + 1, p.amount, p.tip));
                         // The relay's rule: serve only within the open lane minus what is already owed.
                         if lane.closing_at.is_some() || amount + tip > lane.funds.saturating_sub(m.owed(relay, viewer))
                         {
@@ -762,7 +774,7 @@ mod properties {
                         }
                         let r = Receipt {
                             domain: Domain(GENESIS),
-                            session: [session; 16],
+                            claim: claim_id(&key(ACCOUNTS[relay]), &key(ACCOUNTS[viewer]), &cid),
                             relay: key(ACCOUNTS[relay]),
                             viewer: key(ACCOUNTS[viewer]),
                             content: cid,
@@ -772,7 +784,7 @@ mod properties {
                             chunk_chain: [0; 32],
                             tip: t0 + tip,
                         };
-                        m.acked.insert((relay, viewer, session), Acked { receipt: r.sign(&ACCOUNTS[viewer]) });
+                        m.acked.insert((relay, viewer, content), Acked { receipt: r.sign(&ACCOUNTS[viewer]) });
                     }
                     Op::Settle { relay } => m.settle(relay, None),
                     Op::Tip { viewer, content, amount } => {

@@ -18,7 +18,7 @@ pub use codec::{decode_bounded, DecodeError};
 pub use content::ContentHeader;
 pub use manifest::{Container, Manifest, ManifestError, Rendition, Segment, SignedManifest};
 pub use payout::{amount_for, Split, BPS_DENOMINATOR};
-pub use receipt::{ChunkChain, Receipt, SignedReceipt};
+pub use receipt::{claim_id, ChunkChain, Receipt, SignedReceipt};
 pub use signing::{Domain, SignatureError};
 
 /// An account on the Ferry chain: the raw ed25519 public key, as `AccountId32` holds it for `MultiSigner::Ed25519`.
@@ -27,9 +27,9 @@ pub type AccountId = [u8; 32];
 pub type ContentId = [u8; 32];
 /// A BLAKE3 hash of one stored blob (a video segment).
 pub type BlobHash = [u8; 32];
-/// A random id that names one viewer–relay session for one content id. On chain a session is keyed by
-/// (relay, viewer, id), so the id need only be unique to the pair.
-pub type SessionId = [u8; 16];
+/// Names one **claim**: everything a viewer owes one relay for one content id, across all its sessions. It is
+/// [`claim_id`] of the three, so no party chooses it; receipts, ledgers and the chain's storage are keyed by it.
+pub type ClaimId = [u8; 16];
 /// Token amounts, as the chain's `Balance`.
 pub type Balance = u128;
 /// An ed25519 signature.

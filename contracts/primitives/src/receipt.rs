@@ -1,33 +1,35 @@
-//! Bandwidth receipts: the viewer's signed, cumulative statement of what one relay served it in one session.
+//! Bandwidth receipts: the viewer's signed, cumulative statement of what one relay served it of one content id, over
+//! every session between them (one **claim**).
 
 use alloc::vec::Vec;
 use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
-use crate::signing::{Domain, RECEIPT_TAG};
-use crate::{AccountId, Balance, ContentId, SessionId, Signature};
+use crate::signing::{Domain, CLAIM_TAG, RECEIPT_TAG};
+use crate::{AccountId, Balance, ClaimId, ContentId, Signature};
 
-/// A cumulative receipt. Every field but `seq` and the totals is fixed for the session; each new receipt supersedes
-/// the last, so only the latest of a session needs settling.
+/// A cumulative receipt. Every field but `seq` and the totals is fixed for the claim; each new receipt supersedes
+/// the last, whichever session it came from, so only the latest of a claim needs settling.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct Receipt {
     /// The chain this receipt pays on.
     pub domain: Domain,
-    pub session: SessionId,
+    /// [`claim_id`] of `relay`, `viewer` and `content`; anything else is refused.
+    pub claim: ClaimId,
     /// The relay that served the bytes; only it can settle this receipt.
     pub relay: AccountId,
     /// The viewer who signed, and whose escrow pays.
     pub viewer: AccountId,
     pub content: ContentId,
-    /// Starts at 1 and grows by at least 1 with every receipt of the session.
+    /// Starts at 1 and grows by at least 1 with every receipt of the claim.
     pub seq: u64,
-    /// Verified video bytes served in this session so far.
+    /// Verified video bytes served in the claim so far.
     pub bytes: u64,
-    /// What the viewer owes the relay for `bytes`, at the session's price.
+    /// What the viewer owes the relay for `bytes`: each session adds its bytes at the price it was quoted.
     pub amount: Balance,
     /// Running BLAKE3 over the hashes of the chunks served, in order (see [`ChunkChain`]).
     pub chunk_chain: [u8; 32],
-    /// Tips for the creator in this session so far.
+    /// Tips for the creator in the claim so far.
     pub tip: Balance,
 }
 
@@ -46,6 +48,19 @@ impl Receipt {
         let signature = crate::signing::sign(secret, &self.signing_payload());
         SignedReceipt { receipt: self, signature }
     }
+}
+
+/// The id of the claim of `viewer` at `relay` for `content`: the first 16 bytes of
+/// `BLAKE3(CLAIM_TAG || relay || viewer || content)`.
+pub fn claim_id(relay: &AccountId, viewer: &AccountId, content: &ContentId) -> ClaimId {
+    let mut h = blake3::Hasher::new();
+    h.update(&CLAIM_TAG);
+    h.update(relay);
+    h.update(viewer);
+    h.update(content);
+    let mut id = [0; 16];
+    id.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    id
 }
 
 /// A receipt and the viewer's signature over [`Receipt::signing_payload`].

@@ -8,9 +8,11 @@ use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
 /// Tag that starts every receipt signing payload.
-pub const RECEIPT_TAG: [u8; 16] = *b"ferry/receipt/v1";
+pub const RECEIPT_TAG: [u8; 16] = *b"ferry/receipt/v2";
 /// Tag that starts every manifest signing payload.
 pub const MANIFEST_TAG: [u8; 16] = *b"ferry/manifst/v1";
+/// Tag hashed before a claim's relay, viewer and content to make its id.
+pub const CLAIM_TAG: [u8; 16] = *b"ferry/claim/v1\0\0";
 /// Tag hashed before a content header to make the content id.
 pub const CONTENT_TAG: [u8; 16] = *b"ferry/content/v2";
 

@@ -1,21 +1,22 @@
-//! Golden vectors: the exact bytes of the v1 encodings and signatures (and of the v2 content id, which hashes a
-//! header naming the creator and share). Any other implementation (or a future
-//! version of this one) can check itself against `vectors/v1.json`. Regenerate only for a new protocol version,
+//! Golden vectors: the exact bytes of the encodings and signatures (receipts `ferry/receipt/v2`, whose totals run over
+//! a claim; manifests v1; the v2 content id, which hashes a header naming the creator and share; the claim id). Any
+//! other implementation (or a future version of this one) can check itself against `vectors/v1.json`. Regenerate only for a new protocol version,
 //! with `FERRY_BLESS=1 cargo test -p ferry-primitives --test golden`.
 
 use ferry_primitives::manifest::MANIFEST_VERSION;
-use ferry_primitives::{Container, Domain, Manifest, Receipt, Rendition, Segment};
+use ferry_primitives::{claim_id, Container, Domain, Manifest, Receipt, Rendition, Segment};
 use parity_scale_codec::Encode;
 
 const VIEWER_SECRET: [u8; 32] = [0x11; 32];
 const CREATOR_SECRET: [u8; 32] = [0x22; 32];
 
 fn receipt() -> Receipt {
+    let viewer = ferry_primitives::signing::public_key(&VIEWER_SECRET);
     Receipt {
         domain: Domain([0xaa; 32]),
-        session: [0x01; 16],
+        claim: claim_id(&[0x02; 32], &viewer, &[0x03; 32]),
         relay: [0x02; 32],
-        viewer: ferry_primitives::signing::public_key(&VIEWER_SECRET),
+        viewer,
         content: [0x03; 32],
         seq: 7,
         bytes: 786_432,
@@ -54,6 +55,7 @@ fn vectors() -> serde_json::Value {
     serde_json::json!({
         "viewer_secret": hex::encode(VIEWER_SECRET),
         "viewer_public": hex::encode(r.viewer),
+        "claim_id": hex::encode(r.claim),
         "receipt_encoding": hex::encode(r.encode()),
         "receipt_signing_payload": hex::encode(r.signing_payload()),
         "receipt_signature": hex::encode(signed_r.signature),
@@ -74,14 +76,14 @@ fn encodings_and_signatures_match_the_committed_vectors() {
     }
     let committed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("vectors/v1.json")).unwrap();
-    assert_eq!(now, committed, "the v1 wire format changed; that breaks on-chain verification of existing receipts");
+    assert_eq!(now, committed, "the wire format changed; that breaks on-chain verification of existing receipts");
 }
 
 #[test]
 fn receipt_payload_is_tag_then_encoding() {
     let r = receipt();
     let payload = r.signing_payload();
-    assert_eq!(&payload[..16], b"ferry/receipt/v1");
+    assert_eq!(&payload[..16], b"ferry/receipt/v2");
     assert_eq!(&payload[16..], &r.encode()[..]);
     assert_eq!(r.encode().len(), 224);
 }

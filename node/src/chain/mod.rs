@@ -8,7 +8,7 @@ mod signer;
 
 use std::time::Duration;
 
-use ferry_primitives::{AccountId, Balance, ContentHeader, ContentId, SessionId, SignedReceipt};
+use ferry_primitives::{AccountId, Balance, ClaimId, ContentHeader, ContentId, Domain, Receipt, SignedReceipt};
 use subxt::utils::{AccountId32, Static};
 use subxt::{OnlineClient, PolkadotConfig};
 
@@ -128,7 +128,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payout {
     pub viewer: AccountId,
-    pub session: SessionId,
+    pub claim: ClaimId,
     pub content: ContentId,
     pub seq: u64,
     /// What the receipt claimed over what was paid before, and what the lane paid of it.
@@ -142,10 +142,19 @@ pub struct Payout {
 }
 
 impl Payout {
-    /// Everything the session has been paid in total (bytes and tips), after this settlement.
+    /// Everything the claim has been paid in total (bytes and tips), after this settlement.
     pub fn total_paid(&self, receipt: &ferry_primitives::Receipt) -> Balance {
         (receipt.amount - self.due + self.paid) + (receipt.tip - self.tip_due + self.tip_paid)
     }
+}
+
+/// A claim's state on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledClaim {
+    /// The latest receipt the chain settled.
+    pub latest: SignedReceipt,
+    /// What the lane paid of it in total (bytes and tips); less than its totals only when the lane ran dry.
+    pub paid: Balance,
 }
 
 /// Where a transaction landed.
@@ -159,7 +168,7 @@ impl From<&runtime::ferry::events::Settled> for Payout {
     fn from(ev: &runtime::ferry::events::Settled) -> Payout {
         Payout {
             viewer: ev.viewer.0,
-            session: ev.session,
+            claim: ev.claim,
             content: ev.content,
             seq: ev.seq,
             due: ev.due,
@@ -385,20 +394,35 @@ impl Chain {
         tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| ChainError::Timeout(CALL_TIMEOUT))?
     }
 
-    /// What the chain has paid a session in total (bytes and tips), if it settled any of it.
-    pub async fn session_paid(
+    /// The claim as the chain settled it, if it settled any of it: its latest settled receipt, rebuilt from
+    /// storage with the viewer's signature, and what the lane paid of it in total (bytes and tips).
+    pub async fn claim(
         &self,
         relay: AccountId,
         viewer: AccountId,
-        session: SessionId,
-    ) -> Result<Option<Balance>, ChainError> {
+        claim: ClaimId,
+    ) -> Result<Option<SettledClaim>, ChainError> {
+        let domain = Domain(self.genesis());
         let work = async {
             let at = self.api.at_current_block().await.map_err(rpc)?;
-            let entry = at.storage().entry(runtime::storage().ferry().sessions()).map_err(rpc)?;
-            match entry.try_fetch((AccountId32(relay), AccountId32(viewer), session)).await.map_err(rpc)? {
+            let entry = at.storage().entry(runtime::storage().ferry().claims()).map_err(rpc)?;
+            match entry.try_fetch((AccountId32(relay), AccountId32(viewer), claim)).await.map_err(rpc)? {
                 Some(v) => {
-                    let s = v.decode().map_err(rpc)?;
-                    Ok(Some(s.amount_paid.saturating_add(s.tip_paid)))
+                    let c = v.decode().map_err(rpc)?;
+                    let receipt = Receipt {
+                        domain,
+                        claim,
+                        relay,
+                        viewer,
+                        content: c.content,
+                        seq: c.seq,
+                        bytes: c.bytes,
+                        amount: c.amount,
+                        chunk_chain: c.chunk_chain,
+                        tip: c.tip,
+                    };
+                    let paid = c.amount_paid.saturating_add(c.tip_paid);
+                    Ok(Some(SettledClaim { latest: SignedReceipt { receipt, signature: c.signature }, paid }))
                 }
                 None => Ok(None),
             }

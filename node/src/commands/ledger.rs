@@ -12,7 +12,7 @@ use crate::money::ledger::{LedgerError, LedgerView};
 /// What this relay earned; read from the earnings file while the relay runs (it holds the ledger).
 pub fn earnings(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let e = match LedgerView::read(&ctx.home) {
-        Ok(view) => Earnings::from_sessions(&view.sessions, &Default::default()),
+        Ok(view) => Earnings::from_claims(&view.claims, &Default::default()),
         Err(LedgerError::InUse(_)) => Earnings::read(&ctx.home)?
             .context("the relay is running and has not written its earnings yet; try again in a few seconds")?,
         Err(e) => return Err(e.into()),
@@ -21,24 +21,24 @@ pub fn earnings(ctx: &Context, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&e)?);
         return Ok(());
     }
-    let count = |state: &str| e.sessions.iter().filter(|s| s.state == state).count();
+    let count = |state: &str| e.claims.iter().filter(|s| s.state == state).count();
     let blocks: Vec<String> = e.blocks().iter().map(|b| format!("#{b}")).collect();
-    println!("pending:    {:>14}  ({} sessions)", e.pending, count("pending"));
-    println!("in flight:  {:>14}  ({} sessions)", e.in_flight, count("in flight"));
+    println!("pending:    {:>14}  ({})", e.pending, claims(count("pending")));
+    println!("in flight:  {:>14}  ({})", e.in_flight, claims(count("in flight")));
     println!(
-        "settled:    {:>14}  (operator's part {}; {} sessions; blocks {})",
+        "settled:    {:>14}  (operator's part {}; {}; blocks {})",
         e.settled,
         e.operator_paid,
-        count("settled"),
+        claims(count("settled")),
         if blocks.is_empty() { "none".to_string() } else { blocks.join(" ") }
     );
     if count("refused") > 0 {
-        println!("refused:    {} sessions (see below)", count("refused"));
+        println!("refused:    {} (see below)", claims(count("refused")));
     }
-    for s in &e.sessions {
+    for s in &e.claims {
         println!(
-            "  session {}  viewer {}  {:<9}  owed {:>10}  settled {:>10}  {}{}",
-            s.session,
+            "  claim {}  viewer {}  {:<9}  owed {:>10}  settled {:>10}  {}{}",
+            s.claim,
             s.viewer,
             s.state,
             s.owed,
@@ -48,6 +48,10 @@ pub fn earnings(ctx: &Context, json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn claims(n: usize) -> String {
+    format!("{n} claim{}", if n == 1 { "" } else { "s" })
 }
 
 /// The relay's ledger and this node's own signed receipts; a closed pipe (`ferry receipts | head`) is no error.
@@ -66,7 +70,7 @@ fn list_receipts(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let receipt_json = |r: &ferry_primitives::SignedReceipt| {
         let x = &r.receipt;
         serde_json::json!({
-            "session": hex::encode(x.session),
+            "claim": hex::encode(x.claim),
             "seq": x.seq,
             "bytes": x.bytes,
             "amount": x.amount.to_string(),
@@ -81,7 +85,7 @@ fn list_receipts(ctx: &Context, json: bool) -> anyhow::Result<()> {
     if json {
         let out = serde_json::json!({
             "relay": {
-                "sessions": view.sessions.iter().map(|s| serde_json::json!({"latest": receipt_json(&s.latest), "settled": s.settled})).collect::<Vec<_>>(),
+                "claims": view.claims.iter().map(|s| serde_json::json!({"latest": receipt_json(&s.latest), "settled": s.settled})).collect::<Vec<_>>(),
                 "receipts": view.receipts.iter().map(receipt_json).collect::<Vec<_>>(),
             },
             "viewer": {
@@ -91,19 +95,19 @@ fn list_receipts(ctx: &Context, json: bool) -> anyhow::Result<()> {
         writeln!(o, "{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    if view.sessions.is_empty() && view.own.is_empty() {
+    if view.claims.is_empty() && view.own.is_empty() {
         writeln!(o, "no receipts yet")?;
     }
-    if !view.sessions.is_empty() {
-        let total: u128 = view.sessions.iter().map(|s| s.latest.receipt.amount).sum();
-        let bytes: u64 = view.sessions.iter().map(|s| s.latest.receipt.bytes).sum();
+    if !view.claims.is_empty() {
+        let total: u128 = view.claims.iter().map(|s| s.latest.receipt.amount).sum();
+        let bytes: u64 = view.claims.iter().map(|s| s.latest.receipt.bytes).sum();
         writeln!(
             o,
-            "relay ledger: {} sessions, {} receipts, {bytes} bytes served, {total} owed",
-            view.sessions.len(),
+            "relay ledger: {}, {} receipts, {bytes} bytes served, {total} owed",
+            claims(view.claims.len()),
             view.receipts.len()
         )?;
-        for s in &view.sessions {
+        for s in &view.claims {
             let r = &s.latest.receipt;
             let state = match (&s.settled, &s.refused) {
                 (_, Some(refused)) if refused.seq == r.seq => "refused",
@@ -127,8 +131,8 @@ fn list_receipts(ctx: &Context, json: bool) -> anyhow::Result<()> {
 /// One receipt as a line; `party` names the other side (the viewer in a relay's ledger, the relay in a viewer's).
 fn receipt_line(r: &ferry_primitives::Receipt, party: &str, account: &[u8; 32], state: &str) -> String {
     format!(
-        "  session {}  {party} {}  seq {:>5}  {:>12} bytes  amount {:>10}  {state}",
-        hex::encode(r.session),
+        "  claim {}  {party} {}  seq {:>5}  {:>12} bytes  amount {:>10}  {state}",
+        hex::encode(r.claim),
         account_hex(account),
         r.seq,
         r.bytes,

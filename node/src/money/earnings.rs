@@ -8,11 +8,11 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use ferry_primitives::{Balance, SessionId};
+use ferry_primitives::{Balance, ClaimId};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::account_hex;
-use crate::money::ledger::{Ledger, SessionRecord};
+use crate::money::ledger::{ClaimRecord, Ledger};
 
 pub const EARNINGS_FILE: &str = "earnings.json";
 
@@ -30,14 +30,14 @@ pub struct Earnings {
     /// The operator's part of `settled` (the rest went to creators and the protocol fee).
     #[serde(with = "decimal")]
     pub operator_paid: Balance,
-    pub sessions: Vec<SessionEarnings>,
+    pub claims: Vec<ClaimEarnings>,
     /// Unix seconds when these figures were taken.
     pub as_of: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionEarnings {
-    pub session: String,
+pub struct ClaimEarnings {
+    pub claim: String,
     pub viewer: String,
     pub content: String,
     /// `pending`, `in flight`, `settled` or `refused`.
@@ -58,7 +58,7 @@ pub struct SessionEarnings {
 }
 
 impl Earnings {
-    pub fn from_sessions(records: &[SessionRecord], in_flight: &HashSet<SessionId>) -> Earnings {
+    pub fn from_claims(records: &[ClaimRecord], in_flight: &HashSet<ClaimId>) -> Earnings {
         let mut e = Earnings { as_of: now(), ..Earnings::default() };
         for rec in records {
             let r = &rec.latest.receipt;
@@ -71,7 +71,7 @@ impl Earnings {
                 } else {
                     "settled"
                 }
-            } else if in_flight.contains(&r.session) {
+            } else if in_flight.contains(&r.claim) {
                 e.in_flight += outstanding;
                 "in flight"
             } else {
@@ -81,8 +81,8 @@ impl Earnings {
             e.settled += settled;
             let operator_paid = done.map_or(0, |s| s.operator_paid);
             e.operator_paid += operator_paid;
-            e.sessions.push(SessionEarnings {
-                session: hex::encode(r.session),
+            e.claims.push(ClaimEarnings {
+                claim: hex::encode(r.claim),
                 viewer: account_hex(&r.viewer),
                 content: hex::encode(r.content),
                 state: state.into(),
@@ -109,15 +109,15 @@ impl Earnings {
     }
 
     /// Reads the ledger and writes `earnings.json`; a failure is logged, never fatal.
-    pub async fn snapshot(ledger: &Ledger, in_flight: &HashSet<SessionId>, home: &Path) {
-        let sessions = match ledger.sessions().await {
+    pub async fn snapshot(ledger: &Ledger, in_flight: &HashSet<ClaimId>, home: &Path) {
+        let claims = match ledger.claims().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the ledger for earnings");
                 return;
             }
         };
-        if let Err(e) = Earnings::from_sessions(&sessions, in_flight).write(home) {
+        if let Err(e) = Earnings::from_claims(&claims, in_flight).write(home) {
             tracing::warn!(error = %e, home = %home.display(), "cannot write earnings.json");
         }
     }
@@ -142,7 +142,7 @@ impl Earnings {
 
     /// Blocks that hold this relay's settlements, oldest first.
     pub fn blocks(&self) -> Vec<u32> {
-        let mut b: Vec<u32> = self.sessions.iter().filter_map(|s| s.block_number).collect();
+        let mut b: Vec<u32> = self.claims.iter().filter_map(|s| s.block_number).collect();
         b.sort_unstable();
         b.dedup();
         b

@@ -1,4 +1,4 @@
-//! The relay's settlement worker: the latest receipt of every session with something owed goes on chain in
+//! The relay's settlement worker: the latest receipt of every claim with something owed goes on chain in
 //! batches, and only a finalized block marks them settled in the ledger.
 //!
 //! A batch is sent when it pays: when what it claims is at least `fee_multiple` times what the chain would charge
@@ -8,7 +8,7 @@
 //! up to a tenth of what it claims. A viewer whose claim stays unsettled past `2 × max_age` gets nothing more
 //! from this relay until it is settled ([`LaneBook::set_overdue`]).
 //!
-//! Nothing here can pay twice: the pallet pays each session the delta over what it already paid, and a receipt
+//! Nothing here can pay twice: the pallet pays each claim the delta over what it already paid, and a receipt
 //! it has seen is a no-op. So after a crash (between finality and the ledger write) or a timeout, the worker just
 //! submits again. While the chain is down, or its pool turns the transaction away, it retries with backoff; the
 //! ledger keeps everything. When the chain runs a batch and refuses it, whatever the error, the batch is halved
@@ -16,20 +16,20 @@
 //! with the decoded error and the rest is settled, so no receipt ever blocks another.
 //!
 //! What the ledger records as settled is what the chain paid, from its `Settled` events (or, for a receipt the
-//! chain had already settled, from its session record), never the receipt's own claim.
+//! chain had already settled, from its claim record), never the receipt's own claim.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_primitives::{AccountId, Balance, SessionId, SignedReceipt};
+use ferry_primitives::{AccountId, Balance, ClaimId, SignedReceipt};
 
 use crate::api::metrics::Metrics;
 use crate::chain::{ChainError, Link};
 use crate::money::earnings::Earnings;
 use crate::money::lanes::LaneBook;
-use crate::money::ledger::{Ledger, LedgerError, Refusal, SessionRecord, Settled};
+use crate::money::ledger::{ClaimRecord, Ledger, LedgerError, Refusal, Settled};
 
 /// Longest wait between attempts while the chain is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -53,7 +53,7 @@ pub struct Policy {
     pub max_age: Duration,
 }
 
-/// One session's unsettled claim.
+/// What one claim (viewer, content) owes and the chain has not paid yet.
 #[derive(Debug, Clone)]
 pub struct Claim {
     pub receipt: SignedReceipt,
@@ -108,9 +108,9 @@ pub struct Settler {
     pub policy: Policy,
     /// The relay's lane book, told what each settlement paid and which viewers are overdue.
     book: Option<Arc<LaneBook>>,
-    in_flight: Arc<Mutex<HashSet<SessionId>>>,
-    /// When each session was first seen with something unsettled, since its last settlement.
-    first_seen: Mutex<HashMap<SessionId, Instant>>,
+    in_flight: Arc<Mutex<HashSet<ClaimId>>>,
+    /// When each claim was first seen with something unsettled, since its last settlement.
+    first_seen: Mutex<HashMap<ClaimId, Instant>>,
     /// Sendings of the current batch that did not get into a block.
     attempts: Mutex<u32>,
     started: Instant,
@@ -143,16 +143,16 @@ impl Settler {
 
     /// Every unsettled claim with its age. Claims found when the relay starts count as due: nothing says how
     /// long they waited before.
-    fn claims(&self, pending: Vec<SessionRecord>) -> Vec<Claim> {
+    fn claims(&self, pending: Vec<ClaimRecord>) -> Vec<Claim> {
         let now = Instant::now();
         let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
-        let live: HashSet<SessionId> = pending.iter().map(|r| r.latest.receipt.session).collect();
+        let live: HashSet<ClaimId> = pending.iter().map(|r| r.latest.receipt.claim).collect();
         seen.retain(|s, _| live.contains(s));
         pending
             .into_iter()
             .map(|rec| {
                 let r = &rec.latest.receipt;
-                let since = match seen.get(&r.session) {
+                let since = match seen.get(&r.claim) {
                     Some(&at) => at,
                     None => {
                         let at = if now.duration_since(self.started) < self.every {
@@ -160,7 +160,7 @@ impl Settler {
                         } else {
                             now
                         };
-                        seen.insert(r.session, at);
+                        seen.insert(r.claim, at);
                         at
                     }
                 };
@@ -280,14 +280,14 @@ impl Settler {
                 Err(SettleError::Chain(e)) if e.is_refusal() => {
                     let r = &batch[0].receipt;
                     tracing::error!(
-                        session = %hex::encode(r.session),
+                        claim = %hex::encode(r.claim),
                         seq = r.seq,
                         viewer = %crate::identity::account_hex(&r.viewer),
                         error = %e,
                         "the chain refused a receipt; it will not be submitted again"
                     );
                     self.metrics.receipts_refused_on_chain.inc();
-                    self.ledger.mark_refused(r.session, Refusal { seq: r.seq, error: e.to_string() }).await?;
+                    self.ledger.mark_refused(r.claim, Refusal { seq: r.seq, error: e.to_string() }).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -302,7 +302,7 @@ impl Settler {
         let mut settled = Vec::with_capacity(batch.len());
         for s in batch {
             let r = &s.receipt;
-            let payout = payouts.iter().find(|p| p.session == r.session && p.viewer == r.viewer && p.seq == r.seq);
+            let payout = payouts.iter().find(|p| p.claim == r.claim && p.viewer == r.viewer && p.seq == r.seq);
             let (total, operator_paid) = match payout {
                 Some(p) => {
                     if let Some(book) = &self.book {
@@ -310,7 +310,7 @@ impl Settler {
                     }
                     if p.paid < p.due || p.tip_paid < p.tip_due {
                         tracing::error!(
-                            session = %hex::encode(r.session),
+                            claim = %hex::encode(r.claim),
                             due = %(p.due + p.tip_due),
                             paid = %(p.paid + p.tip_paid),
                             "the viewer's lane paid less than the receipt claims"
@@ -320,17 +320,17 @@ impl Settler {
                 }
                 // Already settled before (a resubmission after a crash or a timeout): the chain's record says
                 // what it paid.
-                None => (chain.session_paid(relay, r.viewer, r.session).await?.unwrap_or(0), 0),
+                None => (chain.claim(relay, r.viewer, r.claim).await?.map_or(0, |c| c.paid), 0),
             };
-            settled.push(Settled { session: r.session, seq: r.seq, amount: total, operator_paid });
+            settled.push(Settled { claim: r.claim, seq: r.seq, amount: total, operator_paid });
         }
         let operator: u128 = payouts.iter().map(|p| p.operator_paid).sum();
         self.ledger.mark_settled(settled, at.block_number, at.block_hash).await?;
         {
-            // What these sessions claim from now on is a new claim: its age starts when it is next seen.
+            // What these claims owe from now on is new: its age starts when it is next seen.
             let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
             for s in batch {
-                seen.remove(&s.receipt.session);
+                seen.remove(&s.receipt.claim);
             }
         }
         if let Some(book) = &self.book {
@@ -354,7 +354,7 @@ impl Settler {
     fn set_in_flight(&self, batch: &[SignedReceipt]) {
         let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         f.clear();
-        f.extend(batch.iter().map(|s| s.receipt.session));
+        f.extend(batch.iter().map(|s| s.receipt.claim));
     }
 
     /// Writes `earnings.json` for `ferry earnings`; a failure is logged, never fatal.
@@ -369,10 +369,10 @@ mod tests {
     use super::*;
     use ferry_primitives::Receipt;
 
-    fn claim(session: u8, owed: Balance, age_s: u64) -> Claim {
+    fn claim(id: u8, owed: Balance, age_s: u64) -> Claim {
         let receipt = Receipt {
             domain: Default::default(),
-            session: [session; 16],
+            claim: [id; 16],
             relay: [1; 32],
             viewer: [2; 32],
             content: [3; 32],
@@ -388,10 +388,10 @@ mod tests {
     const POLICY: Policy = Policy { max_batch: 3, fee_multiple: 200, max_age: Duration::from_secs(60) };
 
     #[test]
-    fn due_claims_go_first_then_the_largest_whatever_their_session_ids() {
-        // Many small claims with low session ids cannot keep a large one out of the batch.
+    fn due_claims_go_first_then_the_largest_whatever_their_ids() {
+        // Many small claims with low ids cannot keep a large one out of the batch.
         let claims = vec![claim(0, 1, 0), claim(1, 1, 0), claim(2, 1, 0), claim(9, 1_000, 0), claim(8, 5, 61)];
-        let order: Vec<u8> = POLICY.order(claims).iter().map(|c| c.receipt.receipt.session[0]).collect();
+        let order: Vec<u8> = POLICY.order(claims).iter().map(|c| c.receipt.receipt.claim[0]).collect();
         assert_eq!(order, [8, 9, 0], "the due one, the largest, then the rest up to the batch size");
     }
 

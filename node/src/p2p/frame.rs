@@ -55,7 +55,7 @@ mod tests {
 
     #[test]
     fn frame_round_trips() {
-        let req = ChunkRequest { session: [9; 16], blob: [8; 32], size: 77, start_group: 1 };
+        let req = ChunkRequest { claim: [9; 16], blob: [8; 32], size: 77, start_group: 1 };
         let mut buf = Vec::new();
         block_on(write_frame(&mut buf, &req)).unwrap();
         let back: ChunkRequest = block_on(read_frame(&mut buf.as_slice(), MAX_CONTROL_FRAME)).unwrap();
@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn truncated_frame_is_an_error() {
-        let req = ChunkRequest { session: [9; 16], blob: [8; 32], size: 77, start_group: 1 };
+        let req = ChunkRequest { claim: [9; 16], blob: [8; 32], size: 77, start_group: 1 };
         let mut buf = Vec::new();
         block_on(write_frame(&mut buf, &req)).unwrap();
         buf.truncate(buf.len() - 3);
@@ -95,7 +95,7 @@ mod tests {
         /// A valid frame with its length field changed is refused or misread, never a panic.
         #[test]
         fn length_field_lies(len in any::<u32>()) {
-            let req = ChunkRequest { session: [1; 16], blob: [2; 32], size: 3, start_group: 4 };
+            let req = ChunkRequest { claim: [1; 16], blob: [2; 32], size: 3, start_group: 4 };
             let mut buf = Vec::new();
             block_on(write_frame(&mut buf, &req)).unwrap();
             buf[..4].copy_from_slice(&len.to_le_bytes());

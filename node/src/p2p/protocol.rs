@@ -7,7 +7,9 @@
 //! little-endian `u32` length, then the SCALE encoding of the message ([`super::frame`]).
 //!
 //! - [`MANIFEST_PROTOCOL`]: one request per stream. `ManifestRequest` → `ManifestReply`.
-//! - [`SESSION_PROTOCOL`]: one long-lived stream per session (viewer, relay, content id, price).
+//! - [`SESSION_PROTOCOL`]: one long-lived stream per session (viewer, relay, content id, price). A session continues
+//!   its **claim**: the receipts of one viewer at one relay for one content id run on across sessions, from the
+//!   latest one the relay holds (`Opened::last`), so the chain settles one claim however many sessions there were.
 //!   `OpenSession` → `SessionReply`; then any number of `SignedReceipt` → `ReceiptReply`, in order. The relay
 //!   commits each accepted receipt durably before it acknowledges it. Receipts share the session's stream rather
 //!   than going through request-response, so they stay ordered and cost no stream set-up each.
@@ -28,13 +30,13 @@
 use std::time::Duration;
 
 use ferry_primitives::{
-    AccountId, Balance, BlobHash, ContentId, Domain, SessionId, Signature, SignatureError, SignedReceipt,
+    AccountId, Balance, BlobHash, ClaimId, ContentId, Domain, Signature, SignatureError, SignedReceipt,
 };
 use libp2p::{PeerId, StreamProtocol};
 use parity_scale_codec::{Decode, Encode};
 
 pub const MANIFEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/manifest/1");
-pub const SESSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/session/2");
+pub const SESSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/session/3");
 pub const CHUNK_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/chunk/1");
 /// Kademlia protocol of the Ferry DHT, kept apart from the IPFS DHT.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/kad/1");
@@ -69,7 +71,6 @@ pub enum ManifestReply {
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct OpenSession {
-    pub session: SessionId,
     pub content: ContentId,
     pub viewer: AccountId,
     pub domain: Domain,
@@ -79,31 +80,29 @@ pub struct OpenSession {
 }
 
 /// Tag that starts the payload an [`OpenSession`] proof signs.
-pub const SESSION_PROOF_TAG: [u8; 16] = *b"ferry/session/v1";
+pub const SESSION_PROOF_TAG: [u8; 16] = *b"ferry/session/v2";
 
 impl OpenSession {
     /// A session opened and signed by `viewer` for the relay `relay_peer`, from the connection of `viewer_peer`.
     pub fn signed(
         secret: &[u8; 32],
-        session: SessionId,
         content: ContentId,
         domain: Domain,
         relay_peer: &PeerId,
         viewer_peer: &PeerId,
     ) -> OpenSession {
         let viewer = ferry_primitives::signing::public_key(secret);
-        let mut open = OpenSession { session, content, viewer, domain, proof: [0; 64] };
+        let mut open = OpenSession { content, viewer, domain, proof: [0; 64] };
         open.proof = ferry_primitives::signing::sign(secret, &open.proof_payload(relay_peer, viewer_peer));
         open
     }
 
-    /// What the proof signs: the tag, the four fields, then the relay's and the viewer's peer ids (their
+    /// What the proof signs: the tag, the three fields, then the relay's and the viewer's peer ids (their
     /// multihash bytes, each SCALE `Vec<u8>`). Binding both peer ids means a proof cannot be used from another
     /// connection or at another relay.
     pub fn proof_payload(&self, relay_peer: &PeerId, viewer_peer: &PeerId) -> Vec<u8> {
         let mut out = SESSION_PROOF_TAG.to_vec();
-        (self.session, self.content, self.viewer, self.domain, relay_peer.to_bytes(), viewer_peer.to_bytes())
-            .encode_to(&mut out);
+        (self.content, self.viewer, self.domain, relay_peer.to_bytes(), viewer_peer.to_bytes()).encode_to(&mut out);
         out
     }
 
@@ -115,8 +114,21 @@ impl OpenSession {
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum SessionReply {
-    Opened { relay: AccountId, price_per_mib: Balance, credit_window: u64 },
-    Refused { code: Code, reason: String },
+    Opened {
+        /// `claim_id(relay, viewer, content)`: chunk requests name it.
+        claim: ClaimId,
+        relay: AccountId,
+        price_per_mib: Balance,
+        credit_window: u64,
+        /// The latest receipt of the claim the relay holds (from its ledger, or rebuilt from the chain's), which
+        /// this session's receipts continue; `None` starts the claim. Boxed only to keep the enum small: it
+        /// encodes as the receipt itself.
+        last: Option<Box<SignedReceipt>>,
+    },
+    Refused {
+        code: Code,
+        reason: String,
+    },
 }
 
 /// The relay's answer to one receipt, in the order receipts were sent.
@@ -141,7 +153,8 @@ pub enum SessionMessage {
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct ChunkRequest {
-    pub session: SessionId,
+    /// The claim of the session open on this connection.
+    pub claim: ClaimId,
     pub blob: BlobHash,
     pub size: u64,
     /// First 16 KiB group to send; a viewer that failed over resumes where the last relay stopped.
@@ -167,7 +180,7 @@ pub enum Code {
     Busy,
     /// The relay does not have, and could not fetch, what was asked for.
     NotFound,
-    /// A chunk request names a session not open on this connection.
+    /// A chunk request names a claim with no session open on this connection.
     UnknownSession,
     /// The credit window ran out and no receipt came.
     PaymentTimeout,
@@ -177,7 +190,7 @@ pub enum Code {
     WrongDomain,
     /// The receipt names another relay.
     WrongRelay,
-    /// The receipt's session, viewer or content does not match the open session.
+    /// The receipt's claim, viewer or content does not match the open session.
     WrongSession,
     /// The receipt's sequence number was already used.
     Replayed,
@@ -247,12 +260,12 @@ mod tests {
     /// Pins the wire bytes of a chunk request: changing them breaks every deployed peer.
     #[test]
     fn chunk_request_wire_format() {
-        let req = ChunkRequest { session: [1; 16], blob: [2; 32], size: 0x0102, start_group: 3 };
+        let req = ChunkRequest { claim: [1; 16], blob: [2; 32], size: 0x0102, start_group: 3 };
         let hex = hex::encode(req.encode());
         assert_eq!(
             hex,
             concat!(
-                "01010101010101010101010101010101",                                 // session
+                "01010101010101010101010101010101",                                 // claim
                 "0202020202020202020202020202020202020202020202020202020202020202", // blob
                 "0201000000000000",                                                 // size u64 LE
                 "0300000000000000",                                                 // start_group
@@ -265,8 +278,8 @@ mod tests {
     fn a_session_proof_holds_for_its_relay_and_connection_only() {
         let peer = |n: u8| crate::identity::Identity::from_secret([n; 32]).peer_id;
         let (relay, viewer) = (peer(1), peer(2));
-        let open = OpenSession::signed(&[2; 32], [3; 16], [4; 32], Domain([5; 32]), &relay, &viewer);
-        assert_eq!(open.encode().len(), 176);
+        let open = OpenSession::signed(&[2; 32], [4; 32], Domain([5; 32]), &relay, &viewer);
+        assert_eq!(open.encode().len(), 160);
         assert!(open.verify(&relay, &viewer).is_ok());
         assert!(open.verify(&peer(9), &viewer).is_err(), "another relay");
         assert!(open.verify(&relay, &peer(9)).is_err(), "another connection");
@@ -274,7 +287,7 @@ mod tests {
         other.viewer = [9; 32];
         assert!(other.verify(&relay, &viewer).is_err(), "another viewer's lane");
         let payload = open.proof_payload(&relay, &viewer);
-        assert_eq!(&payload[..16], b"ferry/session/v1");
-        assert_eq!(payload.len(), 16 + 16 + 32 + 32 + 32 + 39 + 39, "peer ids are 38 bytes, each after a length byte");
+        assert_eq!(&payload[..16], b"ferry/session/v2");
+        assert_eq!(payload.len(), 16 + 32 + 32 + 32 + 39 + 39, "peer ids are 38 bytes, each after a length byte");
     }
 }

@@ -19,7 +19,7 @@ use crate::money::lanes::{ChainLanes, LaneBook};
 use crate::money::ledger::Ledger;
 use crate::money::settle::Settler;
 use crate::p2p::{self, NetEvent};
-use crate::relay::serve::{Limits, Money, Relay};
+use crate::relay::serve::{Limits, Money, Parts, Relay, Terms};
 use crate::viewer::fetch::Fetcher;
 
 pub struct RelayOptions {
@@ -100,18 +100,17 @@ pub async fn run(
     });
     let relay = Relay::new(
         &identity,
-        opts.domain,
-        price_per_mib,
-        opts.credit_window,
-        store.clone(),
-        ledger.clone(),
-        metrics.clone(),
-        fetcher,
-        opts.limits,
-        opts.faults.clone(),
-        opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
-        client.hosts(),
-        crate::relay::signatures::Signatures::start().context("cannot start the signature checker")?,
+        Terms { domain: opts.domain, price_per_mib, credit_window: opts.credit_window, limits: opts.limits },
+        Parts {
+            store: store.clone(),
+            ledger: ledger.clone(),
+            metrics: metrics.clone(),
+            fetcher,
+            faults: opts.faults.clone(),
+            money: opts.chain.as_ref().zip(book.clone()).map(|(c, book)| Money::new(book, c.link.clone())),
+            hosts: client.hosts(),
+            signatures: crate::relay::signatures::Signatures::start().context("cannot start the signature checker")?,
+        },
     );
     relay.spawn_accept(&mut control).map_err(|e| anyhow::anyhow!("cannot accept streams: {e}"))?;
     // Only now, with every protocol accepted: a viewer that connects at once is never told a protocol is missing.

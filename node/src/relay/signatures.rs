@@ -94,7 +94,7 @@ mod tests {
         let secret = [seed; 32];
         Receipt {
             domain: Domain([1; 32]),
-            session: [2; 16],
+            claim: [2; 16],
             relay: [3; 32],
             viewer: ferry_primitives::signing::public_key(&secret),
             content: [4; 32],

@@ -62,9 +62,13 @@ enum TransferError {
 }
 
 impl TransferError {
-    /// A relay that served bad bytes, or quoted a price it did not register on chain, is never asked again.
+    /// A relay that served bad bytes, quoted a price it did not register on chain, or offered a claim to continue
+    /// that is not ours, is never asked again.
     fn disqualifies(&self) -> bool {
-        matches!(self, TransferError::Corrupt(_) | TransferError::Quote { .. })
+        matches!(
+            self,
+            TransferError::Corrupt(_) | TransferError::Quote { .. } | TransferError::Session(SessionError::BadClaim(_))
+        )
     }
 }
 
@@ -423,7 +427,7 @@ impl Fetcher {
         data.truncate((start_group * GROUP_BYTES) as usize);
         let mut topped_up = false;
         let stream = loop {
-            let req = ChunkRequest { session: session.id(), blob: segment.hash, size: segment.size, start_group };
+            let req = ChunkRequest { claim: session.claim(), blob: segment.hash, size: segment.size, start_group };
             let (stream, reply) = self.ask(peer, CHUNK_PROTOCOL, &req, MAX_CONTROL_FRAME, self.inner.stall).await?;
             match reply {
                 ChunkReply::Sending => break stream,

@@ -1,8 +1,8 @@
-//! The paying side of a session: it opens the session with a relay, signs a cumulative receipt after every
-//! verified chunk, keeps a copy (written lazily: see `ledger`), and sends it to the relay. Acknowledgements arrive
+//! The paying side of a session: it opens the session with a relay, continues the claim from the latest receipt
+//! the relay holds (one this viewer signed, or none), signs a cumulative receipt after every verified chunk, keeps a copy (written lazily: see `ledger`), and sends it to the relay. Acknowledgements arrive
 //! on the same stream and are recorded in the ledger.
 
-use ferry_primitives::{amount_for, AccountId, Balance, ChunkChain, ContentId, Domain, Receipt, SessionId};
+use ferry_primitives::{amount_for, claim_id, AccountId, Balance, ChunkChain, ClaimId, ContentId, Domain, Receipt};
 use futures::io::{ReadHalf, WriteHalf};
 use futures::AsyncReadExt;
 use libp2p::{PeerId, Stream};
@@ -18,6 +18,8 @@ pub enum SessionError {
     Refused(Code, String),
     #[error("relay asks {asked} per MiB, above our limit of {limit}")]
     TooExpensive { asked: Balance, limit: Balance },
+    #[error("relay's answer does not continue our claim: {0}; not paying this relay")]
+    BadClaim(String),
     #[error("session stream failed: {0}")]
     Stream(String),
     #[error("cannot keep a copy of our receipt: {0}")]
@@ -25,7 +27,7 @@ pub enum SessionError {
 }
 
 pub struct PaySession {
-    id: SessionId,
+    claim: ClaimId,
     peer: PeerId,
     relay: AccountId,
     price_per_mib: Balance,
@@ -37,6 +39,9 @@ pub struct PaySession {
     bytes: u64,
     tip: Balance,
     chain: ChunkChain,
+    /// The claim's totals when this session opened: its receipts add this session's bytes at its price.
+    base_bytes: u64,
+    base_amount: Balance,
     chunk: blake3::Hasher,
     chunk_len: u64,
     writer: WriteHalf<Stream>,
@@ -55,35 +60,56 @@ impl PaySession {
         max_price_per_mib: Balance,
         ledger: Ledger,
     ) -> Result<PaySession, SessionError> {
-        let id: SessionId = rand::random();
-        let open = OpenSession::signed(identity.secret(), id, content, domain, &peer, &identity.peer_id);
+        let open = OpenSession::signed(identity.secret(), content, domain, &peer, &identity.peer_id);
         write_frame(&mut stream, &open).await.map_err(|e| SessionError::Stream(e.to_string()))?;
         let reply: SessionReply =
             read_frame(&mut stream, MAX_CONTROL_FRAME).await.map_err(|e| SessionError::Stream(e.to_string()))?;
-        let (relay, price_per_mib) = match reply {
-            SessionReply::Opened { relay, price_per_mib, .. } => (relay, price_per_mib),
+        let (claim, relay, price_per_mib, last) = match reply {
+            SessionReply::Opened { claim, relay, price_per_mib, last, .. } => (claim, relay, price_per_mib, last),
             SessionReply::Refused { code, reason } => return Err(SessionError::Refused(code, reason)),
         };
         if price_per_mib > max_price_per_mib {
             return Err(SessionError::TooExpensive { asked: price_per_mib, limit: max_price_per_mib });
         }
-        tracing::info!(%peer, session = %hex::encode(id), price_per_mib, "session open");
+        let viewer = identity.account;
+        if claim != claim_id(&relay, &viewer, &content) {
+            return Err(SessionError::BadClaim(
+                "the claim id is not the one the relay, viewer and content make".into(),
+            ));
+        }
+        // Only a receipt this viewer signed for this claim: so whatever the relay sends, the viewer never owes
+        // more than the most it signed plus what it verifies from now on.
+        let last = match last {
+            Some(l) => {
+                let r = &l.receipt;
+                if (r.claim, r.relay, r.viewer, r.content, r.domain) != (claim, relay, viewer, content, domain) {
+                    return Err(SessionError::BadClaim("the latest receipt it holds is for another claim".into()));
+                }
+                l.verify().map_err(|e| SessionError::BadClaim(format!("the latest receipt it holds: {e}")))?;
+                Some(l.receipt)
+            }
+            None => None,
+        };
+        let seq = last.as_ref().map_or(0, |r| r.seq);
+        tracing::info!(%peer, claim = %hex::encode(claim), price_per_mib, from_seq = seq, "session open");
         let (reader, writer) = stream.split();
-        let (answer, answered) = tokio::sync::watch::channel(0);
-        tokio::spawn(read_acks(reader, peer, id, ledger.clone(), answer));
+        let (answer, answered) = tokio::sync::watch::channel(seq);
+        tokio::spawn(read_acks(reader, peer, claim, ledger.clone(), answer));
         Ok(PaySession {
-            id,
+            claim,
             peer,
             relay,
             price_per_mib,
             secret: *identity.secret(),
-            viewer: identity.account,
+            viewer,
             content,
             domain,
-            seq: 0,
-            bytes: 0,
-            tip: 0,
-            chain: ChunkChain::default(),
+            seq,
+            bytes: last.as_ref().map_or(0, |r| r.bytes),
+            tip: last.as_ref().map_or(0, |r| r.tip),
+            chain: ChunkChain(last.as_ref().map_or([0; 32], |r| r.chunk_chain)),
+            base_bytes: last.as_ref().map_or(0, |r| r.bytes),
+            base_amount: last.as_ref().map_or(0, |r| r.amount),
             chunk: blake3::Hasher::new(),
             chunk_len: 0,
             writer,
@@ -99,8 +125,9 @@ impl PaySession {
         let _ = self.answered.wait_for(|seq| *seq >= sent).await;
     }
 
-    pub fn id(&self) -> SessionId {
-        self.id
+    /// The claim this session continues; chunk requests name it.
+    pub fn claim(&self) -> ClaimId {
+        self.claim
     }
 
     /// The price per MiB the relay quoted when the session opened.
@@ -145,13 +172,13 @@ impl PaySession {
         self.chunk_len = 0;
         let receipt = Receipt {
             domain: self.domain,
-            session: self.id,
+            claim: self.claim,
             relay: self.relay,
             viewer: self.viewer,
             content: self.content,
             seq: self.seq,
             bytes: self.bytes,
-            amount: amount_for(self.bytes, self.price_per_mib),
+            amount: self.base_amount + amount_for(self.bytes - self.base_bytes, self.price_per_mib),
             chunk_chain: self.chain.0,
             tip: self.tip,
         }
@@ -167,14 +194,14 @@ impl PaySession {
 async fn read_acks(
     mut reader: ReadHalf<Stream>,
     peer: PeerId,
-    id: SessionId,
+    claim: ClaimId,
     ledger: Ledger,
     answered: tokio::sync::watch::Sender<u64>,
 ) {
     loop {
         match read_frame::<_, ReceiptReply>(&mut reader, MAX_CONTROL_FRAME).await {
             Ok(ReceiptReply::Ack { seq }) => {
-                if ledger.mark_acked(id, seq).await.is_err() {
+                if ledger.mark_acked(claim, seq).await.is_err() {
                     return;
                 }
                 answered.send_modify(|s| *s = (*s).max(seq));
@@ -194,6 +221,6 @@ async fn read_acks(
 
 impl Drop for PaySession {
     fn drop(&mut self) {
-        tracing::debug!(peer = %self.peer, session = %hex::encode(self.id), bytes = self.bytes, "session closed");
+        tracing::debug!(peer = %self.peer, claim = %hex::encode(self.claim), bytes = self.bytes, "session closed");
     }
 }

@@ -4,26 +4,26 @@
 //! (group commit), and what arrives within [`GATHER`] when something must reach the disk, applies it in one write
 //! transaction, commits with fsync, and only then answers. So an
 //! acknowledged receipt survives `kill -9` and power loss, and the fsync cost is shared by every receipt, of every
-//! session, that arrived meanwhile.
+//! claim, that arrived meanwhile.
 //!
 //! The viewer's copy of what it signed is written lazily: a group holding only that copy (and reads) commits
 //! without fsync, and the next durable commit, at most [`FLUSH_EVERY`] later, takes it to disk. A crash of the
 //! viewer can cost it the last second of its copy, never the relay's record or any money.
-//! The writer is also where a receipt is checked against the session's previous one, so that check and the write
-//! can never interleave with another receipt of the same session.
+//! The writer is also where a receipt is checked against the claim's previous one, so that check and the write
+//! can never interleave with another receipt of the same claim.
 
 mod tables;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use ferry_primitives::{AccountId, Balance, SessionId, SignedReceipt};
+use ferry_primitives::{AccountId, Balance, ClaimId, SignedReceipt};
 use parity_scale_codec::{Decode, Encode};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::p2p::protocol::Code;
-use tables::{OWN_RECEIPTS, RECEIPTS, RECEIPTS_BY_SESSION, SESSIONS};
+use tables::{CLAIMS, OWN_RECEIPTS, RECEIPTS, RECEIPTS_BY_SESSION};
 
 /// File name of the ledger inside the node's home.
 pub const LEDGER_FILE: &str = "ledger.redb";
@@ -53,11 +53,11 @@ pub struct Rejection {
     pub reason: String,
 }
 
-/// Settlement of a session on chain: up to which receipt, in which finalized block, and what it paid so far.
+/// Settlement of a claim on chain: up to which receipt, in which finalized block, and what it paid so far.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Settlement {
     pub seq: u64,
-    /// What the viewer's lane paid for this session in total (bytes and tips), from the chain.
+    /// What the viewer's lane paid for this claim in total (bytes and tips), from the chain.
     #[serde(with = "crate::money::earnings::decimal")]
     pub amount: Balance,
     /// The operator's part of it, summed from the chain's `Settled` events.
@@ -68,22 +68,22 @@ pub struct Settlement {
     pub block_hash: [u8; 32],
 }
 
-/// The chain refused a session's latest receipt; it is not retried until the session has a newer one.
+/// The chain refused a claim's latest receipt; it is not retried until the claim has a newer one.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize)]
 pub struct Refusal {
     pub seq: u64,
     pub error: String,
 }
 
-/// What the relay knows of one session.
+/// What the relay knows of one claim.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct SessionRecord {
+pub struct ClaimRecord {
     pub latest: SignedReceipt,
     pub settled: Option<Settlement>,
     pub refused: Option<Refusal>,
 }
 
-impl SessionRecord {
+impl ClaimRecord {
     /// Acknowledged and not yet paid by the chain: the latest receipt's amount and tip, less what was paid.
     pub fn owed(&self) -> Balance {
         let r = &self.latest.receipt;
@@ -100,9 +100,9 @@ impl SessionRecord {
 /// One receipt's settlement, to record in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
-    pub session: SessionId,
+    pub claim: ClaimId,
     pub seq: u64,
-    /// What the chain has paid the session in total (bytes and tips).
+    /// What the chain has paid the claim in total (bytes and tips).
     pub amount: Balance,
     /// What this settlement paid the operator (0 when the chain had already settled it).
     pub operator_paid: Balance,
@@ -119,19 +119,21 @@ enum Op {
     Commit(Box<SignedReceipt>, oneshot::Sender<Result<(), Rejection>>),
     /// Lazy: no answer, on disk within [`FLUSH_EVERY`].
     RecordOwn(Box<SignedReceipt>),
-    MarkAcked(SessionId, u64),
+    MarkAcked(ClaimId, u64),
     /// Answers once everything sent before it is committed.
     Barrier(oneshot::Sender<()>),
     /// Commits what is queued, closes the database cleanly and stops the writer.
     Close(oneshot::Sender<()>),
-    /// Every session whose latest receipt is not settled.
-    Pending(oneshot::Sender<Vec<SessionRecord>>),
+    /// Every claim whose latest receipt is not settled.
+    Pending(oneshot::Sender<Vec<ClaimRecord>>),
     /// Records that these receipts were settled in a finalized block.
     MarkSettled(Vec<Settled>, u32, [u8; 32], oneshot::Sender<()>),
-    /// Records that the chain refused a session's receipt.
-    MarkRefused(SessionId, Refusal, oneshot::Sender<()>),
-    /// Every session record.
-    Sessions(oneshot::Sender<Vec<SessionRecord>>),
+    /// Records that the chain refused a claim's receipt.
+    MarkRefused(ClaimId, Refusal, oneshot::Sender<()>),
+    /// Every claim record.
+    Claims(oneshot::Sender<Vec<ClaimRecord>>),
+    /// The latest accepted receipt of one claim.
+    Latest(ClaimId, oneshot::Sender<Option<SignedReceipt>>),
     /// Takes lazily written records to disk.
     Flush,
 }
@@ -181,13 +183,13 @@ impl Ledger {
         Ok(Ledger { tx })
     }
 
-    /// Checks `receipt` against its session's last one and commits it durably. `Ok` means it is on disk.
+    /// Checks `receipt` against its claim's last one and commits it durably. `Ok` means it is on disk.
     pub async fn commit(&self, receipt: SignedReceipt) -> Result<Result<(), Rejection>, LedgerError> {
         self.submit(receipt).await?.await
     }
 
     /// Queues `receipt` for [`Ledger::commit`] and returns the wait for its verdict, so a caller can queue the
-    /// next receipts of the same session (checked in order) before this one is on disk.
+    /// next receipts of the same claim (checked in order) before this one is on disk.
     pub async fn submit(
         &self,
         receipt: SignedReceipt,
@@ -216,8 +218,8 @@ impl Ledger {
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
-    /// Latest receipts of sessions with something left to settle, at most `limit`.
-    pub async fn pending(&self) -> Result<Vec<SessionRecord>, LedgerError> {
+    /// Latest receipts of claims with something left to settle, at most `limit`.
+    pub async fn pending(&self) -> Result<Vec<ClaimRecord>, LedgerError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Op::Pending(tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
@@ -235,40 +237,47 @@ impl Ledger {
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
-    /// Records that the chain refused a session's receipt; durable when this returns.
-    pub async fn mark_refused(&self, session: SessionId, refusal: Refusal) -> Result<(), LedgerError> {
+    /// Records that the chain refused a claim's receipt; durable when this returns.
+    pub async fn mark_refused(&self, claim: ClaimId, refusal: Refusal) -> Result<(), LedgerError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Op::MarkRefused(session, refusal, tx)).await.map_err(|_| LedgerError::Stopped)?;
+        self.tx.send(Op::MarkRefused(claim, refusal, tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
-    /// Every session the relay has receipts for.
-    pub async fn sessions(&self) -> Result<Vec<SessionRecord>, LedgerError> {
+    /// Every claim the relay has receipts for.
+    pub async fn claims(&self) -> Result<Vec<ClaimRecord>, LedgerError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Op::Sessions(tx)).await.map_err(|_| LedgerError::Stopped)?;
+        self.tx.send(Op::Claims(tx)).await.map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// The latest receipt of `claim` this relay accepted: the one a new session of the claim continues.
+    pub async fn latest(&self, claim: ClaimId) -> Result<Option<SignedReceipt>, LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Op::Latest(claim, tx)).await.map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
     /// What each viewer owes in acknowledged receipts the chain has not paid yet (bytes and tips).
     pub async fn owed_by_viewer(&self) -> Result<HashMap<AccountId, Balance>, LedgerError> {
         let mut owed = HashMap::new();
-        for rec in self.sessions().await? {
+        for rec in self.claims().await? {
             *owed.entry(rec.latest.receipt.viewer).or_default() += rec.owed();
         }
         Ok(owed)
     }
 
     /// Notes that the relay acknowledged one of our receipts.
-    pub async fn mark_acked(&self, session: SessionId, seq: u64) -> Result<(), LedgerError> {
-        self.tx.send(Op::MarkAcked(session, seq)).await.map_err(|_| LedgerError::Stopped)
+    pub async fn mark_acked(&self, claim: ClaimId, seq: u64) -> Result<(), LedgerError> {
+        self.tx.send(Op::MarkAcked(claim, seq)).await.map_err(|_| LedgerError::Stopped)
     }
 }
 
 struct Writer {
     db: Database,
     path: PathBuf,
-    /// Committed state per session, so checks need no read.
-    cache: HashMap<SessionId, SessionRecord>,
+    /// Committed state per claim, so checks need no read.
+    cache: HashMap<ClaimId, ClaimRecord>,
     /// Lazily written records are committed but not yet on disk.
     dirty: bool,
     /// The key of the next accepted receipt in `RECEIPTS`.
@@ -281,7 +290,7 @@ fn prepare_tables(db: &Database) -> Result<u64, redb::Error> {
     let w = db.begin_write()?;
     let next = {
         let receipts = w.open_table(RECEIPTS)?;
-        w.open_table(SESSIONS)?;
+        w.open_table(CLAIMS)?;
         w.open_table(OWN_RECEIPTS)?;
         let next = receipts.last()?.map_or(0, |(k, _)| k.value() + 1);
         next
@@ -359,48 +368,48 @@ impl Writer {
         let mut own_replies = Vec::new();
         {
             let mut receipts = w.open_table(RECEIPTS).map_err(|e| db_error(&p, e))?;
-            let mut sessions = w.open_table(SESSIONS).map_err(|e| db_error(&p, e))?;
+            let mut claims = w.open_table(CLAIMS).map_err(|e| db_error(&p, e))?;
             let mut own = w.open_table(OWN_RECEIPTS).map_err(|e| db_error(&p, e))?;
-            // Sessions whose new latest receipt is only in the cache: a session's record is written once per group,
+            // Claims whose new latest receipt is only in the cache: a claim's record is written once per group,
             // however many of its receipts the group holds, and before anything reads the table.
-            let mut unwritten: HashSet<SessionId> = HashSet::new();
+            let mut unwritten: HashSet<ClaimId> = HashSet::new();
             for op in group {
-                if matches!(op, Op::Pending(..) | Op::MarkSettled(..) | Op::MarkRefused(..) | Op::Sessions(_)) {
-                    self.write_sessions(&mut sessions, &mut unwritten)?;
+                if matches!(op, Op::Pending(..) | Op::MarkSettled(..) | Op::MarkRefused(..) | Op::Claims(_)) {
+                    self.write_claims(&mut claims, &mut unwritten)?;
                 }
                 match op {
                     Op::Commit(r, reply) => {
-                        let session = r.receipt.session;
-                        if let std::collections::hash_map::Entry::Vacant(slot) = self.cache.entry(session) {
-                            if let Some(rec) = read_session(&sessions, &p, session)? {
+                        let claim = r.receipt.claim;
+                        if let std::collections::hash_map::Entry::Vacant(slot) = self.cache.entry(claim) {
+                            if let Some(rec) = read_claim(&claims, &p, claim)? {
                                 slot.insert(rec);
                             }
                         }
-                        let prev = self.cache.get(&session);
+                        let prev = self.cache.get(&claim);
                         let verdict = check_successor(prev.map(|rec| &rec.latest), &r);
                         if verdict.is_ok() {
-                            let rec = SessionRecord {
+                            let rec = ClaimRecord {
                                 latest: (*r).clone(),
                                 settled: prev.and_then(|rec| rec.settled.clone()),
                                 refused: prev.and_then(|rec| rec.refused.clone()),
                             };
                             receipts.insert(self.next_receipt, r.encode().as_slice()).map_err(|e| db_error(&p, e))?;
                             self.next_receipt += 1;
-                            self.cache.insert(session, rec);
-                            unwritten.insert(session);
+                            self.cache.insert(claim, rec);
+                            unwritten.insert(claim);
                         }
                         replies.push((reply, verdict));
                     }
                     Op::RecordOwn(r) => {
                         let rec = OwnReceipt { receipt: *r, acked: false };
-                        let key = (rec.receipt.receipt.session, rec.receipt.receipt.seq);
+                        let key = (rec.receipt.receipt.claim, rec.receipt.receipt.seq);
                         own.insert(key, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
                     }
                     Op::Flush => {}
                     Op::Barrier(reply) | Op::Close(reply) => own_replies.push(reply),
                     Op::Pending(reply) => {
                         let mut out = vec![];
-                        for rec in read_sessions(&sessions, &p)? {
+                        for rec in read_claims(&claims, &p)? {
                             let rec = rec?;
                             if rec.is_pending() {
                                 out.push(rec);
@@ -410,7 +419,7 @@ impl Writer {
                     }
                     Op::MarkSettled(list, block_number, block_hash, reply) => {
                         for s in list {
-                            let Some(mut rec) = read_session(&sessions, &p, s.session)? else { continue };
+                            let Some(mut rec) = read_claim(&claims, &p, s.claim)? else { continue };
                             // The same seq again when a top-up paid a shortfall; the paid total only grows.
                             if rec.settled.as_ref().is_none_or(|old| old.seq <= s.seq) {
                                 let before = rec.settled.as_ref().map_or(0, |old| old.operator_paid);
@@ -422,35 +431,42 @@ impl Writer {
                                     block_number,
                                     block_hash,
                                 });
-                                sessions.insert(s.session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
-                                self.cache.insert(s.session, rec);
+                                claims.insert(s.claim, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                                self.cache.insert(s.claim, rec);
                             }
                         }
                         own_replies.push(reply);
                     }
-                    Op::MarkRefused(session, refusal, reply) => {
-                        if let Some(mut rec) = read_session(&sessions, &p, session)? {
+                    Op::MarkRefused(claim, refusal, reply) => {
+                        if let Some(mut rec) = read_claim(&claims, &p, claim)? {
                             rec.refused = Some(refusal);
-                            sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
-                            self.cache.insert(session, rec);
+                            claims.insert(claim, rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                            self.cache.insert(claim, rec);
                         }
                         own_replies.push(reply);
                     }
-                    Op::Sessions(reply) => {
-                        let _ = reply.send(read_sessions(&sessions, &p)?.collect::<Result<_, _>>()?);
+                    Op::Claims(reply) => {
+                        let _ = reply.send(read_claims(&claims, &p)?.collect::<Result<_, _>>()?);
                     }
-                    Op::MarkAcked(session, seq) => {
-                        let current = own.get((session, seq)).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
+                    Op::Latest(claim, reply) => {
+                        let latest = match self.cache.get(&claim) {
+                            Some(rec) => Some(rec.latest.clone()),
+                            None => read_claim(&claims, &p, claim)?.map(|rec| rec.latest),
+                        };
+                        let _ = reply.send(latest);
+                    }
+                    Op::MarkAcked(claim, seq) => {
+                        let current = own.get((claim, seq)).map_err(|e| db_error(&p, e))?.map(|v| v.value().to_vec());
                         if let Some(bytes) = current {
                             let mut rec = OwnReceipt::decode(&mut bytes.as_slice())
                                 .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
                             rec.acked = true;
-                            own.insert((session, seq), rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
+                            own.insert((claim, seq), rec.encode().as_slice()).map_err(|e| db_error(&p, e))?;
                         }
                     }
                 }
             }
-            self.write_sessions(&mut sessions, &mut unwritten)?;
+            self.write_claims(&mut claims, &mut unwritten)?;
         }
         w.commit().map_err(|e| db_error(&p, e))?;
         self.dirty = if durable { false } else { self.dirty || lazy };
@@ -463,43 +479,43 @@ impl Writer {
         Ok(())
     }
 
-    fn write_sessions(
+    fn write_claims(
         &self,
-        sessions: &mut redb::Table<[u8; 16], &[u8]>,
-        unwritten: &mut HashSet<SessionId>,
+        claims: &mut redb::Table<[u8; 16], &[u8]>,
+        unwritten: &mut HashSet<ClaimId>,
     ) -> Result<(), LedgerError> {
-        for session in unwritten.drain() {
-            if let Some(rec) = self.cache.get(&session) {
-                sessions.insert(session, rec.encode().as_slice()).map_err(|e| db_error(&self.path, e))?;
+        for claim in unwritten.drain() {
+            if let Some(rec) = self.cache.get(&claim) {
+                claims.insert(claim, rec.encode().as_slice()).map_err(|e| db_error(&self.path, e))?;
             }
         }
         Ok(())
     }
 }
 
-/// Every session record, in key order.
-fn read_sessions<'t>(
-    sessions: &'t impl ReadableTable<[u8; 16], &'static [u8]>,
+/// Every claim record, in key order.
+fn read_claims<'t>(
+    claims: &'t impl ReadableTable<[u8; 16], &'static [u8]>,
     path: &'t Path,
-) -> Result<impl Iterator<Item = Result<SessionRecord, LedgerError>> + 't, LedgerError> {
-    Ok(sessions.iter().map_err(|e| db_error(path, e))?.map(move |item| {
+) -> Result<impl Iterator<Item = Result<ClaimRecord, LedgerError>> + 't, LedgerError> {
+    Ok(claims.iter().map_err(|e| db_error(path, e))?.map(move |item| {
         let (_, v) = item.map_err(|e| db_error(path, e))?;
-        SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))
+        ClaimRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))
     }))
 }
 
-fn read_session(
-    sessions: &redb::Table<[u8; 16], &[u8]>,
+fn read_claim(
+    claims: &redb::Table<[u8; 16], &[u8]>,
     path: &Path,
-    session: SessionId,
-) -> Result<Option<SessionRecord>, LedgerError> {
-    match sessions.get(session).map_err(|e| db_error(path, e))? {
-        Some(v) => Ok(Some(SessionRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?)),
+    claim: ClaimId,
+) -> Result<Option<ClaimRecord>, LedgerError> {
+    match claims.get(claim).map_err(|e| db_error(path, e))? {
+        Some(v) => Ok(Some(ClaimRecord::decode(&mut v.value()).map_err(|e| LedgerError::Corrupt(e.to_string()))?)),
         None => Ok(None),
     }
 }
 
-/// A receipt may follow the session's previous one only if it is for the same parties and grows every total.
+/// A receipt may follow the claim's previous one only if it is for the same parties and grows every total.
 fn check_successor(prev: Option<&SignedReceipt>, next: &SignedReceipt) -> Result<(), Rejection> {
     let Some(prev) = prev else { return Ok(()) };
     let (p, n) = (&prev.receipt, &next.receipt);
@@ -512,7 +528,7 @@ fn check_successor(prev: Option<&SignedReceipt>, next: &SignedReceipt) -> Result
     if (n.domain, n.relay, n.viewer, n.content) != (p.domain, p.relay, p.viewer, p.content) {
         return Err(Rejection {
             code: Code::WrongSession,
-            reason: "receipt changes the session's parties or content".into(),
+            reason: "receipt changes the claim's parties or content".into(),
         });
     }
     if n.bytes < p.bytes || n.amount < p.amount || n.tip < p.tip {
@@ -537,7 +553,7 @@ fn db_error(path: &Path, e: impl Into<redb::Error>) -> LedgerError {
 
 /// A read-only view of a ledger that no process is writing, for `ferry receipts` and audits.
 pub struct LedgerView {
-    pub sessions: Vec<SessionRecord>,
+    pub claims: Vec<ClaimRecord>,
     pub receipts: Vec<SignedReceipt>,
     pub own: Vec<OwnReceipt>,
 }
@@ -546,7 +562,7 @@ impl LedgerView {
     pub fn read(home: &Path) -> Result<LedgerView, LedgerError> {
         let path = home.join(LEDGER_FILE);
         if !path.exists() {
-            return Ok(LedgerView { sessions: vec![], receipts: vec![], own: vec![] });
+            return Ok(LedgerView { claims: vec![], receipts: vec![], own: vec![] });
         }
         // A writable open repairs a ledger left by a crash; the file lock still refuses a running process's ledger.
         let db = Database::open(&path).map_err(|e| db_error(&path, e))?;
@@ -572,9 +588,9 @@ impl LedgerView {
         let mut receipts: Vec<SignedReceipt> = values(&r, RECEIPTS_BY_SESSION, &path)?;
         receipts.extend(values::<_, SignedReceipt>(&r, RECEIPTS, &path)?);
         let own = values(&r, OWN_RECEIPTS, &path)?;
-        let table = r.open_table(SESSIONS).map_err(|e| db_error(&path, e))?;
-        let sessions = read_sessions(&table, &path)?.collect::<Result<_, _>>()?;
-        Ok(LedgerView { sessions, receipts, own })
+        let table = r.open_table(CLAIMS).map_err(|e| db_error(&path, e))?;
+        let claims = read_claims(&table, &path)?.collect::<Result<_, _>>()?;
+        Ok(LedgerView { claims, receipts, own })
     }
 }
 
@@ -592,7 +608,7 @@ mod tests {
     fn receipt(seq: u64, bytes: u64) -> SignedReceipt {
         Receipt {
             domain: Domain::default(),
-            session: [7; 16],
+            claim: [7; 16],
             relay: [1; 32],
             viewer: [2; 32],
             content: [3; 32],
@@ -619,8 +635,8 @@ mod tests {
         for _ in 0..50 {
             if let Ok(view) = LedgerView::read(dir.path()) {
                 assert_eq!(view.receipts.len(), 2);
-                assert_eq!(view.sessions.len(), 1);
-                assert_eq!(view.sessions[0].latest.receipt.seq, 2);
+                assert_eq!(view.claims.len(), 1);
+                assert_eq!(view.claims[0].latest.receipt.seq, 2);
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -662,9 +678,9 @@ mod tests {
                 for (seq, bytes) in [(1, 100), (2, 200)] {
                     old.insert(([7; 16], seq), receipt(seq, bytes).encode().as_slice()).unwrap();
                 }
-                let mut sessions = w.open_table(SESSIONS).unwrap();
-                let rec = SessionRecord { latest: receipt(2, 200), settled: None, refused: None };
-                sessions.insert([7; 16], rec.encode().as_slice()).unwrap();
+                let mut claims = w.open_table(CLAIMS).unwrap();
+                let rec = ClaimRecord { latest: receipt(2, 200), settled: None, refused: None };
+                claims.insert([7; 16], rec.encode().as_slice()).unwrap();
             }
             w.commit().unwrap();
         }

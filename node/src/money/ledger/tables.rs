@@ -8,7 +8,8 @@ pub const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts
 /// The same, as ledgers before `receipts-1` kept them, keyed by (session, seq): never written any more, read before
 /// `receipts-1`.
 pub const RECEIPTS_BY_SESSION: TableDefinition<([u8; 16], u64), &[u8]> = TableDefinition::new("receipts-0");
-/// Relay side: per session, the latest accepted receipt and its settlement state (`SessionRecord`).
-pub const SESSIONS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sessions-0");
-/// Viewer side: every receipt this node signed, keyed by (session, seq), with whether the relay acknowledged it.
-pub const OWN_RECEIPTS: TableDefinition<([u8; 16], u64), &[u8]> = TableDefinition::new("own-receipts-0");
+/// Relay side: per claim, the latest accepted receipt and its settlement state (`ClaimRecord`). Ledgers from before
+/// claims kept `sessions-0`, whose receipts no chain of this runtime pays; it is left unread.
+pub const CLAIMS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("claims-0");
+/// Viewer side: every receipt this node signed, keyed by (claim, seq), with whether the relay acknowledged it.
+pub const OWN_RECEIPTS: TableDefinition<([u8; 16], u64), &[u8]> = TableDefinition::new("own-receipts-1");
