@@ -347,7 +347,7 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
         })
         .collect();
     assert_eq!(states["01"].0, "settled");
-    assert_eq!(states["05"].0, "settled");
+    assert_eq!(states["05"].0, "short", "the overspending claim was settled short");
     for (s, error) in [("02", "Ferry::BadSignature"), ("03", "Ferry::WrongRelay"), ("04", "Ferry::WrongDomain")] {
         assert_eq!(states[s].0, "refused", "claim {s}");
         ensure!(states[s].1.contains(error), "claim {s}: {:?} should name {error}", states[s].1);
@@ -372,6 +372,16 @@ fn forged_wrong_relay_wrong_chain_and_overspending_receipts_are_refused_on_chain
     // Replaying a settled receipt pays nothing.
     let (_, payouts) = block_on(c.settle(vec![good]))?;
     ensure!(payouts.is_empty(), "a replayed receipt paid: {payouts:?}");
+
+    // Once the viewer tops its lane up, the relay settles the rest of the short claim, and no more.
+    let rest = 50_000_000 - (lane - 10_000);
+    open_lane(&chain, &viewer, &creator, "60000000")?;
+    let (origin, _) = relay_on(&chain, &creator, &[])?;
+    let e = creator.wait_earnings(Duration::from_secs(120), |e| {
+        e["short"] == "0" && e["pending"] == "0" && e["in_flight"] == "0"
+    })?;
+    origin.stop()?;
+    assert_eq!(block_on(c.lane(viewer.account_bytes(), creator.account_bytes()))?.funds, 60_000_000 - rest, "{e}");
     Ok(())
 }
 

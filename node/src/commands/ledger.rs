@@ -25,6 +25,13 @@ pub fn earnings(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let blocks: Vec<String> = e.blocks().iter().map(|b| format!("#{b}")).collect();
     println!("pending:    {:>14}  ({})", e.pending, claims(count("pending")));
     println!("in flight:  {:>14}  ({})", e.in_flight, claims(count("in flight")));
+    if count("short") > 0 {
+        println!(
+            "short:      {:>14}  ({} settled short: the lane ran dry; sent again once it holds funds)",
+            e.short,
+            claims(count("short"))
+        );
+    }
     println!(
         "settled:    {:>14}  (operator's part {}; {}; blocks {})",
         e.settled,

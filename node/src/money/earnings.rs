@@ -24,6 +24,9 @@ pub struct Earnings {
     /// Owed by receipts submitted and waiting for a finalized block.
     #[serde(with = "decimal")]
     pub in_flight: Balance,
+    /// Owed by receipts the chain settled short, their lane having run dry; sent again once it holds funds.
+    #[serde(with = "decimal")]
+    pub short: Balance,
     /// Paid by viewers' lanes for this relay's service (bytes and tips), as the chain's `Settled` events say.
     #[serde(with = "decimal")]
     pub settled: Balance,
@@ -40,7 +43,7 @@ pub struct ClaimEarnings {
     pub claim: String,
     pub viewer: String,
     pub content: String,
-    /// `pending`, `in flight`, `settled` or `refused`.
+    /// `pending`, `in flight`, `settled`, `short` (settled, with less paid than claimed) or `refused`.
     pub state: String,
     pub seq: u64,
     pub bytes: u64,
@@ -65,18 +68,19 @@ impl Earnings {
             let done = rec.settled.as_ref();
             let settled = done.map_or(0, |s| s.amount);
             let outstanding = rec.owed();
-            let state = if !rec.is_pending() {
-                if rec.refused.as_ref().is_some_and(|x| x.seq == r.seq) {
-                    "refused"
-                } else {
-                    "settled"
-                }
-            } else if in_flight.contains(&r.claim) {
+            let state = if in_flight.contains(&r.claim) && (rec.is_pending() || rec.is_short()) {
                 e.in_flight += outstanding;
                 "in flight"
-            } else {
+            } else if rec.is_short() {
+                e.short += outstanding;
+                "short"
+            } else if rec.is_pending() {
                 e.pending += outstanding;
                 "pending"
+            } else if rec.refused.as_ref().is_some_and(|x| x.seq == r.seq) {
+                "refused"
+            } else {
+                "settled"
             };
             e.settled += settled;
             let operator_paid = done.map_or(0, |s| s.operator_paid);

@@ -61,6 +61,8 @@ pub struct Claim {
     pub owed: Balance,
     /// Since the relay first saw it unsettled.
     pub age: Duration,
+    /// Its latest receipt was settled short (the lane ran dry): what is owed is the rest.
+    pub short: bool,
 }
 
 impl Policy {
@@ -164,9 +166,36 @@ impl Settler {
                         at
                     }
                 };
-                Claim { owed: rec.owed(), age: now.duration_since(since), receipt: rec.latest }
+                Claim { owed: rec.owed(), age: now.duration_since(since), short: rec.is_short(), receipt: rec.latest }
             })
             .collect()
+    }
+
+    /// Short-paid claims go again only once their lane holds funds: sent while it is dry, they would pay nothing
+    /// and cost a fee.
+    async fn without_dry_lanes(&self, claims: Vec<Claim>) -> Result<Vec<Claim>, SettleError> {
+        if !claims.iter().any(|c| c.short) {
+            return Ok(claims);
+        }
+        let chain = self.link.get().await?;
+        let relay = chain.account().0;
+        let mut funded: HashMap<AccountId, bool> = HashMap::new();
+        let mut out = Vec::with_capacity(claims.len());
+        for c in claims {
+            if c.short {
+                let viewer = c.receipt.receipt.viewer;
+                let has_funds = match funded.get(&viewer) {
+                    Some(&f) => f,
+                    None => *funded.entry(viewer).or_insert(chain.lane(viewer, relay).await?.funds > 0),
+                };
+                if !has_funds {
+                    continue;
+                }
+                tracing::debug!(claim = %hex::encode(c.receipt.receipt.claim), owed = %c.owed, "the lane of a claim settled short holds funds again");
+            }
+            out.push(c);
+        }
+        Ok(out)
     }
 
     /// Tells the lane book which viewers are overdue: their claims unsettled for more than twice `max_age` are
@@ -231,7 +260,7 @@ impl Settler {
 
     /// One batch of pending receipts, if it is worth sending; returns how many left the pending set.
     async fn round(&self) -> Result<usize, SettleError> {
-        let all = self.claims(self.ledger.pending().await?);
+        let all = self.without_dry_lanes(self.claims(self.ledger.pending().await?)).await?;
         let mut claims = self.policy.order(all.clone());
         // Chosen by urgency, sent smallest first: a lane that runs dry then leaves as few claims short as it can.
         claims.sort_by_key(|c| c.owed);
@@ -382,7 +411,7 @@ mod tests {
             chunk_chain: [0; 32],
             tip: 0,
         };
-        Claim { receipt: receipt.sign(&[4; 32]), owed, age: Duration::from_secs(age_s) }
+        Claim { receipt: receipt.sign(&[4; 32]), owed, age: Duration::from_secs(age_s), short: false }
     }
 
     const POLICY: Policy = Policy { max_batch: 3, fee_multiple: 200, max_age: Duration::from_secs(60) };

@@ -95,6 +95,13 @@ impl ClaimRecord {
         let seq = self.latest.receipt.seq;
         self.settled.as_ref().is_none_or(|s| s.seq < seq) && self.refused.as_ref().is_none_or(|r| r.seq < seq)
     }
+
+    /// Whether the chain settled the latest receipt but paid less than it claims (the lane ran dry): sent again
+    /// once the lane holds funds, it pays the rest.
+    pub fn is_short(&self) -> bool {
+        let r = &self.latest.receipt;
+        self.settled.as_ref().is_some_and(|s| s.seq == r.seq && s.amount < r.amount.saturating_add(r.tip))
+    }
 }
 
 /// One receipt's settlement, to record in the ledger.
@@ -124,7 +131,7 @@ enum Op {
     Barrier(oneshot::Sender<()>),
     /// Commits what is queued, closes the database cleanly and stops the writer.
     Close(oneshot::Sender<()>),
-    /// Every claim whose latest receipt is not settled.
+    /// Every claim whose latest receipt is not settled, or was short-paid.
     Pending(oneshot::Sender<Vec<ClaimRecord>>),
     /// Records that these receipts were settled in a finalized block.
     MarkSettled(Vec<Settled>, u32, [u8; 32], oneshot::Sender<()>),
@@ -218,7 +225,7 @@ impl Ledger {
         rx.await.map_err(|_| LedgerError::Stopped)
     }
 
-    /// Latest receipts of claims with something left to settle, at most `limit`.
+    /// Latest receipts of claims with something left to settle: not settled yet, or short-paid.
     pub async fn pending(&self) -> Result<Vec<ClaimRecord>, LedgerError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Op::Pending(tx)).await.map_err(|_| LedgerError::Stopped)?;
@@ -411,7 +418,7 @@ impl Writer {
                         let mut out = vec![];
                         for rec in read_claims(&claims, &p)? {
                             let rec = rec?;
-                            if rec.is_pending() {
+                            if rec.is_pending() || rec.is_short() {
                                 out.push(rec);
                             }
                         }
@@ -642,6 +649,16 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         panic!("ledger never became readable");
+    }
+
+    #[test]
+    fn a_claim_settled_for_less_than_it_claims_is_short() {
+        let settled = |amount| Settlement { seq: 2, amount, operator_paid: 0, block_number: 1, block_hash: [0; 32] };
+        let rec = |s| ClaimRecord { latest: receipt(2, 200), settled: Some(s), refused: None };
+        assert!(rec(settled(150)).is_short(), "paid 150 of 200");
+        assert!(!rec(settled(200)).is_short() && !rec(settled(200)).is_pending(), "paid in full");
+        let older = Settlement { seq: 1, ..settled(100) };
+        assert!(!rec(older).is_short() && rec(settled(100)).is_short(), "a newer receipt is pending, not short");
     }
 
     /// `close` answers only once the file is free, even when an operation arrives right after it (within the
