@@ -25,7 +25,8 @@ pub struct Earnings {
     #[serde(with = "decimal")]
     pub in_flight: Balance,
     /// Owed by receipts the chain settled short, their lane having run dry; sent again once it holds funds.
-    #[serde(with = "decimal")]
+    /// Absent from the file of a relay older than this field.
+    #[serde(with = "decimal", default)]
     pub short: Balance,
     /// Paid by viewers' lanes for this relay's service (bytes and tips), as the chain's `Settled` events say.
     #[serde(with = "decimal")]
