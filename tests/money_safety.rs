@@ -604,3 +604,25 @@ fn a_relay_that_lost_its_ledger_continues_the_claim_from_the_chain() -> Result<(
 fn parse_cid(cid: &str) -> Result<[u8; 32]> {
     ferry_node::identity::parse_hex32(cid).context("cid")
 }
+
+/// Content whose creator share is 100% leaves the relay nothing of any payment, so a relay does not serve it for
+/// pay: the session is refused `Unregistered`, with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_that_leaves_the_relay_nothing_is_not_served_for_pay() -> Result<()> {
+    let (root, chain, creator, viewer) = stage()?;
+    chain.ferry(&creator, &["operator", "register", "--price", PRICE, "--bond", BOND])?;
+    let video = make_video(root.path(), 4)?;
+    let out = chain.ferry(&creator, &["publish", &video.to_string_lossy(), "--share-bps", "10000"])?;
+    let cid = out.lines().last().context("publish printed no content id")?.trim().to_string();
+    open_lane(&chain, &viewer, &creator, "1000000000000")?;
+    let domain = Domain(chain_genesis(&chain)?);
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+
+    let mut client = RawClient::connect(Identity::load(&viewer.dir)?, &addr).await?;
+    let open = OpenSession::signed(client.id.secret(), parse_cid(&cid)?, domain, &client.relay, &client.id.peer_id);
+    let (_stream, reply) = client.open(&open).await?;
+    origin.stop()?;
+    ensure!(matches!(reply, SessionReply::Refused { code: Code::Unregistered, .. }), "served for pay: {reply:?}");
+    ensure!(creator.log("relay").contains("100%"), "the relay says why:\n{}", creator.log("relay"));
+    Ok(())
+}
