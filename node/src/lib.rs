@@ -14,6 +14,7 @@ pub mod devchain;
 pub mod doctor;
 pub mod faults;
 pub mod identity;
+pub mod metrics;
 pub mod money;
 pub mod p2p;
 pub mod relay;

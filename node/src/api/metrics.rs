@@ -1,134 +1,29 @@
-//! Prometheus metrics of a relay, served at `http://<metrics addr>/metrics`.
+//! Serves the relay's Prometheus metrics at `http://<metrics addr>/metrics`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use crate::metrics::Metrics;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    pub reason: String,
-}
-
-/// Every metric the relay exports. Cheap to clone: the handles share their values.
-#[derive(Clone)]
-pub struct Metrics {
-    pub bytes_served: Counter,
-    pub chunk_streams_active: Gauge,
-    pub sessions_active: Gauge,
-    pub receipts_accepted: Counter,
-    pub receipts_rejected: Family<ReasonLabel, Counter>,
-    pub streams_refused: Family<ReasonLabel, Counter>,
-    pub receipt_ack_seconds: Histogram,
-    pub upstream_fetches: Counter,
-    pub cache_bytes: Gauge,
-    pub blob_disk_reads: Counter,
-    pub receipts_settled: Counter,
-    pub receipts_refused_on_chain: Counter,
-    pub settlement_errors: Family<ReasonLabel, Counter>,
-    pub chain_reachable: Gauge,
-    pub last_settled_block: Gauge,
-    registry: Arc<Registry>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Metrics {
-    pub fn new() -> Metrics {
-        let mut r = Registry::with_prefix("ferry");
-        let m = Metrics {
-            bytes_served: Counter::default(),
-            chunk_streams_active: Gauge::default(),
-            sessions_active: Gauge::default(),
-            receipts_accepted: Counter::default(),
-            receipts_rejected: Family::default(),
-            streams_refused: Family::default(),
-            receipt_ack_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
-            upstream_fetches: Counter::default(),
-            cache_bytes: Gauge::default(),
-            blob_disk_reads: Counter::default(),
-            receipts_settled: Counter::default(),
-            receipts_refused_on_chain: Counter::default(),
-            settlement_errors: Family::default(),
-            chain_reachable: Gauge::default(),
-            last_settled_block: Gauge::default(),
-            registry: Arc::new(Registry::default()),
-        };
-        r.register("bytes_served", "Verified video bytes sent to viewers", m.bytes_served.clone());
-        r.register("chunk_streams_active", "Chunk transfers in progress", m.chunk_streams_active.clone());
-        r.register("sessions_active", "Open viewer sessions", m.sessions_active.clone());
-        r.register("receipts_accepted", "Receipts verified and durably committed", m.receipts_accepted.clone());
-        r.register("receipts_rejected", "Receipts refused, by reason", m.receipts_rejected.clone());
-        r.register("streams_refused", "Streams refused by limits or bad input, by reason", m.streams_refused.clone());
-        r.register(
-            "receipt_ack_seconds",
-            "Time from receipt arrival to acknowledgement",
-            m.receipt_ack_seconds.clone(),
-        );
-        r.register("upstream_fetches", "Blobs fetched from other relays into the cache", m.upstream_fetches.clone());
-        r.register("cache_bytes", "Bytes of cached (unpinned) video", m.cache_bytes.clone());
-        r.register(
-            "blob_disk_reads",
-            "Blobs read from disk and checked against their hash (a blob in memory needs no read)",
-            m.blob_disk_reads.clone(),
-        );
-        r.register("receipts_settled", "Receipts settled in finalized blocks", m.receipts_settled.clone());
-        r.register(
-            "receipts_refused_on_chain",
-            "Receipts the chain refused (see the log for the error)",
-            m.receipts_refused_on_chain.clone(),
-        );
-        r.register("settlement_errors", "Failed settlement rounds, by reason", m.settlement_errors.clone());
-        r.register("chain_reachable", "1 when the last chain call succeeded", m.chain_reachable.clone());
-        r.register("last_settled_block", "Block number of the latest settlement", m.last_settled_block.clone());
-        Metrics { registry: Arc::new(r), ..m }
-    }
-
-    pub fn reject(&self, family: &Family<ReasonLabel, Counter>, reason: &str) {
-        family.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
-    }
-
-    /// The text exposition format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
-    }
-
-    /// Serves `/metrics` until the task is dropped.
-    pub async fn serve(self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let m = self.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        m.render(),
-                    )
-                }
-            }),
-        );
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "metrics endpoint stopped");
+/// Serves `/metrics` until the task is dropped; returns the address it listens on.
+pub async fn serve(metrics: Metrics, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let m = metrics.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                    m.render(),
+                )
             }
-        });
-        Ok(local)
-    }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics endpoint stopped");
+        }
+    });
+    Ok(local)
 }

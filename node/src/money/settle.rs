@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use ferry_primitives::{AccountId, Balance, ClaimId, SignedReceipt};
 
-use crate::api::metrics::Metrics;
 use crate::chain::{ChainError, Link};
+use crate::metrics::Metrics;
 use crate::money::earnings::Earnings;
 use crate::money::lanes::LaneBook;
 use crate::money::ledger::{ClaimRecord, Ledger, LedgerError, Refusal, Settled};

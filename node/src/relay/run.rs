@@ -9,10 +9,10 @@ use anyhow::Context;
 use ferry_primitives::Domain;
 use libp2p::Multiaddr;
 
-use crate::api::metrics::Metrics;
 use crate::chain::Link;
 use crate::content::store::Store;
 use crate::identity::Identity;
+use crate::metrics::Metrics;
 use crate::money::earnings::Earnings;
 use crate::money::funding::Funding;
 use crate::money::lanes::{ChainLanes, LaneBook};
@@ -71,7 +71,9 @@ pub async fn run(
     let ledger = Ledger::open(home).context("cannot open the receipt ledger")?;
     let metrics = Metrics::new();
     if let Some(addr) = opts.metrics {
-        let bound = metrics.clone().serve(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?;
+        let bound = crate::api::metrics::serve(metrics.clone(), addr)
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
     let (client, mut control, mut events) = p2p::start(&identity, opts.net.clone())?;

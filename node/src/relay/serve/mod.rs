@@ -16,10 +16,10 @@ use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
 use tokio::sync::Semaphore;
 
-use crate::api::metrics::Metrics;
 use crate::chain::Link;
 use crate::content::store::Store;
 use crate::faults::Faults;
+use crate::metrics::Metrics;
 use crate::money::lanes::LaneBook;
 use crate::money::ledger::Ledger;
 use crate::p2p::frame::{read_frame, write_frame, FrameError};

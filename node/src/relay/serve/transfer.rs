@@ -9,9 +9,9 @@ use libp2p::{PeerId, Stream};
 
 use super::session::{Session, MAX_BOUNDARIES};
 use super::{Relay, ServeError};
-use crate::api::metrics::Metrics;
 use crate::content::store::Blob;
 use crate::faults::Faults;
+use crate::metrics::Metrics;
 use crate::money::lanes::NotCovered;
 use crate::p2p::frame::{read_frame, write_frame};
 use crate::p2p::protocol::*;
