@@ -1,6 +1,6 @@
 # Settlement economics, sourced by scripts/bench: what each relay paid in fees against what it earned, and what it
 # wrote on chain, for honest workloads, under the relay's default settlement policy and under settling every
-# session at once (what relays did before the policy). On the fast chain (Chopsticks, this runtime's fees).
+# claim each round (what relays did before the policy). On the fast chain (Chopsticks, this runtime's fees).
 #
 #   demo×N    N viewers, one after another (each a home of its own with the dev chain's viewer account, so one
 #             lane), of the demo's 20 s 720p video through a cache relay that fills from the origin.
@@ -83,7 +83,7 @@ econ_run() {
 }
 
 economics() {
-  say "settlement economics: fees against earnings, default policy and settling every session"
+  say "settlement economics: fees against earnings, default policy and settling every claim each round"
   local demo=$dir/econ-demo.mp4 long=$dir/econ-1080p
   ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=25 \
     -f lavfi -i sine=frequency=440:sample_rate=48000 -t 20 \
