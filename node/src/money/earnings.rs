@@ -61,6 +61,9 @@ pub struct ClaimEarnings {
     pub error: Option<String>,
 }
 
+/// How often a process that settles nothing rewrites `earnings.json`.
+pub const KEEP_WRITTEN_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Earnings {
     pub fn from_claims(records: &[ClaimRecord], in_flight: &HashSet<ClaimId>) -> Earnings {
         let mut e = Earnings { as_of: now(), ..Earnings::default() };
@@ -128,9 +131,9 @@ impl Earnings {
     }
 
     /// For a process that holds the ledger and settles nothing (a relay without a chain, `ferry watch`): keeps
-    /// `earnings.json` current, so `ferry earnings` answers while it runs.
-    pub async fn keep_written(ledger: Ledger, home: std::path::PathBuf, every: std::time::Duration) {
-        let mut tick = tokio::time::interval(every);
+    /// `earnings.json` current, rewritten every [`KEEP_WRITTEN_EVERY`], so `ferry earnings` answers while it runs.
+    pub async fn keep_written(ledger: Ledger, home: std::path::PathBuf) {
+        let mut tick = tokio::time::interval(KEEP_WRITTEN_EVERY);
         loop {
             tick.tick().await;
             Earnings::snapshot(&ledger, &HashSet::new(), &home).await;

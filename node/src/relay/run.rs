@@ -57,8 +57,6 @@ pub struct ChainOptions {
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 /// How often a relay with a chain reads its registered price again.
 const PRICE_EVERY: Duration = Duration::from_secs(30);
-/// How often a relay without a chain rewrites `earnings.json`.
-pub const EARNINGS_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn run(
     home: &std::path::Path,
@@ -162,7 +160,7 @@ pub async fn run(
         Some(_) => None,
         None => {
             tracing::warn!("no chain configured ([chain] url or FERRY_CHAIN): receipts are kept but not settled");
-            Some(tokio::spawn(Earnings::keep_written(ledger.clone(), home.to_path_buf(), EARNINGS_EVERY)))
+            Some(tokio::spawn(Earnings::keep_written(ledger.clone(), home.to_path_buf())))
         }
     };
 

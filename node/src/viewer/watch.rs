@@ -77,8 +77,7 @@ pub async fn run(
         opts.funding,
     );
     fetcher.set_bootstrap(boot);
-    let earnings =
-        tokio::spawn(Earnings::keep_written(ledger.clone(), home.to_path_buf(), crate::relay::EARNINGS_EVERY));
+    let earnings = tokio::spawn(Earnings::keep_written(ledger.clone(), home.to_path_buf()));
     let manifest = fetcher.manifest(&cid).await.context("cannot get the video's manifest")?;
     let title = String::from_utf8_lossy(&manifest.manifest.title).to_string();
     tracing::info!(%title, renditions = manifest.manifest.renditions.len(), "manifest verified");
