@@ -25,11 +25,71 @@ use std::time::{Duration, Instant};
 
 use ferry_primitives::{AccountId, Balance, ClaimId, SignedReceipt};
 
-use crate::chain::{ChainError, Link};
+use futures::future::BoxFuture;
+
+use crate::chain::{ChainError, Inclusion, Lane, Link, Payout, SettledClaim};
 use crate::metrics::Metrics;
 use crate::money::earnings::Earnings;
 use crate::money::lanes::LaneBook;
 use crate::money::ledger::{ClaimRecord, Ledger, LedgerError, Refusal, Settled};
+
+/// The chain as the settler uses it: the relay's chain client ([`Link`]), or a model of one in unit tests.
+pub trait SettleChain: Send + Sync {
+    /// The relay's own account: the one that signs `settle`.
+    fn account(&self) -> BoxFuture<'_, Result<AccountId, ChainError>>;
+    fn finalized_number(&self) -> BoxFuture<'_, Result<u32, ChainError>>;
+    /// What `settle(batch)` would cost in fees, without tip.
+    fn settle_fee<'a>(&'a self, batch: &'a [SignedReceipt]) -> BoxFuture<'a, Result<Balance, ChainError>>;
+    /// Settles `batch` with `tip`, and waits until its block is finalized.
+    fn settle(&self, batch: Vec<SignedReceipt>, tip: Balance) -> BoxFuture<'_, SettleResult>;
+    fn claim(
+        &self,
+        relay: AccountId,
+        viewer: AccountId,
+        claim: ClaimId,
+    ) -> BoxFuture<'_, Result<Option<SettledClaim>, ChainError>>;
+    fn lane(&self, viewer: AccountId, relay: AccountId) -> BoxFuture<'_, Result<Lane, ChainError>>;
+    /// Drops the connection, so the next call makes a new one.
+    fn reset(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Where a batch landed and what each of its receipts paid.
+pub type SettleResult = Result<(Inclusion, Vec<Payout>), ChainError>;
+
+impl SettleChain for Link {
+    fn account(&self) -> BoxFuture<'_, Result<AccountId, ChainError>> {
+        Box::pin(async move { Ok(self.get().await?.account().0) })
+    }
+
+    fn finalized_number(&self) -> BoxFuture<'_, Result<u32, ChainError>> {
+        Box::pin(async move { self.get().await?.finalized_number().await })
+    }
+
+    fn settle_fee<'a>(&'a self, batch: &'a [SignedReceipt]) -> BoxFuture<'a, Result<Balance, ChainError>> {
+        Box::pin(async move { self.get().await?.settle_fee(batch).await })
+    }
+
+    fn settle(&self, batch: Vec<SignedReceipt>, tip: Balance) -> BoxFuture<'_, SettleResult> {
+        Box::pin(async move { self.get().await?.settle_tipped(batch, tip).await })
+    }
+
+    fn claim(
+        &self,
+        relay: AccountId,
+        viewer: AccountId,
+        claim: ClaimId,
+    ) -> BoxFuture<'_, Result<Option<SettledClaim>, ChainError>> {
+        Box::pin(async move { self.get().await?.claim(relay, viewer, claim).await })
+    }
+
+    fn lane(&self, viewer: AccountId, relay: AccountId) -> BoxFuture<'_, Result<Lane, ChainError>> {
+        Box::pin(async move { self.get().await?.lane(viewer, relay).await })
+    }
+
+    fn reset(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Link::reset(self))
+    }
+}
 
 /// Longest wait between attempts while the chain is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -101,7 +161,7 @@ impl Policy {
 
 pub struct Settler {
     pub ledger: Ledger,
-    pub link: Link,
+    chain: Box<dyn SettleChain>,
     pub metrics: Metrics,
     /// Where `earnings.json` is written.
     pub home: PathBuf,
@@ -121,7 +181,7 @@ pub struct Settler {
 impl Settler {
     pub fn new(
         ledger: Ledger,
-        link: Link,
+        chain: Box<dyn SettleChain>,
         metrics: Metrics,
         home: PathBuf,
         every: Duration,
@@ -130,7 +190,7 @@ impl Settler {
     ) -> Self {
         Settler {
             ledger,
-            link,
+            chain,
             metrics,
             home,
             every,
@@ -177,8 +237,7 @@ impl Settler {
         if !claims.iter().any(|c| c.short) {
             return Ok(claims);
         }
-        let chain = self.link.get().await?;
-        let relay = chain.account().0;
+        let relay = self.chain.account().await?;
         let mut funded: HashMap<AccountId, bool> = HashMap::new();
         let mut out = Vec::with_capacity(claims.len());
         for c in claims {
@@ -186,7 +245,7 @@ impl Settler {
                 let viewer = c.receipt.receipt.viewer;
                 let has_funds = match funded.get(&viewer) {
                     Some(&f) => f,
-                    None => *funded.entry(viewer).or_insert(chain.lane(viewer, relay).await?.funds > 0),
+                    None => *funded.entry(viewer).or_insert(self.chain.lane(viewer, relay).await?.funds > 0),
                 };
                 if !has_funds {
                     continue;
@@ -234,7 +293,7 @@ impl Settler {
                     }
                 }
                 Err(SettleError::Chain(e)) if e.is_unreachable() => {
-                    self.link.reset().await;
+                    self.chain.reset().await;
                     self.metrics.chain_reachable.set(0);
                     if down_since.is_none() {
                         down_since = Some(std::time::Instant::now());
@@ -266,11 +325,11 @@ impl Settler {
         claims.sort_by_key(|c| c.owed);
         if claims.is_empty() {
             // Still ask the chain something, so an outage shows even when there is nothing to settle.
-            self.link.get().await?.finalized_number().await?;
+            self.chain.finalized_number().await?;
             return Ok(0);
         }
         let batch: Vec<SignedReceipt> = claims.iter().map(|c| c.receipt.clone()).collect();
-        let fee = self.link.get().await?.settle_fee(&batch).await?;
+        let fee = self.chain.settle_fee(&batch).await?;
         self.mark_overdue(&all, fee);
         if !self.policy.worth_sending(&claims, fee) {
             let owed: Balance = claims.iter().map(|c| c.owed).sum();
@@ -325,9 +384,8 @@ impl Settler {
     }
 
     async fn submit(&self, batch: &[SignedReceipt], tip: Balance) -> Result<(), SettleError> {
-        let chain = self.link.get().await?;
-        let relay = chain.account().0;
-        let (at, payouts) = chain.settle_tipped(batch.to_vec(), tip).await?;
+        let relay = self.chain.account().await?;
+        let (at, payouts) = self.chain.settle(batch.to_vec(), tip).await?;
         let mut settled = Vec::with_capacity(batch.len());
         for s in batch {
             let r = &s.receipt;
@@ -349,7 +407,7 @@ impl Settler {
                 }
                 // Already settled before (a resubmission after a crash or a timeout): the chain's record says
                 // what it paid.
-                None => (chain.claim(relay, r.viewer, r.claim).await?.map_or(0, |c| c.paid), 0),
+                None => (self.chain.claim(relay, r.viewer, r.claim).await?.map_or(0, |c| c.paid), 0),
             };
             settled.push(Settled { claim: r.claim, seq: r.seq, amount: total, operator_paid });
         }
@@ -441,5 +499,218 @@ mod tests {
         assert_eq!(POLICY.tip(1, 100, 1_000_000), 200);
         assert_eq!(POLICY.tip(3, 100, 1_000_000), 800);
         assert_eq!(POLICY.tip(30, 100, 1_000_000), 100_000);
+    }
+
+    /// The settler against a model of the chain, which settles as the pallet does for one relay: each claim is
+    /// paid what it claims over what it was paid, out of its viewer's lane, never more than the lane holds.
+    mod against_a_model_chain {
+        use super::*;
+        use crate::chain::ChainError;
+
+        const RELAY: AccountId = [1; 32];
+        const FEE: Balance = 1_000;
+
+        #[derive(Default)]
+        struct Model {
+            lanes: HashMap<AccountId, Balance>,
+            /// Per claim: the latest receipt settled and what it was paid in all.
+            claims: HashMap<ClaimId, (SignedReceipt, Balance)>,
+            /// How many sendings a block stuffer keeps out of blocks.
+            kept_out: u32,
+            /// A batch holding a receipt of one of these viewers is refused.
+            refused: HashSet<AccountId>,
+            /// The tip of every sending, in order.
+            tips: Vec<Balance>,
+        }
+
+        #[derive(Default, Clone)]
+        struct ModelChain(Arc<Mutex<Model>>);
+
+        impl ModelChain {
+            fn with<T>(&self, f: impl FnOnce(&mut Model) -> T) -> T {
+                f(&mut self.0.lock().unwrap())
+            }
+        }
+
+        impl SettleChain for ModelChain {
+            fn account(&self) -> BoxFuture<'_, Result<AccountId, ChainError>> {
+                Box::pin(async { Ok(RELAY) })
+            }
+
+            fn finalized_number(&self) -> BoxFuture<'_, Result<u32, ChainError>> {
+                Box::pin(async { Ok(1) })
+            }
+
+            fn settle_fee<'a>(&'a self, _: &'a [SignedReceipt]) -> BoxFuture<'a, Result<Balance, ChainError>> {
+                Box::pin(async { Ok(FEE) })
+            }
+
+            fn settle(&self, batch: Vec<SignedReceipt>, tip: Balance) -> BoxFuture<'_, SettleResult> {
+                let result = self.with(|m| {
+                    m.tips.push(tip);
+                    if m.kept_out > 0 {
+                        m.kept_out -= 1;
+                        return Err(ChainError::Timeout(Duration::from_secs(60)));
+                    }
+                    if batch.iter().any(|s| m.refused.contains(&s.receipt.viewer)) {
+                        return Err(ChainError::Refused { error: "Ferry::BadSignature".into(), docs: String::new() });
+                    }
+                    let mut payouts = vec![];
+                    for s in batch {
+                        let r = &s.receipt;
+                        let before = m.claims.get(&r.claim).map_or(0, |c| c.1);
+                        let lane = m.lanes.entry(r.viewer).or_default();
+                        let due = r.amount - before;
+                        let paid = due.min(*lane);
+                        *lane -= paid;
+                        m.claims.insert(r.claim, (s.clone(), before + paid));
+                        payouts.push(Payout {
+                            viewer: r.viewer,
+                            claim: r.claim,
+                            content: r.content,
+                            seq: r.seq,
+                            due,
+                            paid,
+                            tip_due: 0,
+                            tip_paid: 0,
+                            operator_paid: paid,
+                            creator_paid: 0,
+                            burned: 0,
+                        });
+                    }
+                    Ok((Inclusion { block_number: 2, block_hash: [2; 32] }, payouts))
+                });
+                Box::pin(async move { result })
+            }
+
+            fn claim(
+                &self,
+                _: AccountId,
+                _: AccountId,
+                claim: ClaimId,
+            ) -> BoxFuture<'_, Result<Option<SettledClaim>, ChainError>> {
+                let found = self
+                    .with(|m| m.claims.get(&claim).map(|(r, paid)| SettledClaim { latest: r.clone(), paid: *paid }));
+                Box::pin(async move { Ok(found) })
+            }
+
+            fn lane(&self, viewer: AccountId, _: AccountId) -> BoxFuture<'_, Result<Lane, ChainError>> {
+                let funds = self.with(|m| m.lanes.get(&viewer).copied().unwrap_or_default());
+                Box::pin(async move { Ok(Lane { funds, closing_at: None }) })
+            }
+
+            fn reset(&self) -> BoxFuture<'_, ()> {
+                Box::pin(async {})
+            }
+        }
+
+        /// A viewer's receipt for `amount` at `seq`, from the viewer whose secret is `[viewer; 32]`.
+        fn receipt(viewer: u8, seq: u64, amount: Balance) -> SignedReceipt {
+            let secret = [viewer; 32];
+            let key = ferry_primitives::signing::public_key(&secret);
+            Receipt {
+                domain: Default::default(),
+                claim: ferry_primitives::claim_id(&RELAY, &key, &[3; 32]),
+                relay: RELAY,
+                viewer: key,
+                content: [3; 32],
+                seq,
+                bytes: seq,
+                amount,
+                chunk_chain: [0; 32],
+                tip: 0,
+            }
+            .sign(&secret)
+        }
+
+        fn viewer(n: u8) -> AccountId {
+            ferry_primitives::signing::public_key(&[n; 32])
+        }
+
+        /// A settler that sends whatever is owed, at once.
+        async fn settler(chain: &ModelChain, receipts: &[SignedReceipt]) -> (Settler, tempfile::TempDir) {
+            let home = tempfile::tempdir().unwrap();
+            let ledger = Ledger::open(home.path()).unwrap();
+            for r in receipts {
+                ledger.commit(r.clone()).await.unwrap().unwrap();
+            }
+            let policy = Policy { max_batch: 16, fee_multiple: 0, max_age: Duration::ZERO };
+            let s = Settler::new(
+                ledger,
+                Box::new(chain.clone()),
+                Metrics::new(),
+                home.path().to_path_buf(),
+                Duration::from_secs(1),
+                policy,
+                None,
+            );
+            (s, home)
+        }
+
+        #[tokio::test]
+        async fn a_claim_settled_short_goes_again_only_once_its_lane_holds_funds() {
+            let chain = ModelChain::default();
+            chain.with(|m| m.lanes.insert(viewer(5), 400_000));
+            let (s, _home) = settler(&chain, &[receipt(5, 1, 1_000_000)]).await;
+            s.round().await.unwrap();
+            assert!(s.ledger.pending().await.unwrap()[0].is_short(), "400 000 of 1 000 000 paid");
+            // The lane is dry: nothing is sent, so no fee is spent on it.
+            s.round().await.unwrap();
+            assert_eq!(chain.with(|m| m.tips.len()), 1, "sent again while its lane was dry");
+            chain.with(|m| m.lanes.insert(viewer(5), 2_000_000));
+            s.round().await.unwrap();
+            assert!(s.ledger.pending().await.unwrap().is_empty(), "settled in full once the lane was topped up");
+            assert_eq!(chain.with(|m| m.lanes[&viewer(5)]), 1_400_000, "the rest and no more");
+        }
+
+        #[tokio::test]
+        async fn a_batch_kept_out_of_blocks_goes_again_with_a_doubling_tip() {
+            let chain = ModelChain::default();
+            chain.with(|m| {
+                m.lanes.insert(viewer(5), 10_000_000);
+                m.kept_out = 3;
+            });
+            let (s, _home) = settler(&chain, &[receipt(5, 1, 100_000)]).await;
+            for _ in 0..3 {
+                assert!(s.round().await.is_err(), "kept out of the block");
+            }
+            s.round().await.unwrap();
+            // None at first, then the fee doubled each time, never more than a tenth of the claim.
+            assert_eq!(chain.with(|m| m.tips.clone()), [0, 2 * FEE, 4 * FEE, 8 * FEE]);
+            assert!(s.ledger.pending().await.unwrap().is_empty());
+            let (s, _home) = settler(&chain, &[receipt(6, 1, 30_000)]).await;
+            chain.with(|m| {
+                m.tips.clear();
+                m.kept_out = 2;
+            });
+            let _ = s.round().await;
+            let _ = s.round().await;
+            s.round().await.unwrap();
+            assert_eq!(chain.with(|m| m.tips.clone()), [0, 2 * FEE, 3_000], "a tenth of a 30 000 claim");
+        }
+
+        #[tokio::test]
+        async fn a_receipt_the_chain_refuses_is_parked_and_the_rest_settle() {
+            let chain = ModelChain::default();
+            let receipts: Vec<_> = (10..16).map(|v| receipt(v, 1, 10_000)).collect();
+            chain.with(|m| {
+                for v in 10..16 {
+                    m.lanes.insert(viewer(v), 10_000);
+                }
+                m.refused.insert(viewer(13));
+            });
+            let (s, _home) = settler(&chain, &receipts).await;
+            s.round().await.unwrap();
+            assert!(s.ledger.pending().await.unwrap().is_empty(), "nothing left to send");
+            let claims = s.ledger.claims().await.unwrap();
+            let refused: Vec<_> =
+                claims.iter().filter(|c| c.refused.is_some()).map(|c| c.latest.receipt.viewer).collect();
+            assert_eq!(refused, [viewer(13)], "only the receipt at fault is parked");
+            assert!(claims
+                .iter()
+                .filter(|c| c.refused.is_none())
+                .all(|c| c.settled.as_ref().is_some_and(|x| x.amount == 10_000)));
+            assert!(chain.with(|m| m.tips.len()) <= 1 + 2 * 3, "found by halving: a few sendings, not one a receipt");
+        }
     }
 }

@@ -147,7 +147,7 @@ pub async fn run(
         tracing::info!(chain = c.link.url(), every = ?c.settle_every, "settling receipts on chain");
         let s = Settler::new(
             ledger.clone(),
-            c.link,
+            Box::new(c.link),
             metrics.clone(),
             home.to_path_buf(),
             c.settle_every,
