@@ -524,12 +524,25 @@ mod tests {
 
     /// An in-memory chain: one lane per viewer.
     #[derive(Default)]
-    struct Lanes(Mutex<HashMap<AccountId, Lane>>);
+    struct Lanes(Mutex<HashMap<AccountId, Lane>>, std::sync::atomic::AtomicBool);
+
+    impl Lanes {
+        /// The chain stops, or starts again, answering.
+        fn set_down(&self, down: bool) {
+            self.1.store(down, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 
     impl LaneSource for Arc<Lanes> {
         fn lane(&self, viewer: AccountId) -> BoxFuture<'_, Result<Lane, LaneReadError>> {
             let lane = self.0.lock().unwrap().get(&viewer).copied().unwrap_or_default();
-            Box::pin(async move { Ok(lane) })
+            let down = self.1.load(std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async move {
+                match down {
+                    true => Err(LaneReadError::Unreachable("the model chain is down".into())),
+                    false => Ok(lane),
+                }
+            })
         }
     }
 
@@ -661,6 +674,10 @@ mod tests {
             Close {
                 viewer: usize,
             },
+            /// The chain stops or starts answering lane reads: the book serves on the figures it read last.
+            ChainDown {
+                down: bool,
+            },
         }
 
         fn op() -> impl Strategy<Value = Op> {
@@ -674,6 +691,7 @@ mod tests {
                 viewer().prop_map(|viewer| Op::Settle { viewer }),
                 (viewer(), 1..(4 * PRICE)).prop_map(|(viewer, amount)| Op::TopUp { viewer, amount }),
                 viewer().prop_map(|viewer| Op::Close { viewer }),
+                any::<bool>().prop_map(|down| Op::ChainDown { down }),
             ]
         }
 
@@ -744,6 +762,7 @@ mod tests {
                     Op::Close { viewer } => {
                         lanes.0.lock().unwrap().get_mut(&VIEWERS[viewer]).unwrap().closing_at = Some(1)
                     }
+                    Op::ChainDown { down } => lanes.set_down(down),
                 }
                 for (v, who) in VIEWERS.iter().enumerate() {
                     let open: u64 =
@@ -762,9 +781,10 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-            /// Honest, rotating and never-paying viewers, settlements, top-ups and closes: a viewer never has more
-            /// than one credit window let out unpaid, over all its sessions, and what it owes and what is held for
-            /// it never pass what its lane holds, so every acknowledged receipt is paid.
+            /// Honest, rotating and never-paying viewers, settlements, top-ups, closes and a chain that stops
+            /// answering: a viewer never has more than one credit window let out unpaid, over all its sessions,
+            /// and what it owes and what is held for it never pass what its lane holds, so every acknowledged
+            /// receipt is paid.
             #[test]
             fn a_lane_is_never_promised_past_its_funds_or_its_credit_window(ops in proptest::collection::vec(op(), 1..80)) {
                 tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(run(ops));
