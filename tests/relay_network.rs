@@ -332,3 +332,37 @@ fn a_hundred_viewers_at_once_all_get_and_pay_for_every_byte() -> Result<()> {
     assert_eq!(paid, VIEWERS as u64 * rendition, "every byte was paid for");
     Ok(())
 }
+
+#[test]
+fn a_relay_that_offers_a_claim_the_viewer_never_signed_is_dropped_and_never_paid() -> Result<()> {
+    let p = publish(8)?;
+    let (origin, origin_addr) = relay(&p.origin, &[])?;
+    let liar = Home::new(p.root.path(), "liar")?;
+    // It offers every viewer, as the receipt to continue, one claiming a billion more than the viewer ever signed:
+    // a viewer that continued it would sign for bytes it never received.
+    let (liar_relay, liar_addr) = relay(&liar, &["--bootstrap", &origin_addr, "--fault-inflate-claim", "1000000000"])?;
+    let viewer = Home::new(p.root.path(), "viewer")?;
+    // The liar is asked first.
+    let (watcher, url) = watch(&viewer, &p.cid, &[&liar_addr, &origin_addr])?;
+
+    let decoded = decode(&url)?;
+    for frames in &decoded.video_frames {
+        assert_eq!(*frames, p.source_frames);
+    }
+    watcher.stop()?;
+    liar_relay.stop()?;
+    origin.stop()?;
+
+    assert!(liar.log("relay").contains("offering a claim the viewer never signed"), "the fault was injected");
+    let log = viewer.log("watch");
+    assert!(log.contains("does not continue our claim"), "the viewer says why it refused the liar:\n{log}");
+    let own = viewer.receipts()?["viewer"]["receipts"].as_array().cloned().unwrap_or_default();
+    assert!(!own.is_empty(), "the viewer paid the honest relay");
+    assert!(own.iter().all(|r| r["relay"] != liar.account.as_str()), "the viewer signed a receipt to the liar");
+    let liar_peer = liar_addr.rsplit("/p2p/").next().unwrap_or_default();
+    let refused = |l: &&str| l.contains("transfer failed") && l.contains("does not continue our claim");
+    let asked = log.lines().filter(|l| refused(l) && l.contains(liar_peer)).count();
+    assert_eq!(asked, 1, "the viewer asked the liar again after refusing it:\n{log}");
+    assert!(log.lines().any(|l| l.contains("dropping relay") && l.contains(liar_peer)), "the liar is dropped:\n{log}");
+    Ok(())
+}

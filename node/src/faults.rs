@@ -13,6 +13,11 @@ pub struct Faults {
     #[cfg(feature = "fault-injection")]
     #[arg(long = "fault-quote-price", hide = true)]
     pub quote_price: Option<u128>,
+    /// Offer viewers, as the latest receipt of their claim, one whose amount is this much more than the one held
+    /// (or than nothing), which the viewer never signed.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long = "fault-inflate-claim", hide = true)]
+    pub inflate_claim: Option<u128>,
 }
 
 impl Faults {
@@ -25,6 +30,42 @@ impl Faults {
             return p;
         }
         charged
+    }
+
+    /// The latest receipt of a claim that the relay offers its viewer to continue, given the one it holds.
+    #[inline(always)]
+    #[cfg_attr(not(feature = "fault-injection"), allow(unused_variables))]
+    pub fn offered_last(
+        &self,
+        held: Option<ferry_primitives::SignedReceipt>,
+        claim: ferry_primitives::ClaimId,
+        relay: ferry_primitives::AccountId,
+        viewer: ferry_primitives::AccountId,
+        content: ferry_primitives::ContentId,
+        domain: ferry_primitives::Domain,
+    ) -> Option<ferry_primitives::SignedReceipt> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(more) = self.inflate_claim {
+            tracing::warn!(%more, "fault injection: offering a claim the viewer never signed");
+            let mut forged = held.clone().unwrap_or(ferry_primitives::SignedReceipt {
+                receipt: ferry_primitives::Receipt {
+                    domain,
+                    claim,
+                    relay,
+                    viewer,
+                    content,
+                    seq: 1,
+                    bytes: 0,
+                    amount: 0,
+                    chunk_chain: [0; 32],
+                    tip: 0,
+                },
+                signature: [0; 64],
+            });
+            forged.receipt.amount = forged.receipt.amount.saturating_add(more);
+            return Some(forged);
+        }
+        held
     }
 
     /// Called with each leaf a transfer sends: `offset` is where `leaf` starts in the transfer's payload.

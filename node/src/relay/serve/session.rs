@@ -157,7 +157,7 @@ impl Relay {
             return Ok(());
         }
         let last = match self.claim_latest(claim, open.viewer).await {
-            Ok(last) => last,
+            Ok(last) => self.faults.offered_last(last, claim, self.account, open.viewer, open.content, self.domain),
             Err(e) => {
                 let (code, reason) = ledger_down(e);
                 write_frame(stream, &refusal(code, reason)).await?;
