@@ -12,6 +12,7 @@ use anyhow::{bail, ensure, Context, Result};
 use ferry_primitives::SignedReceipt;
 
 pub mod netns;
+pub mod stuffer;
 
 /// The `ferry` binary to test: `FERRY_BIN` (scripts/test sets it to the one cargo built with the fault-injection
 /// feature), else the one `cargo build` put next to this test's folder.
@@ -381,12 +382,15 @@ pub fn free_port() -> Result<u16> {
 /// Runs a future to completion (tests are synchronous). One runtime serves the whole test binary, so a chain
 /// client made in one call keeps its connection task running for the next.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    runtime().block_on(f)
+}
+
+/// The runtime [`block_on`] uses; tasks spawned on it go on while the test waits on processes.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
-        })
-        .block_on(f)
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+    })
 }
 
 impl Home {

@@ -8,7 +8,7 @@ mod signer;
 
 use std::time::Duration;
 
-use ferry_primitives::{AccountId, Balance, ClaimId, ContentHeader, ContentId, Domain, Receipt, SignedReceipt};
+use ferry_primitives::{AccountId, Balance, ClaimId, ContentHeader, ContentId, Domain, Receipt, SignedReceipt, Split};
 use subxt::utils::{AccountId32, Static};
 use subxt::{OnlineClient, PolkadotConfig};
 
@@ -41,6 +41,10 @@ pub enum ChainError {
     /// The transaction pool refused it (bad nonce, cannot pay fees, …).
     #[error("the chain did not accept the transaction: {0}")]
     Invalid(String),
+    /// The pool took the transaction and later let it go unincluded: it expired (mortal transactions live 32
+    /// blocks), was dropped, or was pushed out by others that paid more.
+    #[error("the transaction left the pool without getting into a block: {0}")]
+    NotIncluded(String),
     #[error("chain RPC failed: {0}")]
     Rpc(String),
     #[error("the chain did not answer within {0:?}")]
@@ -74,7 +78,7 @@ impl ChainError {
     /// sending again with a tip.
     pub fn not_included(&self) -> bool {
         match self {
-            ChainError::Timeout(_) => true,
+            ChainError::Timeout(_) | ChainError::NotIncluded(_) => true,
             ChainError::Invalid(m) => {
                 ["Priority is too low", "ropped", "surped", "banned"].iter().any(|w| m.contains(w))
             }
@@ -155,6 +159,9 @@ pub struct SettledClaim {
     pub latest: SignedReceipt,
     /// What the lane paid of it in total (bytes and tips); less than its totals only when the lane ran dry.
     pub paid: Balance,
+    /// The operator's part of that, in total: the split of what was paid for bytes (tips go to the creator),
+    /// which is what the claim's `Settled` events paid the operator, however they were batched.
+    pub operator_paid: Balance,
 }
 
 /// Where a transaction landed.
@@ -258,7 +265,9 @@ impl Chain {
             let progress =
                 at.transactions().sign_and_submit_then_watch(call, &self.signer, params).await.map_err(pool_error)?;
             let in_block = progress.wait_for_finalized().await.map_err(|e| match e {
-                subxt::error::TransactionProgressError::TransactionStatusError(s) => ChainError::Invalid(s.to_string()),
+                subxt::error::TransactionProgressError::TransactionStatusError(s) => {
+                    ChainError::NotIncluded(s.to_string())
+                }
                 e => rpc(e),
             })?;
             let block_hash = in_block.block_hash();
@@ -422,7 +431,15 @@ impl Chain {
                         tip: c.tip,
                     };
                     let paid = c.amount_paid.saturating_add(c.tip_paid);
-                    Ok(Some(SettledClaim { latest: SignedReceipt { receipt, signature: c.signature }, paid }))
+                    let fee_bps = at.constants().entry(runtime::constants().ferry().fee_bps()).map_err(rpc)?;
+                    let contents = at.storage().entry(runtime::storage().ferry().contents()).map_err(rpc)?;
+                    let share_bps = match contents.try_fetch((c.content,)).await.map_err(rpc)? {
+                        Some(v) => v.decode().map_err(rpc)?.share_bps,
+                        None => return Err(ChainError::Rpc("a settled claim names unregistered content".into())),
+                    };
+                    let operator_paid = Split::of(c.amount_paid, share_bps, fee_bps).operator;
+                    let latest = SignedReceipt { receipt, signature: c.signature };
+                    Ok(Some(SettledClaim { latest, paid, operator_paid }))
                 }
                 None => Ok(None),
             }

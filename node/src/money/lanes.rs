@@ -518,33 +518,38 @@ impl Drop for SessionCredit {
     }
 }
 
+/// An in-memory chain for tests: one lane per viewer.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct ModelLanes(pub Mutex<HashMap<AccountId, Lane>>, std::sync::atomic::AtomicBool);
+
+#[cfg(test)]
+impl ModelLanes {
+    /// The chain stops, or starts again, answering.
+    pub fn set_down(&self, down: bool) {
+        self.1.store(down, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+impl LaneSource for Arc<ModelLanes> {
+    fn lane(&self, viewer: AccountId) -> BoxFuture<'_, Result<Lane, LaneReadError>> {
+        let lane = self.0.lock().unwrap().get(&viewer).copied().unwrap_or_default();
+        let down = self.1.load(std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            match down {
+                true => Err(LaneReadError::Unreachable("the model chain is down".into())),
+                false => Ok(lane),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// An in-memory chain: one lane per viewer.
-    #[derive(Default)]
-    struct Lanes(Mutex<HashMap<AccountId, Lane>>, std::sync::atomic::AtomicBool);
-
-    impl Lanes {
-        /// The chain stops, or starts again, answering.
-        fn set_down(&self, down: bool) {
-            self.1.store(down, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    impl LaneSource for Arc<Lanes> {
-        fn lane(&self, viewer: AccountId) -> BoxFuture<'_, Result<Lane, LaneReadError>> {
-            let lane = self.0.lock().unwrap().get(&viewer).copied().unwrap_or_default();
-            let down = self.1.load(std::sync::atomic::Ordering::Relaxed);
-            Box::pin(async move {
-                match down {
-                    true => Err(LaneReadError::Unreachable("the model chain is down".into())),
-                    false => Ok(lane),
-                }
-            })
-        }
-    }
+    type Lanes = ModelLanes;
 
     const MIB: u64 = 1 << 20;
     const PRICE: Balance = 1_000_000;
@@ -634,161 +639,5 @@ mod tests {
         assert!(matches!(s.receipt(MIB, PRICE, 1).await, Err(NotCovered::UsedUp { .. })), "a tip must fit too");
         let other = book.clone();
         assert!(matches!(SessionCredit::new(other, [8; 32], PRICE).cover(1).await, Err(NotCovered::NoLane)));
-    }
-
-    mod property {
-        use super::*;
-        use proptest::prelude::*;
-
-        const VIEWERS: [AccountId; 2] = [[7; 32], [8; 32]];
-        const WINDOW: u64 = 2 * MIB;
-
-        #[derive(Clone, Debug)]
-        enum Op {
-            /// A viewer opens a session (a new one per window is the rotating viewer).
-            Open {
-                viewer: usize,
-            },
-            /// A session asks to let out `bytes` more; the relay sends them if covered.
-            Serve {
-                session: usize,
-                bytes: u64,
-            },
-            /// A session's viewer signs for what it received (the viewer that never signs never does this).
-            Pay {
-                session: usize,
-                tip: Balance,
-            },
-            /// A session ends (idle, closed, or replaced by a newer session of its claim).
-            End {
-                session: usize,
-            },
-            /// The chain pays what a viewer owes, out of its lane.
-            Settle {
-                viewer: usize,
-            },
-            TopUp {
-                viewer: usize,
-                amount: Balance,
-            },
-            Close {
-                viewer: usize,
-            },
-            /// The chain stops or starts answering lane reads: the book serves on the figures it read last.
-            ChainDown {
-                down: bool,
-            },
-        }
-
-        fn op() -> impl Strategy<Value = Op> {
-            let viewer = || 0..VIEWERS.len();
-            let session = || 0..8usize;
-            prop_oneof![
-                viewer().prop_map(|viewer| Op::Open { viewer }),
-                (session(), 1..(3 * MIB)).prop_map(|(session, bytes)| Op::Serve { session, bytes }),
-                (session(), prop_oneof![Just(0), 1..(PRICE / 10)]).prop_map(|(session, tip)| Op::Pay { session, tip }),
-                session().prop_map(|session| Op::End { session }),
-                viewer().prop_map(|viewer| Op::Settle { viewer }),
-                (viewer(), 1..(4 * PRICE)).prop_map(|(viewer, amount)| Op::TopUp { viewer, amount }),
-                viewer().prop_map(|viewer| Op::Close { viewer }),
-                any::<bool>().prop_map(|down| Op::ChainDown { down }),
-            ]
-        }
-
-        /// One session as the relay runs it: what it let out and what the viewer's receipts paid.
-        struct Open {
-            viewer: usize,
-            credit: SessionCredit,
-            served: u64,
-            acked: u64,
-            tip: Balance,
-        }
-
-        async fn run(ops: Vec<Op>) {
-            let lanes = Arc::new(Lanes::default());
-            for v in VIEWERS {
-                lanes.0.lock().unwrap().insert(v, Lane { funds: 3 * PRICE, closing_at: None });
-            }
-            let book = Arc::new(LaneBook::new(Box::new(lanes.clone()), WINDOW, HashMap::new()));
-            let mut sessions: Vec<Option<Open>> = Vec::new();
-            // Bytes let out and never paid by ended sessions, per viewer (none is forgiven within a test).
-            let mut left_unpaid = [0u64; 2];
-            for op in ops {
-                match op {
-                    Op::Open { viewer } => sessions.push(Some(Open {
-                        viewer,
-                        credit: SessionCredit::new(book.clone(), VIEWERS[viewer], PRICE),
-                        served: 0,
-                        acked: 0,
-                        tip: 0,
-                    })),
-                    Op::Serve { session, bytes } => {
-                        if let Some(Some(s)) = sessions.get_mut(session) {
-                            let upto = s.served + bytes;
-                            if s.credit.cover(upto).await.is_ok() {
-                                s.credit.served(upto);
-                                s.served = upto;
-                            }
-                        }
-                    }
-                    Op::Pay { session, tip } => {
-                        if let Some(Some(s)) = sessions.get_mut(session) {
-                            let tip = s.tip + tip;
-                            if s.credit.receipt(s.served, amount_for(s.served, PRICE), tip).await.is_ok() {
-                                (s.acked, s.tip) = (s.served, tip);
-                            }
-                        }
-                    }
-                    Op::End { session } => {
-                        if let Some(s) = sessions.get_mut(session).and_then(Option::take) {
-                            left_unpaid[s.viewer] += s.served - s.acked;
-                        }
-                    }
-                    Op::Settle { viewer } => {
-                        let (owed, _, _) = book.figures(&VIEWERS[viewer]);
-                        let mut l = lanes.0.lock().unwrap();
-                        let lane = l.get_mut(&VIEWERS[viewer]).unwrap();
-                        assert!(owed <= lane.funds, "the chain pays every acknowledged receipt in full");
-                        lane.funds -= owed;
-                        drop(l);
-                        book.settled(&VIEWERS[viewer], owed);
-                    }
-                    Op::TopUp { viewer, amount } => {
-                        let mut l = lanes.0.lock().unwrap();
-                        let lane = l.get_mut(&VIEWERS[viewer]).unwrap();
-                        lane.funds += amount;
-                        lane.closing_at = None;
-                    }
-                    Op::Close { viewer } => {
-                        lanes.0.lock().unwrap().get_mut(&VIEWERS[viewer]).unwrap().closing_at = Some(1)
-                    }
-                    Op::ChainDown { down } => lanes.set_down(down),
-                }
-                for (v, who) in VIEWERS.iter().enumerate() {
-                    let open: u64 =
-                        sessions.iter().flatten().filter(|s| s.viewer == v).map(|s| s.served - s.acked).sum();
-                    assert!(
-                        open + left_unpaid[v] <= WINDOW,
-                        "viewer {v} holds {} unpaid bytes, more than one credit window",
-                        open + left_unpaid[v]
-                    );
-                    let (owed, held, _) = book.figures(who);
-                    let funds = lanes.0.lock().unwrap()[who].funds;
-                    assert!(owed + held <= funds, "viewer {v}: {owed} owed and {held} held, past the lane's {funds}");
-                }
-            }
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-            /// Honest, rotating and never-paying viewers, settlements, top-ups, closes and a chain that stops
-            /// answering: a viewer never has more than one credit window let out unpaid, over all its sessions,
-            /// and what it owes and what is held for it never pass what its lane holds, so every acknowledged
-            /// receipt is paid.
-            #[test]
-            fn a_lane_is_never_promised_past_its_funds_or_its_credit_window(ops in proptest::collection::vec(op(), 1..80)) {
-                tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(run(ops));
-            }
-        }
     }
 }

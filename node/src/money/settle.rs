@@ -390,7 +390,7 @@ impl Settler {
         for s in batch {
             let r = &s.receipt;
             let payout = payouts.iter().find(|p| p.claim == r.claim && p.viewer == r.viewer && p.seq == r.seq);
-            let (total, operator_paid) = match payout {
+            let (total, operator_paid, operator_total) = match payout {
                 Some(p) => {
                     if let Some(book) = &self.book {
                         book.settled(&r.viewer, p.paid + p.tip_paid);
@@ -403,13 +403,16 @@ impl Settler {
                             "the viewer's lane paid less than the receipt claims"
                         );
                     }
-                    (p.total_paid(r), p.operator_paid)
+                    (p.total_paid(r), p.operator_paid, None)
                 }
                 // Already settled before (a resubmission after a crash or a timeout): the chain's record says
-                // what it paid.
-                None => (self.chain.claim(relay, r.viewer, r.claim).await?.map_or(0, |c| c.paid), 0),
+                // what it paid, and the operator's part of it.
+                None => match self.chain.claim(relay, r.viewer, r.claim).await? {
+                    Some(c) => (c.paid, 0, Some(c.operator_paid)),
+                    None => (0, 0, None),
+                },
             };
-            settled.push(Settled { claim: r.claim, seq: r.seq, amount: total, operator_paid });
+            settled.push(Settled { claim: r.claim, seq: r.seq, amount: total, operator_paid, operator_total });
         }
         let operator: u128 = payouts.iter().map(|p| p.operator_paid).sum();
         self.ledger.mark_settled(settled, at.block_number, at.block_hash).await?;
@@ -589,8 +592,13 @@ mod tests {
                 _: AccountId,
                 claim: ClaimId,
             ) -> BoxFuture<'_, Result<Option<SettledClaim>, ChainError>> {
-                let found = self
-                    .with(|m| m.claims.get(&claim).map(|(r, paid)| SettledClaim { latest: r.clone(), paid: *paid }));
+                let found = self.with(|m| {
+                    m.claims.get(&claim).map(|(r, paid)| SettledClaim {
+                        latest: r.clone(),
+                        paid: *paid,
+                        operator_paid: *paid,
+                    })
+                });
                 Box::pin(async move { Ok(found) })
             }
 

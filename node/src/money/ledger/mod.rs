@@ -113,6 +113,9 @@ pub struct Settled {
     pub amount: Balance,
     /// What this settlement paid the operator (0 when the chain had already settled it).
     pub operator_paid: Balance,
+    /// The operator's part of everything the chain paid the claim, where the chain's record says it (a receipt
+    /// it had already settled): the claim's figure is then at least this, whatever settlement the ledger missed.
+    pub operator_total: Option<Balance>,
 }
 
 /// A receipt this node signed as a viewer.
@@ -434,7 +437,10 @@ impl Writer {
                                 rec.settled = Some(Settlement {
                                     seq: s.seq,
                                     amount: s.amount.max(paid_before),
-                                    operator_paid: before.saturating_add(s.operator_paid),
+                                    operator_paid: s
+                                        .operator_total
+                                        .unwrap_or(0)
+                                        .max(before.saturating_add(s.operator_paid)),
                                     block_number,
                                     block_hash,
                                 });
@@ -659,6 +665,31 @@ mod tests {
         assert!(!rec(settled(200)).is_short() && !rec(settled(200)).is_pending(), "paid in full");
         let older = Settlement { seq: 1, ..settled(100) };
         assert!(!rec(older).is_short() && rec(settled(100)).is_short(), "a newer receipt is pending, not short");
+    }
+
+    /// A settlement the ledger never recorded (the relay died between the chain's finality and its own write)
+    /// shows in the operator's figure once the chain's record of the claim is read, and later ones add to it.
+    #[tokio::test]
+    async fn the_operators_part_follows_the_chains_record_of_a_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path()).unwrap();
+        let settle = |seq, operator_paid, operator_total| Settled {
+            claim: [7; 16],
+            seq,
+            amount: 100 * seq as u128,
+            operator_paid,
+            operator_total,
+        };
+        assert_eq!(ledger.commit(receipt(1, 100)).await.unwrap(), Ok(()));
+        ledger.mark_settled(vec![settle(1, 30, None)], 1, [0; 32]).await.unwrap();
+        assert_eq!(ledger.commit(receipt(2, 200)).await.unwrap(), Ok(()));
+        // Seq 2 was settled on chain, paying the operator 40 more, and only its resubmission was seen.
+        ledger.mark_settled(vec![settle(2, 0, Some(70))], 2, [0; 32]).await.unwrap();
+        assert_eq!(ledger.commit(receipt(3, 300)).await.unwrap(), Ok(()));
+        ledger.mark_settled(vec![settle(3, 25, None)], 3, [0; 32]).await.unwrap();
+        ledger.close().await.unwrap();
+        let view = LedgerView::read(dir.path()).unwrap();
+        assert_eq!(view.claims[0].settled.as_ref().map(|s| s.operator_paid), Some(95));
     }
 
     /// `close` answers only once the file is free, even when an operation arrives right after it (within the

@@ -4,6 +4,7 @@
 //! Each inbound stream gets its own task, after the limits below admit it. With a chain, nothing is served that the
 //! viewer's lane does not cover ([`LaneBook`]).
 
+mod admission;
 mod session;
 mod transfer;
 

@@ -102,51 +102,13 @@ impl Relay {
             }
         };
         let refusal = |code: Code, reason: String| SessionReply::Refused { code, reason };
-        if open.domain != self.domain {
-            write_frame(
-                stream,
-                &refusal(Code::WrongDomain, "session is for another chain (genesis hash differs)".into()),
-            )
-            .await?;
-            return Ok(());
-        }
-        // Only the holder of the viewer's key opens a session its lane pays for: the proof binds this relay and
-        // this peer's connection, so it cannot be replayed from elsewhere.
-        if let Err(e) = open.verify(&self.peer_id, &peer) {
-            self.metrics.reject(&self.metrics.streams_refused, Code::BadSignature.as_str());
-            tracing::warn!(%peer, viewer = %crate::identity::account_hex(&open.viewer), error = %e, "refusing a session: the peer did not prove the viewer's key");
-            let reason = format!("the session's proof of the viewer's key does not verify: {e}");
-            write_frame(stream, &refusal(Code::BadSignature, reason)).await?;
-            return Ok(());
-        }
-        if let Some(money) = &self.money {
-            // Before anything is looked up for the viewer, here or on chain.
-            if !money.book.knows(&open.viewer) {
-                let host = self.hosts.get(&peer);
-                if let Err(reason) = self.newcomers.admit(peer, host) {
-                    self.metrics.reject(&self.metrics.streams_refused, "new_accounts");
-                    tracing::warn!(%peer, ?host, reason, "refusing a session");
-                    write_frame(stream, &refusal(Code::RateLimited, reason.into())).await?;
-                    return Ok(());
-                }
-                money.book.learn(&open.viewer).await;
-            }
-        }
-        let manifest = match self.manifest_bytes(&open.content).await.map(|b| SignedManifest::decode_verified(&b)) {
-            Some(Ok((_, m))) => m,
-            _ => {
-                write_frame(stream, &refusal(Code::NotFound, format!("no content {}", hex::encode(open.content))))
-                    .await?;
+        let manifest = match self.admit_session(peer, &open).await {
+            Ok(manifest) => manifest,
+            Err((code, reason)) => {
+                write_frame(stream, &refusal(code, reason)).await?;
                 return Ok(());
             }
         };
-        if let Some(money) = &self.money {
-            if let Err(reason) = money.registered(&open.content, &manifest).await {
-                tracing::warn!(%peer, content = %hex::encode(open.content), %reason, "refusing a session");
-                write_frame(stream, &refusal(Code::Unregistered, reason)).await?;
-                return Ok(());
-            }
-        }
         let Some(_slot) = SessionSlot::take(self, peer) else {
             write_frame(stream, &refusal(Code::Busy, "too many sessions from this peer".into())).await?;
             return Ok(());
