@@ -363,6 +363,21 @@ impl TestChain {
     }
 }
 
+impl TestChain {
+    /// Runs `ferry audit --chain URL --json` over blocks `from..=to`, as an auditor with no node of its own, and
+    /// returns whether it passed and its report.
+    pub fn audit(&self, from: u32, to: u32) -> Result<(bool, serde_json::Value)> {
+        let home = tempfile::tempdir()?;
+        let (from, to) = (from.to_string(), to.to_string());
+        let args = ["--chain", &self.url, "audit", "--json", "--from-block", &from, "--to-block", &to];
+        let out =
+            Command::new(ferry_bin()).arg("--home").arg(home.path()).args(args).env("FERRY_LOG", "warn").output()?;
+        let report = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("ferry audit printed no report: {}", String::from_utf8_lossy(&out.stderr)))?;
+        Ok((out.status.success(), report))
+    }
+}
+
 impl Drop for TestChain {
     /// Stops the chain and deletes its state, so test runs do not fill the disk with one chain each.
     fn drop(&mut self) {

@@ -190,6 +190,28 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     assert_eq!(e["settled"], a_amount.to_string());
     assert_eq!(e["operator_paid"], a.operator.to_string());
     ensure!(e["claims"][0]["block_number"].as_u64().is_some_and(|b| b > before.block as u64));
+
+    // An auditor with nothing but the chain rebuilds the same payouts from the receipts in the blocks.
+    let (passed, report) = chain.audit(before.block + 1, after.block)?;
+    ensure!(passed && report["discrepancies"] == serde_json::json!([]), "the audit found discrepancies: {report}");
+    let of = |relay: &Home| {
+        let rows = report["by_relay"].as_array().cloned().unwrap_or_default();
+        rows.into_iter()
+            .find(|t| t["of"] == relay.account)
+            .with_context(|| format!("no audit row for {}", relay.account))
+    };
+    let (cache_row, origin_row) = (of(&operator)?, of(&creator)?);
+    assert_eq!(cache_row["paid"], a_amount.to_string(), "audit: the cache was paid its receipts");
+    assert_eq!(cache_row["operator"], a.operator.to_string(), "audit: the cache operator's part");
+    assert_eq!(origin_row["paid"], (b_amount + d_amount).to_string(), "audit: the origin was paid its receipts");
+    assert_eq!(origin_row["operator"], (b.operator + d.operator).to_string(), "audit: the origin operator's part");
+    let burned: Balance = report["by_relay"]
+        .as_array()
+        .context("by_relay")?
+        .iter()
+        .map(|t| t["burned"].as_str().and_then(|b| b.parse::<Balance>().ok()).unwrap_or(0))
+        .sum();
+    assert_eq!(burned, a.burn + b.burn + d.burn, "audit: what settlements burned");
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! a node serves over HTTP (the players' gateway, metrics); [`commands`] are the `ferry` commands.
 
 pub mod api;
+pub mod audit;
 pub mod chain;
 pub mod commands;
 pub mod config;

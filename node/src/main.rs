@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ferry_node::commands::{
-    self, chain::ChainAction, lane::LaneAction, operator::OperatorAction, relay::RelayArgs, watch::WatchArgs, Context,
+    self, audit::AuditArgs, chain::ChainAction, lane::LaneAction, operator::OperatorAction, relay::RelayArgs,
+    watch::WatchArgs, Context,
 };
 use libp2p::Multiaddr;
 
@@ -90,6 +91,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Recheck every payout on the chain from public data: each settlement's receipts verified again, its
+    /// payout recomputed and compared with the chain's events, transfers and lanes. Exits with 1 on any
+    /// discrepancy, naming its block and claim.
+    Audit(AuditArgs),
     /// A local dev chain for trying Ferry on one machine.
     Chain {
         #[command(subcommand)]
@@ -131,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Lane { action } => commands::lane::lane(&ctx, action).await,
         Command::Balance { json } => commands::lane::balance(&ctx, json).await,
         Command::Tip { cid, amount } => commands::lane::tip(&ctx, &cid, amount).await,
+        Command::Audit(args) => commands::audit::audit(&ctx, args).await,
         Command::Chain { action, rpc_port } => commands::chain::chain(&ctx, action, rpc_port).await,
     }
 }

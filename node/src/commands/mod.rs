@@ -1,5 +1,6 @@
 //! The `ferry` commands, one module per family. `main.rs` parses the arguments and calls one function here.
 
+pub mod audit;
 pub mod chain;
 pub mod lane;
 pub mod ledger;
@@ -35,7 +36,7 @@ impl Context {
     }
 
     /// The chain URL: the flag, else the config's.
-    fn chain_url(&self, cfg: &Config) -> anyhow::Result<String> {
+    pub fn chain_url(&self, cfg: &Config) -> anyhow::Result<String> {
         self.chain.clone().or(cfg.chain.url.clone()).context(
             "no chain configured: set [chain] url in config.toml, FERRY_CHAIN or --chain (e.g. ws://127.0.0.1:9944)",
         )

@@ -1,0 +1,224 @@
+//! The audit's own reading of the chain: blocks, their `settle` calls and events, and the storage entries those
+//! name, before and after. Nothing here reads a node's ledger: an audit sees only what is public.
+
+use std::collections::HashSet;
+
+use ferry_primitives::{AccountId, ClaimId, ContentId, SignedReceipt};
+use subxt::events::Phase;
+use subxt::utils::AccountId32;
+use subxt::{OnlineClient, PolkadotConfig};
+
+use super::check::{Block, ClaimPaid, Extrinsic, Payout, Rules, State};
+use crate::chain::runtime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot reach the chain at {0}: {1} (is it running? `ferry chain up` starts a local dev chain)")]
+    Connect(String, String),
+    #[error("reading block {block}: {error}")]
+    Block { block: u32, error: String },
+    #[error("reading the chain: {0}")]
+    Chain(String),
+}
+
+fn at(block: u32) -> impl Fn(String) -> ReadError {
+    move |error| ReadError::Block { block, error }
+}
+
+/// A chain to audit.
+#[derive(Clone)]
+pub struct ChainSource {
+    api: OnlineClient<PolkadotConfig>,
+    /// The pallet's pot, where lanes and bonds are kept and payouts come from.
+    pot: AccountId,
+}
+
+impl ChainSource {
+    pub async fn connect(url: &str) -> Result<ChainSource, ReadError> {
+        let api = OnlineClient::<PolkadotConfig>::from_url(url)
+            .await
+            .map_err(|e| ReadError::Connect(url.to_string(), e.to_string()))?;
+        let now = api.at_current_block().await.map_err(|e| ReadError::Chain(e.to_string()))?;
+        let id = now
+            .constants()
+            .entry(runtime::constants().ferry().pallet_id())
+            .map_err(|e| ReadError::Chain(e.to_string()))?;
+        Ok(ChainSource { api, pot: pallet_account(&id.0) })
+    }
+
+    pub async fn rules(&self) -> Result<Rules, ReadError> {
+        let now = self.api.at_current_block().await.map_err(|e| ReadError::Chain(e.to_string()))?;
+        let fee_bps = now
+            .constants()
+            .entry(runtime::constants().ferry().fee_bps())
+            .map_err(|e| ReadError::Chain(e.to_string()))?;
+        Ok(Rules { genesis: self.api.genesis_hash().0, fee_bps })
+    }
+
+    pub async fn finalized(&self) -> Result<u32, ReadError> {
+        let now = self.api.at_current_block().await.map_err(|e| ReadError::Chain(e.to_string()))?;
+        Ok(now.block_number() as u32)
+    }
+
+    /// Block `n`'s extrinsics that matter to the audit: every `settle`, and lanes funded or emptied.
+    pub async fn block(&self, n: u32) -> Result<Block, ReadError> {
+        use runtime::balances::events::{Burned, Transfer};
+        use runtime::ferry::events::{LaneFunded, LaneWithdrawn, PayoutHeld, Settled};
+        let e = at(n);
+        let client = self.api.at_block(n).await.map_err(|x| e(x.to_string()))?;
+        let extrinsics = client.extrinsics().fetch().await.map_err(|x| e(x.to_string()))?;
+        let events = client.events().fetch().await.map_err(|x| e(x.to_string()))?;
+        let mut block = Block { number: n, hash: client.block_ref().hash().0, extrinsics: Vec::new() };
+        for x in extrinsics.iter() {
+            let x = x.map_err(|x| e(x.to_string()))?;
+            let settle = match x.decode_call_data_fields_as::<runtime::ferry::calls::Settle>() {
+                Some(call) => Some(call.map_err(|x| e(x.to_string()))?.batch.0.into_iter().map(|r| r.0).collect()),
+                None => None,
+            };
+            let signer = x.address_bytes().and_then(|a| a.get(1..33)).and_then(|a| <[u8; 32]>::try_from(a).ok());
+            block.extrinsics.push(Extrinsic { index: x.index() as u32, signer, settle, ..Extrinsic::default() });
+        }
+        let metadata = client.metadata();
+        for ev in events.iter() {
+            let ev = ev.map_err(|x| e(x.to_string()))?;
+            let Phase::ApplyExtrinsic(i) = ev.phase() else { continue };
+            let Some(x) = block.extrinsics.iter_mut().find(|x| x.index == i) else { continue };
+            if let Some(s) = ev.decode_fields_as::<Settled>() {
+                let s = s.map_err(|x| e(x.to_string()))?;
+                x.settled.push(Payout {
+                    relay: s.relay.0,
+                    viewer: s.viewer.0,
+                    claim: s.claim,
+                    content: s.content,
+                    seq: s.seq,
+                    bytes: s.bytes,
+                    due: s.due,
+                    paid: s.paid,
+                    tip_due: s.tip_due,
+                    tip_paid: s.tip_paid,
+                    operator_paid: s.operator_paid,
+                    creator_paid: s.creator_paid,
+                    burned: s.burned,
+                });
+            } else if let Some(l) = ev.decode_fields_as::<LaneFunded>() {
+                let l = l.map_err(|x| e(x.to_string()))?;
+                x.lanes.push(((l.viewer.0, l.relay.0), l.funds));
+            } else if let Some(l) = ev.decode_fields_as::<LaneWithdrawn>() {
+                let l = l.map_err(|x| e(x.to_string()))?;
+                x.lanes.push(((l.viewer.0, l.relay.0), 0));
+            } else if let Some(h) = ev.decode_fields_as::<PayoutHeld>() {
+                let h = h.map_err(|x| e(x.to_string()))?;
+                x.held.push((h.who.0, h.amount));
+            } else if let Some(t) = ev.decode_fields_as::<Transfer>() {
+                let t = t.map_err(|x| e(x.to_string()))?;
+                if t.from.0 == self.pot {
+                    x.from_pot.push((t.to.0, t.amount));
+                }
+            } else if let Some(b) = ev.decode_fields_as::<Burned>() {
+                let b = b.map_err(|x| e(x.to_string()))?;
+                if b.who.0 == self.pot {
+                    x.pot_burned += b.amount;
+                }
+            } else if let Some(f) = ev.decode_fields_as::<runtime::system::events::ExtrinsicFailed>() {
+                let f = f.map_err(|x| e(x.to_string()))?;
+                x.failed = Some(dispatch_error(&metadata, &f.dispatch_error));
+            }
+        }
+        Ok(block)
+    }
+
+    /// The entries `block`'s receipts name, at block `n` (the one before it, or itself).
+    pub async fn state(&self, n: u32, block: &Block) -> Result<State, ReadError> {
+        let e = at(n);
+        let client = self.api.at_block(n).await.map_err(|x| e(x.to_string()))?;
+        let storage = client.storage();
+        let claims = storage.entry(runtime::storage().ferry().claims()).map_err(|x| e(x.to_string()))?;
+        let lanes = storage.entry(runtime::storage().ferry().lanes()).map_err(|x| e(x.to_string()))?;
+        let contents = storage.entry(runtime::storage().ferry().contents()).map_err(|x| e(x.to_string()))?;
+        let undelivered = storage.entry(runtime::storage().ferry().undelivered()).map_err(|x| e(x.to_string()))?;
+        let mut state = State::default();
+        let mut claim_keys: HashSet<(AccountId, AccountId, ClaimId)> = HashSet::new();
+        let mut lane_keys: HashSet<(AccountId, AccountId)> = HashSet::new();
+        let mut content_keys: HashSet<ContentId> = HashSet::new();
+        let mut accounts: HashSet<AccountId> = HashSet::new();
+        for x in &block.extrinsics {
+            lane_keys.extend(x.lanes.iter().map(|(k, _)| *k));
+            let (Some(batch), Some(relay)) = (&x.settle, x.signer) else { continue };
+            accounts.insert(relay);
+            for SignedReceipt { receipt: r, .. } in batch {
+                claim_keys.insert((relay, r.viewer, r.claim));
+                lane_keys.insert((r.viewer, relay));
+                content_keys.insert(r.content);
+            }
+        }
+        for key @ (relay, viewer, claim) in claim_keys {
+            if let Some(v) = claims
+                .try_fetch((AccountId32(relay), AccountId32(viewer), claim))
+                .await
+                .map_err(|x| e(x.to_string()))?
+            {
+                let c = v.decode().map_err(|x| e(x.to_string()))?;
+                state.claims.insert(
+                    key,
+                    ClaimPaid {
+                        seq: c.seq,
+                        bytes: c.bytes,
+                        amount: c.amount,
+                        tip: c.tip,
+                        amount_paid: c.amount_paid,
+                        tip_paid: c.tip_paid,
+                    },
+                );
+            }
+        }
+        for key @ (viewer, relay) in lane_keys {
+            let l = lanes
+                .fetch((AccountId32(viewer), AccountId32(relay)))
+                .await
+                .map_err(|x| e(x.to_string()))?
+                .decode()
+                .map_err(|x| e(x.to_string()))?;
+            state.lanes.insert(key, l.funds);
+        }
+        for cid in content_keys {
+            if let Some(v) = contents.try_fetch((cid,)).await.map_err(|x| e(x.to_string()))? {
+                let c = v.decode().map_err(|x| e(x.to_string()))?;
+                accounts.insert(c.creator.0);
+                state.contents.insert(cid, (c.creator.0, c.share_bps));
+            }
+        }
+        for who in accounts {
+            let held = undelivered
+                .fetch((AccountId32(who),))
+                .await
+                .map_err(|x| e(x.to_string()))?
+                .decode()
+                .map_err(|x| e(x.to_string()))?;
+            if held > 0 {
+                state.undelivered.insert(who, held);
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// A pallet's account: "modl", its 8-byte id, then zeros (`PalletId::into_account_truncating`).
+fn pallet_account(id: &[u8; 8]) -> AccountId {
+    let mut a = [0u8; 32];
+    a[..4].copy_from_slice(b"modl");
+    a[4..12].copy_from_slice(id);
+    a
+}
+
+/// `Pallet::Error` for a module error, else the error's debug form.
+fn dispatch_error(metadata: &subxt::Metadata, e: &runtime::runtime_types::sp_runtime::DispatchError) -> String {
+    use runtime::runtime_types::sp_runtime::DispatchError;
+    if let DispatchError::Module(m) = e {
+        if let Some(p) = metadata.pallet_by_error_index(m.index) {
+            if let Some(v) = p.error_variant_by_index(m.error[0]) {
+                return format!("{}::{}", p.name(), v.name);
+            }
+        }
+    }
+    format!("{e:?}")
+}

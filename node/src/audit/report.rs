@@ -1,0 +1,191 @@
+//! What an audit found, summed per relay, per lane (viewer to relay) and per content, for people and as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use ferry_primitives::Balance;
+use serde::Serialize;
+
+use super::check::{Checked, Discrepancy, Line, Refused};
+use crate::identity::account_hex;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The chain's genesis hash.
+    pub chain: String,
+    pub from_block: u32,
+    pub to_block: u32,
+    /// Settlements recomputed from their receipts, one per receipt.
+    pub payouts: Vec<Line>,
+    pub by_relay: Vec<Totals>,
+    pub by_lane: Vec<Totals>,
+    pub by_content: Vec<Totals>,
+    /// `settle` calls the chain refused.
+    pub refused: Vec<Refused>,
+    pub discrepancies: Vec<Discrepancy>,
+}
+
+/// Sums over the payouts of one relay, lane or content.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    /// The relay, `viewer -> relay`, or the content id.
+    pub of: String,
+    pub claims: usize,
+    /// The claims' byte totals, as their latest settled receipts say.
+    pub bytes: u64,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub due: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub paid: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub tips: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub operator: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub creator: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub burned: Balance,
+    /// Claims whose lane ran dry before they were paid in full.
+    pub short: usize,
+}
+
+impl Report {
+    pub fn new(genesis: [u8; 32], from_block: u32, to_block: u32) -> Report {
+        Report {
+            chain: format!("0x{}", hex::encode(genesis)),
+            from_block,
+            to_block,
+            payouts: Vec::new(),
+            by_relay: Vec::new(),
+            by_lane: Vec::new(),
+            by_content: Vec::new(),
+            refused: Vec::new(),
+            discrepancies: Vec::new(),
+        }
+    }
+
+    /// Adds one block's findings, in block order.
+    pub fn add(&mut self, checked: Checked) {
+        self.payouts.extend(checked.lines);
+        self.refused.extend(checked.refused);
+        self.discrepancies.extend(checked.discrepancies);
+    }
+
+    /// Sums the payouts added so far.
+    pub fn finish(&mut self) {
+        self.by_relay = self.totals(|l| account_hex(&l.payout.relay));
+        self.by_lane =
+            self.totals(|l| format!("{} -> {}", account_hex(&l.payout.viewer), account_hex(&l.payout.relay)));
+        self.by_content = self.totals(|l| hex::encode(l.payout.content));
+    }
+
+    fn totals(&self, key: impl Fn(&Line) -> String) -> Vec<Totals> {
+        let mut out: BTreeMap<String, Totals> = BTreeMap::new();
+        // A claim's bytes and shortness are those of its latest payout.
+        let mut claims: BTreeMap<(String, [u8; 32], [u8; 16]), (u64, bool)> = BTreeMap::new();
+        for l in &self.payouts {
+            let p = &l.payout;
+            let k = key(l);
+            let t = out.entry(k.clone()).or_insert_with(|| Totals { of: k.clone(), ..Totals::default() });
+            t.due += p.due + p.tip_due;
+            t.paid += p.paid;
+            t.tips += p.tip_paid;
+            t.operator += p.operator_paid;
+            t.creator += p.creator_paid;
+            t.burned += p.burned;
+            let short = l.status == "short";
+            claims
+                .entry((k, p.relay, p.claim))
+                .and_modify(|c| *c = if l.status == "unchanged" { *c } else { (p.bytes, short) })
+                .or_insert((p.bytes, short));
+        }
+        for ((k, _, _), (bytes, short)) in claims {
+            if let Some(t) = out.get_mut(&k) {
+                t.claims += 1;
+                t.bytes += bytes;
+                t.short += usize::from(short);
+            }
+        }
+        out.into_values().collect()
+    }
+
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        let receipts = self.payouts.len();
+        let _ = writeln!(
+            o,
+            "Audit of blocks {}..={} of chain {}: {receipts} settled receipts, {} refused settlements.",
+            self.from_block,
+            self.to_block,
+            self.chain,
+            self.refused.len()
+        );
+        for (title, rows) in
+            [("relay", &self.by_relay), ("lane (viewer -> relay)", &self.by_lane), ("content", &self.by_content)]
+        {
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(o, "\nPer {title}:");
+            for t in rows {
+                let _ = writeln!(
+                    o,
+                    "  {}\n    claims {} ({} short), bytes {}, due {}, paid {} + tips {}: operator {}, creator {}, burned {}",
+                    t.of, t.claims, t.short, t.bytes, t.due, t.paid, t.tips, t.operator, t.creator, t.burned
+                );
+            }
+        }
+        let short: Vec<&Line> = self.payouts.iter().filter(|l| l.status == "short").collect();
+        if !short.is_empty() {
+            let _ = writeln!(o, "\nUnderfunded (the viewer's lane ran dry; the relay may settle the rest later):");
+            for l in short {
+                let p = &l.payout;
+                let _ = writeln!(
+                    o,
+                    "  block {} claim {}: due {}, paid {}",
+                    l.block,
+                    hex::encode(p.claim),
+                    p.due + p.tip_due,
+                    p.paid + p.tip_paid
+                );
+            }
+        }
+        if !self.refused.is_empty() {
+            let _ = writeln!(o, "\nRefused by the chain (nothing moved):");
+            for r in &self.refused {
+                let _ = writeln!(
+                    o,
+                    "  block {} extrinsic {}: {} receipts from {}: {}",
+                    r.block,
+                    r.extrinsic,
+                    r.receipts,
+                    account_hex(&r.relay),
+                    r.error
+                );
+            }
+        }
+        if self.discrepancies.is_empty() {
+            let _ =
+                writeln!(o, "\nNo discrepancies: every payout matches its receipts, its lane and the chain's events.");
+        } else {
+            let _ = writeln!(o, "\n{} discrepancies:", self.discrepancies.len());
+            for d in &self.discrepancies {
+                let _ = writeln!(o, "  {}", describe(d));
+            }
+        }
+        o
+    }
+}
+
+/// One line naming the block, the extrinsic and the claim of a discrepancy.
+pub fn describe(d: &Discrepancy) -> String {
+    let mut s = format!("block {}", d.block);
+    if let Some(x) = d.extrinsic {
+        let _ = write!(s, " extrinsic {x}");
+    }
+    if let Some(c) = &d.claim {
+        let _ = write!(s, " claim {c}");
+    }
+    format!("{s}: {}", d.what)
+}
