@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use ferry_primitives::SignedReceipt;
+use ferry_primitives::{Domain, Receipt, SignedReceipt};
 
 pub mod netns;
 pub mod stuffer;
@@ -555,4 +555,51 @@ pub fn put_in_ledger(relay: &Home, receipts: impl IntoIterator<Item = SignedRece
 pub fn chain_genesis(chain: &TestChain) -> Result<[u8; 32]> {
     let s = chain.status()?;
     ferry_node::identity::parse_hex32(s["genesis"].as_str().unwrap_or_default()).context("genesis in status")
+}
+
+/// The latest receipt of every claim in a relay's ledger, rebuilt from `ferry receipts --json` and verified.
+pub fn latest_receipts(home: &Home, genesis: [u8; 32]) -> Result<Vec<SignedReceipt>> {
+    let v = home.receipts()?;
+    let mut out = vec![];
+    for s in v["relay"]["claims"].as_array().context("claims")? {
+        let r = &s["latest"];
+        let h32 = |k: &str| ferry_node::identity::parse_hex32(r[k].as_str().unwrap_or_default()).context(k.to_string());
+        let mut claim = [0u8; 16];
+        hex::decode_to_slice(r["claim"].as_str().unwrap_or_default(), &mut claim)?;
+        let mut signature = [0u8; 64];
+        hex::decode_to_slice(r["signature"].as_str().unwrap_or_default(), &mut signature)?;
+        let n = |k: &str| r[k].as_str().and_then(|v| v.parse::<u128>().ok()).context(k.to_string());
+        let receipt = Receipt {
+            domain: Domain(genesis),
+            claim,
+            relay: h32("relay")?,
+            viewer: h32("viewer")?,
+            content: h32("content")?,
+            seq: r["seq"].as_u64().context("seq")?,
+            bytes: r["bytes"].as_u64().context("bytes")?,
+            amount: n("amount")?,
+            chunk_chain: h32("chunk_chain")?,
+            tip: n("tip")?,
+        };
+        let signed = SignedReceipt { receipt, signature };
+        signed.verify().map_err(|e| anyhow::anyhow!("rebuilt receipt does not verify: {e}"))?;
+        out.push(signed);
+    }
+    Ok(out)
+}
+
+/// Every payout and fee between two blocks (exclusive, inclusive).
+pub fn money(c: &ferry_node::chain::Chain, from: u32, to: u32) -> Result<ferry_node::chain::BlockMoney> {
+    block_on(async {
+        let mut all = ferry_node::chain::BlockMoney::default();
+        for n in from + 1..=to {
+            let m = c.block_money(n).await?;
+            all.settled.extend(m.settled);
+            all.fees.extend(m.fees);
+            all.tips.extend(m.tips);
+            all.tip_burns.extend(m.tip_burns);
+            all.lanes_funded.extend(m.lanes_funded);
+        }
+        Ok(all)
+    })
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use ferry_node::chain::{BlockMoney, Chain};
-use ferry_primitives::{claim_id, Balance, ContentHeader, Domain, Receipt, SignedReceipt, Split};
+use ferry_primitives::{claim_id, Balance, ContentHeader, Domain, Receipt, Split};
 use ferry_tests::*;
 
 /// Balances and lanes of the parties at one moment.
@@ -40,22 +40,6 @@ fn books(c: &Chain, creator: &Home, operator: Option<&Home>, viewer: &Home) -> R
             operator_lane: c.lane(op, origin).await?.funds,
             issuance: c.total_issuance().await?,
         })
-    })
-}
-
-/// Every payout and fee between two blocks (exclusive, inclusive).
-fn money(c: &Chain, from: u32, to: u32) -> Result<BlockMoney> {
-    block_on(async {
-        let mut all = BlockMoney::default();
-        for n in from + 1..=to {
-            let m = c.block_money(n).await?;
-            all.settled.extend(m.settled);
-            all.fees.extend(m.fees);
-            all.tips.extend(m.tips);
-            all.tip_burns.extend(m.tip_burns);
-            all.lanes_funded.extend(m.lanes_funded);
-        }
-        Ok(all)
     })
 }
 
@@ -455,35 +439,6 @@ fn one_block_settles_a_full_batch_of_receipts() -> Result<()> {
 }
 
 /// The latest receipt of every claim in a relay's ledger, rebuilt from `ferry receipts --json`.
-fn latest_receipts(home: &Home, genesis: [u8; 32]) -> Result<Vec<SignedReceipt>> {
-    let v = home.receipts()?;
-    let mut out = vec![];
-    for s in v["relay"]["claims"].as_array().context("claims")? {
-        let r = &s["latest"];
-        let h32 = |k: &str| ferry_node::identity::parse_hex32(r[k].as_str().unwrap_or_default()).context(k.to_string());
-        let mut claim = [0u8; 16];
-        hex::decode_to_slice(r["claim"].as_str().unwrap_or_default(), &mut claim)?;
-        let mut signature = [0u8; 64];
-        hex::decode_to_slice(r["signature"].as_str().unwrap_or_default(), &mut signature)?;
-        let n = |k: &str| r[k].as_str().and_then(|v| v.parse::<u128>().ok()).context(k.to_string());
-        let receipt = Receipt {
-            domain: Domain(genesis),
-            claim,
-            relay: h32("relay")?,
-            viewer: h32("viewer")?,
-            content: h32("content")?,
-            seq: r["seq"].as_u64().context("seq")?,
-            bytes: r["bytes"].as_u64().context("bytes")?,
-            amount: n("amount")?,
-            chunk_chain: h32("chunk_chain")?,
-            tip: n("tip")?,
-        };
-        let signed = SignedReceipt { receipt, signature };
-        signed.verify().map_err(|e| anyhow::anyhow!("rebuilt receipt does not verify: {e}"))?;
-        out.push(signed);
-    }
-    Ok(out)
-}
 
 /// The stuffer's tip on each remark: 2,000 times the 50,000 that once kept every settlement out of 61 blocks.
 const STUFFER_TIP: Balance = 100_000_000;

@@ -10,13 +10,15 @@ use std::collections::{BTreeMap, HashMap};
 use ferry_primitives::{claim_id, AccountId, Balance, ClaimId, ContentId, SignedReceipt, Split, BPS_DENOMINATOR};
 use serde::Serialize;
 
-/// A claim's totals as the chain stores them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A claim as the chain stores it: its latest settled receipt (whole) and what was paid of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimPaid {
     pub seq: u64,
     pub bytes: u64,
     pub amount: Balance,
     pub tip: Balance,
+    pub chunk_chain: [u8; 32],
+    pub signature: [u8; 64],
     pub amount_paid: Balance,
     pub tip_paid: Balance,
 }
@@ -183,20 +185,14 @@ pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -
         let mut burn: Balance = 0;
         for signed in batch {
             let r = &signed.receipt;
-            if let Err(why) = receipt_valid(signed, &relay, &rules) {
-                out.discrepancies.push(differs(Some(&r.claim), format!("the chain paid a receipt that {why}")));
-                continue;
-            }
             let key = (relay, r.viewer, r.claim);
             let prev = claims.get(&key).copied();
-            if let Some(p) = prev {
-                let same = r.seq == p.seq && r.bytes == p.bytes && r.amount == p.amount && r.tip == p.tip;
-                if r.seq < p.seq || (r.seq == p.seq && !same) {
-                    let what = format!("the chain took receipt seq {} over its settled seq {}", r.seq, p.seq);
-                    out.discrepancies.push(differs(Some(&r.claim), what));
+            match admissible(signed, &relay, prev, &rules) {
+                Err(why) => {
+                    out.discrepancies.push(differs(Some(&r.claim), format!("the chain paid a receipt that {why}")));
                     continue;
                 }
-                if r.seq == p.seq && p.amount_paid == p.amount && p.tip_paid == p.tip {
+                Ok(false) => {
                     out.lines.push(Line {
                         block: block.number,
                         extrinsic: x.index,
@@ -213,59 +209,22 @@ pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -
                     });
                     continue;
                 }
-                if r.bytes < p.bytes || r.amount < p.amount || r.tip < p.tip {
-                    out.discrepancies
-                        .push(differs(Some(&r.claim), "the chain took a receipt below its settled totals".into()));
-                    continue;
-                }
+                Ok(true) => {}
             }
             let Some(&(creator, share_bps)) = before.contents.get(&r.content) else {
                 let what = format!("the chain paid for content {} that is not registered", hex::encode(r.content));
                 out.discrepancies.push(differs(Some(&r.claim), what));
                 continue;
             };
-            let (amount_paid, tip_paid) = prev.map_or((0, 0), |p| (p.amount_paid, p.tip_paid));
             let funds = lanes.entry((r.viewer, relay)).or_insert(0);
-            let due = r.amount.saturating_sub(amount_paid);
-            let tip_due = r.tip.saturating_sub(tip_paid);
-            let paid = due.min(*funds);
-            *funds -= paid;
-            let tip_now = tip_due.min(*funds);
-            *funds -= tip_now;
+            let (payout, split) = pay(signed, prev, funds, share_bps, rules.fee_bps);
             touched_lanes.push((r.viewer, relay));
-            let split = Split::step(amount_paid, amount_paid + paid, share_bps, rules.fee_bps);
-            let tip_split = Split::step(tip_paid, tip_paid + tip_now, BPS_DENOMINATOR as u16, rules.fee_bps);
             *payees.entry(relay).or_default() += split.operator;
-            *payees.entry(creator).or_default() += split.creator + tip_split.creator;
-            burn += split.burn + tip_split.burn;
-            claims.insert(
-                key,
-                ClaimPaid {
-                    seq: r.seq,
-                    bytes: r.bytes,
-                    amount: r.amount,
-                    tip: r.tip,
-                    amount_paid: amount_paid + paid,
-                    tip_paid: tip_paid + tip_now,
-                },
-            );
+            *payees.entry(creator).or_default() += payout.creator_paid;
+            burn += payout.burned;
+            claims.insert(key, settled_claim(signed, prev, &payout));
             touched_claims.push(key);
-            let payout = Payout {
-                relay,
-                viewer: r.viewer,
-                claim: r.claim,
-                content: r.content,
-                seq: r.seq,
-                bytes: r.bytes,
-                due,
-                paid,
-                tip_due,
-                tip_paid: tip_now,
-                operator_paid: split.operator,
-                creator_paid: split.creator + tip_split.creator,
-                burned: split.burn + tip_split.burn,
-            };
-            let short = paid < due || tip_now < tip_due;
+            let short = payout.paid < payout.due || payout.tip_paid < payout.tip_due;
             out.lines.push(Line {
                 block: block.number,
                 extrinsic: x.index,
@@ -320,6 +279,86 @@ pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -
         }
     }
     out
+}
+
+/// What settling `signed` pays, given the claim's settled totals and the lane's funds (which it lowers), as the
+/// chain pays it: the delta over what was paid before, the bytes first, then the tip, each split as a step of the
+/// claim's running total. Also returns the split of the bytes' part.
+pub fn pay(
+    signed: &SignedReceipt,
+    prev: Option<ClaimPaid>,
+    funds: &mut Balance,
+    share_bps: u16,
+    fee_bps: u16,
+) -> (Payout, Split) {
+    let r = &signed.receipt;
+    let (amount_paid, tip_paid) = prev.map_or((0, 0), |p| (p.amount_paid, p.tip_paid));
+    let due = r.amount.saturating_sub(amount_paid);
+    let tip_due = r.tip.saturating_sub(tip_paid);
+    let paid = due.min(*funds);
+    *funds -= paid;
+    let tip_now = tip_due.min(*funds);
+    *funds -= tip_now;
+    let split = Split::step(amount_paid, amount_paid + paid, share_bps, fee_bps);
+    let tip_split = Split::step(tip_paid, tip_paid + tip_now, BPS_DENOMINATOR as u16, fee_bps);
+    let payout = Payout {
+        relay: r.relay,
+        viewer: r.viewer,
+        claim: r.claim,
+        content: r.content,
+        seq: r.seq,
+        bytes: r.bytes,
+        due,
+        paid,
+        tip_due,
+        tip_paid: tip_now,
+        operator_paid: split.operator,
+        creator_paid: split.creator + tip_split.creator,
+        burned: split.burn + tip_split.burn,
+    };
+    (payout, split)
+}
+
+/// The claim's totals once `payout` is settled.
+fn settled_claim(signed: &SignedReceipt, prev: Option<ClaimPaid>, payout: &Payout) -> ClaimPaid {
+    let (amount_paid, tip_paid) = prev.map_or((0, 0), |p| (p.amount_paid, p.tip_paid));
+    let r = &signed.receipt;
+    ClaimPaid {
+        seq: r.seq,
+        bytes: r.bytes,
+        amount: r.amount,
+        tip: r.tip,
+        chunk_chain: r.chunk_chain,
+        signature: signed.signature,
+        amount_paid: amount_paid + payout.paid,
+        tip_paid: tip_paid + payout.tip_paid,
+    }
+}
+
+/// Whether the chain takes `signed` from `relay` over the claim's settled totals `prev`: `Ok(true)` if it pays
+/// something, `Ok(false)` if it was settled in full before (a no-op), `Err` with the reason it is refused.
+pub fn admissible(
+    signed: &SignedReceipt,
+    relay: &AccountId,
+    prev: Option<ClaimPaid>,
+    rules: &Rules,
+) -> Result<bool, String> {
+    receipt_valid(signed, relay, rules)?;
+    let r = &signed.receipt;
+    let Some(p) = prev else { return Ok(true) };
+    if r.seq < p.seq {
+        return Err(format!("is older (seq {}) than the claim's settled seq {}", r.seq, p.seq));
+    }
+    if r.seq == p.seq && (r.bytes != p.bytes || r.amount != p.amount || r.tip != p.tip) {
+        return Err(format!("has the settled seq {} with other totals", r.seq));
+    }
+    if r.seq == p.seq && p.amount_paid == p.amount && p.tip_paid == p.tip {
+        return Ok(false);
+    }
+    if r.bytes < p.bytes || r.amount < p.amount || r.tip < p.tip {
+        return Err("has totals below the claim's settled ones".into());
+    }
+    Ok(true)
 }
 
 /// The checks a receipt must pass to be paid at all, as the chain makes them.
@@ -377,41 +416,8 @@ fn compare_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_primitives::{Domain, Receipt, MIB};
-
-    const GENESIS: [u8; 32] = [0xaa; 32];
-    const RELAY: AccountId = [1; 32];
-    const CONTENT: ContentId = [3; 32];
-    const CREATOR: AccountId = [9; 32];
-    const VIEWER_KEY: [u8; 32] = [5; 32];
-    const RULES: Rules = Rules { genesis: GENESIS, fee_bps: 500 };
-
-    fn viewer() -> AccountId {
-        ferry_primitives::signing::public_key(&VIEWER_KEY)
-    }
-
-    fn receipt(amount: Balance, tip: Balance, key: &[u8; 32]) -> SignedReceipt {
-        Receipt {
-            domain: Domain(GENESIS),
-            claim: claim_id(&RELAY, &viewer(), &CONTENT),
-            relay: RELAY,
-            viewer: viewer(),
-            content: CONTENT,
-            seq: 1,
-            bytes: MIB,
-            amount,
-            chunk_chain: [0; 32],
-            tip,
-        }
-        .sign(key)
-    }
-
-    fn before(funds: Balance) -> State {
-        let mut s = State::default();
-        s.lanes.insert((viewer(), RELAY), funds);
-        s.contents.insert(CONTENT, (CREATOR, 2_000));
-        s
-    }
+    use crate::audit::fixtures::*;
+    use ferry_primitives::MIB;
 
     /// A 1,000 payment and a 100 tip from a lane of 10,000, as the chain pays them: 5% burns (rounded up), the
     /// creator takes 20% of the rest and the whole tip after its fee. Figures worked by hand.
@@ -442,7 +448,16 @@ mod tests {
             ..Extrinsic::default()
         };
         let mut after = before(8_900);
-        let paid = ClaimPaid { seq: 1, bytes: MIB, amount: 1_000, tip: 100, amount_paid: 1_000, tip_paid: 100 };
+        let paid = ClaimPaid {
+            seq: 1,
+            bytes: MIB,
+            amount: 1_000,
+            tip: 100,
+            chunk_chain: [0; 32],
+            signature: signed.signature,
+            amount_paid: 1_000,
+            tip_paid: 100,
+        };
         after.claims.insert((RELAY, viewer(), signed.receipt.claim), paid);
         (Block { number: 7, hash: [0; 32], extrinsics: vec![x] }, after)
     }
@@ -498,7 +513,7 @@ mod tests {
     #[test]
     fn a_lane_that_runs_dry_pays_short_and_the_tip_waits() {
         let signed = receipt(1_000, 100, &VIEWER_KEY);
-        let claim = signed.receipt.claim;
+        let (claim, signature) = (signed.receipt.claim, signed.signature);
         // 500 of 1,000: burn 25, creator 95, operator 380; nothing left for the tip.
         let payout = Payout {
             relay: RELAY,
@@ -525,7 +540,16 @@ mod tests {
             ..Extrinsic::default()
         };
         let mut after = before(0);
-        let paid = ClaimPaid { seq: 1, bytes: MIB, amount: 1_000, tip: 100, amount_paid: 500, tip_paid: 0 };
+        let paid = ClaimPaid {
+            seq: 1,
+            bytes: MIB,
+            amount: 1_000,
+            tip: 100,
+            chunk_chain: [0; 32],
+            signature,
+            amount_paid: 500,
+            tip_paid: 0,
+        };
         after.claims.insert((RELAY, viewer(), claim), paid);
         let block = Block { number: 8, hash: [0; 32], extrinsics: vec![x] };
         let c = check_block(&block, &before(500), &after, RULES);

@@ -2,14 +2,18 @@
 //! call's receipts verified again and their payouts recomputed ([`check`]), and the totals reported per relay,
 //! per lane and per content ([`report`]).
 
+pub mod bill;
 pub mod check;
+#[cfg(test)]
+mod fixtures;
+pub mod ledger;
 pub mod read;
 pub mod report;
 
 use futures::StreamExt;
 
 use check::{check_block, Checked};
-use read::{ChainSource, ReadError};
+use read::{ChainSource, Keys, ReadError};
 pub use report::Report;
 
 /// Blocks read at once.
@@ -30,8 +34,9 @@ pub async fn audit_chain(
             if block.extrinsics.iter().all(|x| x.settle.is_none()) {
                 return Ok::<_, ReadError>(Checked::default());
             }
-            let before = source.state(n.saturating_sub(1), &block).await?;
-            let after = source.state(n, &block).await?;
+            let keys = Keys::of_block(&block);
+            let before = source.state(n.saturating_sub(1), &keys).await?;
+            let after = source.state(n, &keys).await?;
             Ok(check_block(&block, &before, &after, rules))
         })
         .buffered(PARALLEL_BLOCKS);

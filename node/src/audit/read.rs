@@ -3,12 +3,12 @@
 
 use std::collections::HashSet;
 
-use ferry_primitives::{AccountId, ClaimId, ContentId, SignedReceipt};
+use ferry_primitives::{AccountId, ContentId, SignedReceipt};
 use subxt::events::Phase;
 use subxt::utils::AccountId32;
 use subxt::{OnlineClient, PolkadotConfig};
 
-use super::check::{Block, ClaimPaid, Extrinsic, Payout, Rules, State};
+use super::check::{Block, ClaimKey, ClaimPaid, Extrinsic, LaneKey, Payout, Rules, State};
 use crate::chain::runtime;
 
 #[derive(Debug, thiserror::Error)]
@@ -127,8 +127,8 @@ impl ChainSource {
         Ok(block)
     }
 
-    /// The entries `block`'s receipts name, at block `n` (the one before it, or itself).
-    pub async fn state(&self, n: u32, block: &Block) -> Result<State, ReadError> {
+    /// The entries `keys` names, at block `n`.
+    pub async fn state(&self, n: u32, keys: &Keys) -> Result<State, ReadError> {
         let e = at(n);
         let client = self.api.at_block(n).await.map_err(|x| e(x.to_string()))?;
         let storage = client.storage();
@@ -137,21 +137,8 @@ impl ChainSource {
         let contents = storage.entry(runtime::storage().ferry().contents()).map_err(|x| e(x.to_string()))?;
         let undelivered = storage.entry(runtime::storage().ferry().undelivered()).map_err(|x| e(x.to_string()))?;
         let mut state = State::default();
-        let mut claim_keys: HashSet<(AccountId, AccountId, ClaimId)> = HashSet::new();
-        let mut lane_keys: HashSet<(AccountId, AccountId)> = HashSet::new();
-        let mut content_keys: HashSet<ContentId> = HashSet::new();
-        let mut accounts: HashSet<AccountId> = HashSet::new();
-        for x in &block.extrinsics {
-            lane_keys.extend(x.lanes.iter().map(|(k, _)| *k));
-            let (Some(batch), Some(relay)) = (&x.settle, x.signer) else { continue };
-            accounts.insert(relay);
-            for SignedReceipt { receipt: r, .. } in batch {
-                claim_keys.insert((relay, r.viewer, r.claim));
-                lane_keys.insert((r.viewer, relay));
-                content_keys.insert(r.content);
-            }
-        }
-        for key @ (relay, viewer, claim) in claim_keys {
+        let mut accounts = keys.accounts.clone();
+        for &key @ (relay, viewer, claim) in &keys.claims {
             if let Some(v) = claims
                 .try_fetch((AccountId32(relay), AccountId32(viewer), claim))
                 .await
@@ -165,13 +152,15 @@ impl ChainSource {
                         bytes: c.bytes,
                         amount: c.amount,
                         tip: c.tip,
+                        chunk_chain: c.chunk_chain,
+                        signature: c.signature,
                         amount_paid: c.amount_paid,
                         tip_paid: c.tip_paid,
                     },
                 );
             }
         }
-        for key @ (viewer, relay) in lane_keys {
+        for &key @ (viewer, relay) in &keys.lanes {
             let l = lanes
                 .fetch((AccountId32(viewer), AccountId32(relay)))
                 .await
@@ -180,7 +169,7 @@ impl ChainSource {
                 .map_err(|x| e(x.to_string()))?;
             state.lanes.insert(key, l.funds);
         }
-        for cid in content_keys {
+        for &cid in &keys.contents {
             if let Some(v) = contents.try_fetch((cid,)).await.map_err(|x| e(x.to_string()))? {
                 let c = v.decode().map_err(|x| e(x.to_string()))?;
                 accounts.insert(c.creator.0);
@@ -199,6 +188,34 @@ impl ChainSource {
             }
         }
         Ok(state)
+    }
+}
+
+/// Which storage entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    pub claims: HashSet<ClaimKey>,
+    pub lanes: HashSet<LaneKey>,
+    pub contents: HashSet<ContentId>,
+    /// Accounts whose held payouts to read (the contents' creators are added).
+    pub accounts: HashSet<AccountId>,
+}
+
+impl Keys {
+    /// Everything `block`'s receipts and lane changes name.
+    pub fn of_block(block: &Block) -> Keys {
+        let mut keys = Keys::default();
+        for x in &block.extrinsics {
+            keys.lanes.extend(x.lanes.iter().map(|(k, _)| *k));
+            let (Some(batch), Some(relay)) = (&x.settle, x.signer) else { continue };
+            keys.accounts.insert(relay);
+            for SignedReceipt { receipt: r, .. } in batch {
+                keys.claims.insert((relay, r.viewer, r.claim));
+                keys.lanes.insert((r.viewer, relay));
+                keys.contents.insert(r.content);
+            }
+        }
+        keys
     }
 }
 

@@ -1,9 +1,12 @@
-//! `ferry audit`: recheck every payout on a chain from public data alone.
+//! `ferry audit`: recheck every payout on a chain from public data alone; or this node's own ledger (`--ledger`)
+//! or bill (`--mine`) against the chain.
 
 use anyhow::Context as _;
 
 use super::Context;
-use crate::audit::{audit_chain, read::ChainSource, report::describe};
+use crate::audit::read::ChainSource;
+use crate::audit::{audit_chain, bill, ledger, report::describe};
+use crate::money::ledger::{LedgerError, LedgerView};
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
@@ -13,18 +16,27 @@ pub struct AuditArgs {
     /// Last block to check (default: the latest finalized one).
     #[arg(long)]
     pub to_block: Option<u32>,
+    /// Check this relay's ledger against the chain, and print what the next settlement will pay it.
+    #[arg(long, conflicts_with_all = ["mine", "from_block", "to_block"])]
+    pub ledger: bool,
+    /// Check what relays settled against this viewer: nothing it did not sign, and what is still reserved.
+    #[arg(long, conflicts_with_all = ["from_block", "to_block"])]
+    pub mine: bool,
     /// The report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
-    // An auditor needs no node of its own: the chain flag is enough.
+    // An auditor of the chain needs no node of its own: the chain flag is enough.
     let url = match &ctx.chain {
         Some(url) => url.clone(),
         None => ctx.chain_url(&ctx.config().context("no chain given: pass --chain ws://HOST:PORT")?)?,
     };
     let source = ChainSource::connect(&url).await?;
+    if args.ledger || args.mine {
+        return own(ctx, &source, args).await;
+    }
     let to = match args.to_block {
         Some(n) => n,
         None => source.finalized().await?,
@@ -42,17 +54,49 @@ pub async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
     bar.set_prefix("auditing");
     let report = audit_chain(&source, from, to, |_| bar.inc(1)).await?;
     bar.finish_and_clear();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.text());
-    }
+    print(args.json, &report, report.text())?;
     if let Some(first) = report.discrepancies.first() {
         anyhow::bail!(
             "{} discrepancies between the chain's payouts and their receipts; the first: {}",
             report.discrepancies.len(),
             describe(first)
         );
+    }
+    Ok(())
+}
+
+/// `--ledger` and `--mine`: this node's records against the chain at its latest finalized block.
+async fn own(ctx: &Context, source: &ChainSource, args: AuditArgs) -> anyhow::Result<()> {
+    let account = ctx.identity()?.account;
+    let view = match LedgerView::read(&ctx.home) {
+        Err(LedgerError::InUse(_)) => anyhow::bail!(
+            "a ferry process is running on this home and holds its ledger; stop it first (`systemctl stop ferry` \
+             for the service), then audit"
+        ),
+        other => other?,
+    };
+    let rules = source.rules().await?;
+    let block = source.finalized().await?;
+    let problems = if args.ledger {
+        let state = source.state(block, &ledger::keys(account, &view.claims)).await?;
+        let audit = ledger::audit_ledger(account, &view.claims, &state, rules, block);
+        print(args.json, &audit, audit.text())?;
+        audit.problems.len()
+    } else {
+        let state = source.state(block, &bill::keys(account, &view.own)).await?;
+        let bill = bill::audit_bill(account, &view.own, &state, block);
+        print(args.json, &bill, bill.text())?;
+        bill.problems.len()
+    };
+    anyhow::ensure!(problems == 0, "{problems} problems (listed above)");
+    Ok(())
+}
+
+fn print(json: bool, value: &impl serde::Serialize, text: String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{text}");
     }
     Ok(())
 }
