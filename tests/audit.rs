@@ -63,7 +63,7 @@ fn the_operator_predicts_its_payout_to_the_unit_and_the_viewer_checks_its_bill()
     assert_eq!(number(&row["settled"]), signed, "and all of it settled");
     assert_eq!(number(&row["owed"]), 0);
 
-    let (passed, report) = chain.audit(start + 1, end)?;
+    let (passed, report) = chain.audit(start + 1, end, &[])?;
     ensure!(passed && report["discrepancies"] == serde_json::json!([]), "chain audit: {report}");
     Ok(())
 }
@@ -88,5 +88,33 @@ fn an_edited_ledger_is_named_before_it_is_settled() -> Result<()> {
     ensure!(problems.len() == 1, "one problem: {report}");
     assert_eq!(problems[0]["claim"], hex::encode(edited.receipt.claim));
     ensure!(problems[0]["what"].as_str().is_some_and(|w| w.contains("does not verify")), "{report}");
+    Ok(())
+}
+
+/// A relay publishes its receipt log; an auditor reading it beside the chain finds it whole, and once the relay
+/// has lost a claim the chain settled (its ledger deleted), reports that claim missing and fails.
+#[test]
+fn a_receipt_log_that_lost_a_settled_claim_is_reported_missing() -> Result<()> {
+    let Solo { _root, chain, creator, viewer, cid } = Solo::new(TestChain::up()?, 1000)?;
+    let c = chain.client(&creator)?;
+    let start = block_on(c.finalized_number())?;
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+    play(&chain, &viewer, &cid, &addr, 6)?;
+    creator.wait_settled(1, Duration::from_secs(90))?;
+    let end = block_on(c.finalized_number())?;
+    let (passed, report) = chain.audit(start + 1, end, &["--relay", &addr])?;
+    ensure!(passed, "the audit of a whole log failed: {report}");
+    let log = &report["relays"][0];
+    ensure!(log["claims"] == 1 && log["missing"] == serde_json::json!([]), "log: {log}");
+    ensure!(log["account"] == creator.account, "log: {log}");
+
+    origin.stop()?;
+    std::fs::remove_file(creator.dir.join("ledger.redb"))?;
+    let (origin, addr) = relay_on(&chain, &creator, &[])?;
+    let (passed, report) = chain.audit(start + 1, end, &["--relay", &addr])?;
+    origin.stop()?;
+    ensure!(!passed, "the audit passed a log that lost a settled claim: {report}");
+    let missing = report["relays"][0]["missing"].as_array().context("missing")?;
+    ensure!(missing.len() == 1, "one claim missing: {report}");
     Ok(())
 }

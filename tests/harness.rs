@@ -364,12 +364,13 @@ impl TestChain {
 }
 
 impl TestChain {
-    /// Runs `ferry audit --chain URL --json` over blocks `from..=to`, as an auditor with no node of its own, and
-    /// returns whether it passed and its report.
-    pub fn audit(&self, from: u32, to: u32) -> Result<(bool, serde_json::Value)> {
+    /// Runs `ferry audit --chain URL --json` over blocks `from..=to` with `extra` arguments, as an auditor with no
+    /// node of its own, and returns whether it passed and its report.
+    pub fn audit(&self, from: u32, to: u32, extra: &[&str]) -> Result<(bool, serde_json::Value)> {
         let home = tempfile::tempdir()?;
         let (from, to) = (from.to_string(), to.to_string());
-        let args = ["--chain", &self.url, "audit", "--json", "--from-block", &from, "--to-block", &to];
+        let mut args = vec!["--chain", &self.url, "audit", "--json", "--from-block", &from, "--to-block", &to];
+        args.extend_from_slice(extra);
         let out =
             Command::new(ferry_bin()).arg("--home").arg(home.path()).args(args).env("FERRY_LOG", "warn").output()?;
         let report = serde_json::from_slice(&out.stdout)

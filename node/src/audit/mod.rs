@@ -8,6 +8,7 @@ pub mod check;
 mod fixtures;
 pub mod ledger;
 pub mod read;
+pub mod relays;
 pub mod report;
 
 use futures::StreamExt;

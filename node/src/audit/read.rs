@@ -1,7 +1,7 @@
 //! The audit's own reading of the chain: blocks, their `settle` calls and events, and the storage entries those
 //! name, before and after. Nothing here reads a node's ledger: an audit sees only what is public.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use ferry_primitives::{AccountId, ContentId, SignedReceipt};
 use subxt::events::Phase;
@@ -144,20 +144,7 @@ impl ChainSource {
                 .await
                 .map_err(|x| e(x.to_string()))?
             {
-                let c = v.decode().map_err(|x| e(x.to_string()))?;
-                state.claims.insert(
-                    key,
-                    ClaimPaid {
-                        seq: c.seq,
-                        bytes: c.bytes,
-                        amount: c.amount,
-                        tip: c.tip,
-                        chunk_chain: c.chunk_chain,
-                        signature: c.signature,
-                        amount_paid: c.amount_paid,
-                        tip_paid: c.tip_paid,
-                    },
-                );
+                state.claims.insert(key, claim_paid(v.decode().map_err(|x| e(x.to_string()))?));
             }
         }
         for &key @ (viewer, relay) in &keys.lanes {
@@ -188,6 +175,39 @@ impl ChainSource {
             }
         }
         Ok(state)
+    }
+}
+
+impl ChainSource {
+    /// Every claim the chain holds for `relay`, at block `n`.
+    pub async fn claims_of(&self, n: u32, relay: AccountId) -> Result<HashMap<ClaimKey, ClaimPaid>, ReadError> {
+        let e = at(n);
+        let client = self.api.at_block(n).await.map_err(|x| e(x.to_string()))?;
+        let storage = client.storage();
+        let claims = storage.entry(runtime::storage().ferry().claims()).map_err(|x| e(x.to_string()))?;
+        let mut entries = claims.iter((AccountId32(relay),)).await.map_err(|x| e(x.to_string()))?;
+        let mut out = HashMap::new();
+        while let Some(kv) = entries.next().await {
+            let kv = kv.map_err(|x| e(x.to_string()))?;
+            let (_, viewer, claim) = kv.key().map_err(|x| e(x.to_string()))?.decode().map_err(|x| e(x.to_string()))?;
+            out.insert((relay, viewer.0, claim), claim_paid(kv.value().decode().map_err(|x| e(x.to_string()))?));
+        }
+        Ok(out)
+    }
+}
+
+type StoredClaim = runtime::runtime_types::pallet_ferry::pallet::ClaimState;
+
+fn claim_paid(c: StoredClaim) -> ClaimPaid {
+    ClaimPaid {
+        seq: c.seq,
+        bytes: c.bytes,
+        amount: c.amount,
+        tip: c.tip,
+        chunk_chain: c.chunk_chain,
+        signature: c.signature,
+        amount_paid: c.amount_paid,
+        tip_paid: c.tip_paid,
     }
 }
 

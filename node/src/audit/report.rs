@@ -7,6 +7,7 @@ use ferry_primitives::Balance;
 use serde::Serialize;
 
 use super::check::{Checked, Discrepancy, Line, Refused};
+use super::relays::RelayLog;
 use crate::identity::account_hex;
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +24,8 @@ pub struct Report {
     /// `settle` calls the chain refused.
     pub refused: Vec<Refused>,
     pub discrepancies: Vec<Discrepancy>,
+    /// Relays' receipt logs, when asked for (`--relay`).
+    pub relays: Vec<RelayLog>,
 }
 
 /// Sums over the payouts of one relay, lane or content.
@@ -61,6 +64,7 @@ impl Report {
             by_content: Vec::new(),
             refused: Vec::new(),
             discrepancies: Vec::new(),
+            relays: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use super::Context;
 use crate::audit::read::ChainSource;
-use crate::audit::{audit_chain, bill, ledger, report::describe};
+use crate::audit::{audit_chain, bill, ledger, relays, report::describe};
 use crate::money::ledger::{LedgerError, LedgerView};
 
 #[derive(clap::Args)]
@@ -22,6 +22,9 @@ pub struct AuditArgs {
     /// Check what relays settled against this viewer: nothing it did not sign, and what is still reserved.
     #[arg(long, conflicts_with_all = ["from_block", "to_block"])]
     pub mine: bool,
+    /// Also read these relays' receipt logs (`/ip4/…/tcp/…/p2p/<peer id>`) and check them against the chain.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub relay: Vec<libp2p::Multiaddr>,
     /// The report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -52,9 +55,14 @@ pub async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_prefix("auditing");
-    let report = audit_chain(&source, from, to, |_| bar.inc(1)).await?;
+    let mut report = audit_chain(&source, from, to, |_| bar.inc(1)).await?;
     bar.finish_and_clear();
+    if !args.relay.is_empty() {
+        report.relays = relay_logs(&source, &args.relay, to).await?;
+    }
     print(args.json, &report, report.text())?;
+    let unclean: Vec<&str> = report.relays.iter().filter(|l| !l.clean()).map(|l| l.relay.as_str()).collect();
+    anyhow::ensure!(unclean.is_empty(), "receipt logs that disagree with the chain: {}", unclean.join(", "));
     if let Some(first) = report.discrepancies.first() {
         anyhow::bail!(
             "{} discrepancies between the chain's payouts and their receipts; the first: {}",
@@ -63,6 +71,28 @@ pub async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads each relay's receipt log over the network and checks it against the chain's claims at block `at`.
+async fn relay_logs(
+    source: &ChainSource,
+    addrs: &[libp2p::Multiaddr],
+    at: u32,
+) -> anyhow::Result<Vec<relays::RelayLog>> {
+    // A key of its own for this run: an auditor needs no identity.
+    let me = crate::identity::Identity::from_secret(rand::random());
+    let (client, mut control, _events) = crate::p2p::start(&me, crate::p2p::NetConfig::viewer())?;
+    let rules = source.rules().await?;
+    let mut out = Vec::new();
+    for addr in addrs {
+        let name = addr.to_string();
+        let peer = relays::dial(&client, addr).await?;
+        let account = relays::account_of(&peer).ok_or_else(|| relays::LogError::NoAccount(name.clone()))?;
+        let entries = relays::fetch_log(&mut control, peer, &name).await?;
+        let on_chain = source.claims_of(at, account).await?;
+        out.push(relays::check_log(&name, account, &entries, &on_chain, rules));
+    }
+    Ok(out)
 }
 
 /// `--ledger` and `--mine`: this node's records against the chain at its latest finalized block.

@@ -3,7 +3,7 @@
 //! Roles: a **viewer** (or a relay filling its cache, which acts as a viewer) fetches verified video from a
 //! **relay** and pays it with signed cumulative receipts.
 //!
-//! Three stream protocols, all over libp2p streams (TCP+Noise+Yamux or QUIC). Control messages are frames: a
+//! Four stream protocols, all over libp2p streams (TCP+Noise+Yamux or QUIC). Control messages are frames: a
 //! little-endian `u32` length, then the SCALE encoding of the message ([`super::frame`]).
 //!
 //! - [`MANIFEST_PROTOCOL`]: one request per stream. `ManifestRequest` → `ManifestReply`.
@@ -13,6 +13,8 @@
 //!   `OpenSession` → `SessionReply`; then any number of `SignedReceipt` → `ReceiptReply`, in order. The relay
 //!   commits each accepted receipt durably before it acknowledges it. Receipts share the session's stream rather
 //!   than going through request-response, so they stay ordered and cost no stream set-up each.
+//! - [`LOG_PROTOCOL`]: one request per stream. `LogRequest` → `LogReply`: one page of the relay's receipt log (the
+//!   latest receipt of each claim it holds, with its settlement status), for auditors.
 //! - [`CHUNK_PROTOCOL`]: one stream per transfer. `ChunkRequest` → `ChunkReply`; after `Sending`, the relay writes
 //!   the bao encoding (16 KiB groups, pre-order hash pairs) of the blob from `start_group` to its end and closes.
 //!   The viewer verifies every group against the blob hash from the signed manifest as it arrives.
@@ -38,6 +40,7 @@ use parity_scale_codec::{Decode, Encode};
 pub const MANIFEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/manifest/1");
 pub const SESSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/session/3");
 pub const CHUNK_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/chunk/1");
+pub const LOG_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/receipts/1");
 /// Kademlia protocol of the Ferry DHT, kept apart from the IPFS DHT.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ferry/kad/1");
 /// Gossipsub topic for content announcements.
@@ -165,6 +168,56 @@ pub struct ChunkRequest {
 pub enum ChunkReply {
     Sending,
     Refused { code: Code, reason: String },
+}
+
+/// Most entries in one page of a receipt log.
+pub const MAX_LOG_PAGE: u16 = 256;
+/// A page of [`MAX_LOG_PAGE`] entries with room to spare (an entry is at most about 520 bytes).
+pub const MAX_LOG_FRAME: usize = 192 << 10;
+/// Longest refusal reason in a log entry, in bytes.
+pub const MAX_LOG_REASON: usize = 200;
+
+/// Which claims of a relay's receipt log to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum LogFilter {
+    All,
+    Content(ContentId),
+    /// One viewer's claims: its lane to this relay.
+    Viewer(AccountId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct LogRequest {
+    pub filter: LogFilter,
+    /// List claims after this id (in id order); `None` from the first.
+    pub after: Option<ClaimId>,
+    /// At most this many entries (the relay caps it at [`MAX_LOG_PAGE`]).
+    pub limit: u16,
+}
+
+/// One claim in a relay's receipt log.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct LogEntry {
+    /// The latest receipt of the claim the relay acknowledged.
+    pub latest: SignedReceipt,
+    /// The latest receipt the relay saw settled on chain, and what the chain had paid the claim then (bytes and
+    /// tips); `None` if none was.
+    pub settled: Option<(u64, Balance)>,
+    /// Why the chain refused the latest receipt, if it did (at most [`MAX_LOG_REASON`] bytes).
+    pub refused: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum LogReply {
+    Page {
+        entries: Vec<LogEntry>,
+        /// More claims follow the last entry.
+        more: bool,
+    },
+    Refused {
+        code: Code,
+        reason: String,
+    },
 }
 
 /// Every reason a relay refuses a request or a receipt: one namespace for error codes.

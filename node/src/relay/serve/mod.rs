@@ -5,6 +5,7 @@
 //! viewer's lane does not cover ([`LaneBook`]).
 
 mod admission;
+mod log;
 mod session;
 mod transfer;
 
@@ -199,11 +200,14 @@ impl Relay {
         *self.price_per_mib.lock().unwrap_or_else(|p| p.into_inner()) = price;
     }
 
-    /// Accepts the three protocols until the control is dropped.
+    /// Accepts the four protocols until the control is dropped.
     pub fn spawn_accept(self: &Arc<Self>, control: &mut libp2p_stream::Control) -> Result<(), String> {
-        for (protocol, kind) in
-            [(MANIFEST_PROTOCOL, Kind::Manifest), (SESSION_PROTOCOL, Kind::Session), (CHUNK_PROTOCOL, Kind::Chunk)]
-        {
+        for (protocol, kind) in [
+            (MANIFEST_PROTOCOL, Kind::Manifest),
+            (SESSION_PROTOCOL, Kind::Session),
+            (CHUNK_PROTOCOL, Kind::Chunk),
+            (LOG_PROTOCOL, Kind::Log),
+        ] {
             let mut incoming = control.accept(protocol).map_err(|e| e.to_string())?;
             let relay = self.clone();
             tokio::spawn(async move {
@@ -226,6 +230,7 @@ impl Relay {
             Kind::Manifest => self.serve_manifest(&mut stream).await,
             Kind::Session => self.serve_session(peer, &mut stream).await,
             Kind::Chunk => self.serve_chunk(peer, &mut stream).await,
+            Kind::Log => self.serve_log(&mut stream).await,
         };
         if let Err(e) = result {
             match e {
@@ -351,6 +356,7 @@ enum Kind {
     Manifest,
     Session,
     Chunk,
+    Log,
 }
 
 #[derive(Debug, thiserror::Error)]
