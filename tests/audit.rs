@@ -65,6 +65,14 @@ fn the_operator_predicts_its_payout_to_the_unit_and_the_viewer_checks_its_bill()
 
     let (passed, report) = chain.audit(start + 1, end, &[])?;
     ensure!(passed && report["discrepancies"] == serde_json::json!([]), "chain audit: {report}");
+
+    // The whole chain, for people, per hour; run again, it resumes from what it checked and says the same.
+    let first = chain.ferry(&viewer, &["audit", "--by", "hour", "--to-block", &end.to_string()])?;
+    for line in ["No discrepancies", "Earned per period", creator.account.as_str()] {
+        ensure!(first.contains(line), "the report lacks {line:?}:\n{first}");
+    }
+    let again = chain.ferry(&viewer, &["audit", "--by", "hour", "--to-block", &end.to_string()])?;
+    assert_eq!(again, first, "a resumed audit reports the same");
     Ok(())
 }
 

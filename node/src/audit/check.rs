@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ferry_primitives::{claim_id, AccountId, Balance, ClaimId, ContentId, SignedReceipt, Split, BPS_DENOMINATOR};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A claim as the chain stores it: its latest settled receipt (whole) and what was paid of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct State {
 }
 
 /// The `Ferry::Settled` event's fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Payout {
     #[serde(with = "hex::serde")]
     pub relay: AccountId,
@@ -92,22 +92,35 @@ pub struct Extrinsic {
 pub struct Block {
     pub number: u32,
     pub hash: [u8; 32],
+    /// When it was made (the timestamp inherent), in Unix milliseconds.
+    pub time_ms: u64,
     pub extrinsics: Vec<Extrinsic>,
 }
 
 /// What the audit found of one receipt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Line {
     pub block: u32,
+    /// The block's time, in Unix milliseconds.
+    pub time_ms: u64,
     pub extrinsic: u32,
-    /// `paid`, `short` (the lane ran dry: less paid than due) or `unchanged` (settled before; nothing moved).
-    pub status: &'static str,
+    pub status: Status,
     #[serde(flatten)]
     pub payout: Payout,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Paid,
+    /// The lane ran dry: less paid than due.
+    Short,
+    /// Settled before; nothing moved.
+    Unchanged,
+}
+
 /// A `settle` the chain ran and refused: none of its receipts moved money.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Refused {
     pub block: u32,
     pub extrinsic: u32,
@@ -118,7 +131,7 @@ pub struct Refused {
 }
 
 /// Where the chain's record differs from what its receipts and funds say it must be.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Discrepancy {
     pub block: u32,
     pub extrinsic: Option<u32>,
@@ -129,6 +142,8 @@ pub struct Discrepancy {
 
 #[derive(Debug, Clone, Default)]
 pub struct Checked {
+    /// The block's hash.
+    pub hash: [u8; 32],
     pub lines: Vec<Line>,
     pub refused: Vec<Refused>,
     pub discrepancies: Vec<Discrepancy>,
@@ -145,7 +160,7 @@ pub struct Rules {
 /// Rechecks `block` given the state before it and after it (each holding at least every entry the block's
 /// receipts name).
 pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -> Checked {
-    let mut out = Checked::default();
+    let mut out = Checked { hash: block.hash, ..Checked::default() };
     let mut claims = before.claims.clone();
     let mut lanes = before.lanes.clone();
     let mut touched_claims = Vec::new();
@@ -195,8 +210,9 @@ pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -
                 Ok(false) => {
                     out.lines.push(Line {
                         block: block.number,
+                        time_ms: block.time_ms,
                         extrinsic: x.index,
-                        status: "unchanged",
+                        status: Status::Unchanged,
                         payout: Payout {
                             relay,
                             viewer: r.viewer,
@@ -227,8 +243,9 @@ pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -
             let short = payout.paid < payout.due || payout.tip_paid < payout.tip_due;
             out.lines.push(Line {
                 block: block.number,
+                time_ms: block.time_ms,
                 extrinsic: x.index,
-                status: if short { "short" } else { "paid" },
+                status: if short { Status::Short } else { Status::Paid },
                 payout,
             });
             expected.push(payout);
@@ -459,7 +476,7 @@ mod tests {
             tip_paid: 100,
         };
         after.claims.insert((RELAY, viewer(), signed.receipt.claim), paid);
-        (Block { number: 7, hash: [0; 32], extrinsics: vec![x] }, after)
+        (Block { number: 7, extrinsics: vec![x], ..Block::default() }, after)
     }
 
     #[test]
@@ -468,7 +485,7 @@ mod tests {
         let c = check_block(&block, &before(10_000), &after, RULES);
         assert_eq!(c.discrepancies, vec![]);
         assert_eq!(c.lines.len(), 1);
-        assert_eq!(c.lines[0].status, "paid");
+        assert_eq!(c.lines[0].status, Status::Paid);
     }
 
     #[test]
@@ -551,10 +568,10 @@ mod tests {
             tip_paid: 0,
         };
         after.claims.insert((RELAY, viewer(), claim), paid);
-        let block = Block { number: 8, hash: [0; 32], extrinsics: vec![x] };
+        let block = Block { number: 8, extrinsics: vec![x], ..Block::default() };
         let c = check_block(&block, &before(500), &after, RULES);
         assert_eq!(c.discrepancies, vec![]);
-        assert_eq!(c.lines[0].status, "short");
+        assert_eq!(c.lines[0].status, Status::Short);
     }
 
     #[test]

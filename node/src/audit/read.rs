@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use ferry_primitives::{AccountId, ContentId, SignedReceipt};
+use futures::{StreamExt, TryStreamExt};
 use subxt::events::Phase;
 use subxt::utils::AccountId32;
 use subxt::{OnlineClient, PolkadotConfig};
@@ -21,9 +22,12 @@ pub enum ReadError {
     Chain(String),
 }
 
-fn at(block: u32) -> impl Fn(String) -> ReadError {
+fn at(block: u32) -> impl Fn(String) -> ReadError + Copy {
     move |error| ReadError::Block { block, error }
 }
+
+/// Storage reads in flight at once.
+const PARALLEL_READS: usize = 32;
 
 /// A chain to audit.
 #[derive(Clone)]
@@ -55,6 +59,17 @@ impl ChainSource {
         Ok(Rules { genesis: self.api.genesis_hash().0, fee_bps })
     }
 
+    /// The hash of block `n`.
+    pub async fn block_hash(&self, n: u32) -> Result<[u8; 32], ReadError> {
+        let client = self.api.at_block(n).await.map_err(|x| at(n)(x.to_string()))?;
+        Ok(client.block_ref().hash().0)
+    }
+
+    /// The chain's genesis hash.
+    pub fn genesis(&self) -> [u8; 32] {
+        self.api.genesis_hash().0
+    }
+
     pub async fn finalized(&self) -> Result<u32, ReadError> {
         let now = self.api.at_current_block().await.map_err(|e| ReadError::Chain(e.to_string()))?;
         Ok(now.block_number() as u32)
@@ -68,13 +83,16 @@ impl ChainSource {
         let client = self.api.at_block(n).await.map_err(|x| e(x.to_string()))?;
         let extrinsics = client.extrinsics().fetch().await.map_err(|x| e(x.to_string()))?;
         let events = client.events().fetch().await.map_err(|x| e(x.to_string()))?;
-        let mut block = Block { number: n, hash: client.block_ref().hash().0, extrinsics: Vec::new() };
+        let mut block = Block { number: n, hash: client.block_ref().hash().0, ..Block::default() };
         for x in extrinsics.iter() {
             let x = x.map_err(|x| e(x.to_string()))?;
             let settle = match x.decode_call_data_fields_as::<runtime::ferry::calls::Settle>() {
                 Some(call) => Some(call.map_err(|x| e(x.to_string()))?.batch.0.into_iter().map(|r| r.0).collect()),
                 None => None,
             };
+            if let Some(Ok(set)) = x.decode_call_data_fields_as::<runtime::timestamp::calls::Set>() {
+                block.time_ms = set.now;
+            }
             let signer = x.address_bytes().and_then(|a| a.get(1..33)).and_then(|a| <[u8; 32]>::try_from(a).ok());
             block.extrinsics.push(Extrinsic { index: x.index() as u32, signer, settle, ..Extrinsic::default() });
         }
@@ -138,24 +156,43 @@ impl ChainSource {
         let undelivered = storage.entry(runtime::storage().ferry().undelivered()).map_err(|x| e(x.to_string()))?;
         let mut state = State::default();
         let mut accounts = keys.accounts.clone();
-        for &key @ (relay, viewer, claim) in &keys.claims {
-            if let Some(v) = claims
-                .try_fetch((AccountId32(relay), AccountId32(viewer), claim))
-                .await
-                .map_err(|x| e(x.to_string()))?
-            {
-                state.claims.insert(key, claim_paid(v.decode().map_err(|x| e(x.to_string()))?));
+        // Many small reads at once: each is a round trip to the node.
+        let read_claims = futures::stream::iter(&keys.claims)
+            .map(|&key @ (relay, viewer, claim)| {
+                let claims = &claims;
+                async move {
+                    let v = claims
+                        .try_fetch((AccountId32(relay), AccountId32(viewer), claim))
+                        .await
+                        .map_err(|x| e(x.to_string()))?;
+                    let c = match v {
+                        Some(v) => Some(claim_paid(v.decode().map_err(|x| e(x.to_string()))?)),
+                        None => None,
+                    };
+                    Ok::<_, ReadError>((key, c))
+                }
+            })
+            .buffer_unordered(PARALLEL_READS);
+        for (key, c) in read_claims.try_collect::<Vec<_>>().await? {
+            if let Some(c) = c {
+                state.claims.insert(key, c);
             }
         }
-        for &key @ (viewer, relay) in &keys.lanes {
-            let l = lanes
-                .fetch((AccountId32(viewer), AccountId32(relay)))
-                .await
-                .map_err(|x| e(x.to_string()))?
-                .decode()
-                .map_err(|x| e(x.to_string()))?;
-            state.lanes.insert(key, l.funds);
-        }
+        let read_lanes = futures::stream::iter(&keys.lanes)
+            .map(|&key @ (viewer, relay)| {
+                let lanes = &lanes;
+                async move {
+                    let l = lanes
+                        .fetch((AccountId32(viewer), AccountId32(relay)))
+                        .await
+                        .map_err(|x| e(x.to_string()))?
+                        .decode()
+                        .map_err(|x| e(x.to_string()))?;
+                    Ok::<_, ReadError>((key, l.funds))
+                }
+            })
+            .buffer_unordered(PARALLEL_READS);
+        state.lanes.extend(read_lanes.try_collect::<Vec<_>>().await?);
         for &cid in &keys.contents {
             if let Some(v) = contents.try_fetch((cid,)).await.map_err(|x| e(x.to_string()))? {
                 let c = v.decode().map_err(|x| e(x.to_string()))?;

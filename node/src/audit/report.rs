@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use ferry_primitives::Balance;
 use serde::Serialize;
 
-use super::check::{Checked, Discrepancy, Line, Refused};
+use super::check::{Checked, Discrepancy, Line, Refused, Status};
 use super::relays::RelayLog;
 use crate::identity::account_hex;
 
@@ -26,6 +26,27 @@ pub struct Report {
     pub discrepancies: Vec<Discrepancy>,
     /// Relays' receipt logs, when asked for (`--relay`).
     pub relays: Vec<RelayLog>,
+    /// What each relay and each content earned per hour or day, when asked for (`--by`).
+    pub by_period: Vec<Period>,
+}
+
+/// One relay's or one content's earnings in one hour or day.
+#[derive(Debug, Clone, Serialize)]
+pub struct Period {
+    /// `relay` or `content`.
+    pub kind: &'static str,
+    pub of: String,
+    /// The period's start, UTC (`2026-12-07 13:00`).
+    pub start: String,
+    pub receipts: usize,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub paid: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub tips: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub operator: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub creator: Balance,
 }
 
 /// Sums over the payouts of one relay, lane or content.
@@ -65,6 +86,7 @@ impl Report {
             refused: Vec::new(),
             discrepancies: Vec::new(),
             relays: Vec::new(),
+            by_period: Vec::new(),
         }
     }
 
@@ -97,10 +119,10 @@ impl Report {
             t.operator += p.operator_paid;
             t.creator += p.creator_paid;
             t.burned += p.burned;
-            let short = l.status == "short";
+            let short = l.status == Status::Short;
             claims
                 .entry((k, p.relay, p.claim))
-                .and_modify(|c| *c = if l.status == "unchanged" { *c } else { (p.bytes, short) })
+                .and_modify(|c| *c = if l.status == Status::Unchanged { *c } else { (p.bytes, short) })
                 .or_insert((p.bytes, short));
         }
         for ((k, _, _), (bytes, short)) in claims {
@@ -111,6 +133,33 @@ impl Report {
             }
         }
         out.into_values().collect()
+    }
+
+    /// Sums every payout per relay and per content over periods of `period_ms` (an hour, a day), by block time.
+    pub fn split_by(&mut self, period_ms: u64) {
+        let mut rows: BTreeMap<(&'static str, String, u64), Period> = BTreeMap::new();
+        for l in self.payouts.iter().filter(|l| l.status != Status::Unchanged) {
+            let p = &l.payout;
+            let start = l.time_ms - l.time_ms % period_ms.max(1);
+            for (kind, of) in [("relay", account_hex(&p.relay)), ("content", hex::encode(p.content))] {
+                let row = rows.entry((kind, of.clone(), start)).or_insert_with(|| Period {
+                    kind,
+                    of,
+                    start: utc(start),
+                    receipts: 0,
+                    paid: 0,
+                    tips: 0,
+                    operator: 0,
+                    creator: 0,
+                });
+                row.receipts += 1;
+                row.paid += p.paid;
+                row.tips += p.tip_paid;
+                row.operator += p.operator_paid;
+                row.creator += p.creator_paid;
+            }
+        }
+        self.by_period = rows.into_values().collect();
     }
 
     /// The report for people.
@@ -140,7 +189,7 @@ impl Report {
                 );
             }
         }
-        let short: Vec<&Line> = self.payouts.iter().filter(|l| l.status == "short").collect();
+        let short: Vec<&Line> = self.payouts.iter().filter(|l| l.status == Status::Short).collect();
         if !short.is_empty() {
             let _ = writeln!(o, "\nUnderfunded (the viewer's lane ran dry; the relay may settle the rest later):");
             for l in short {
@@ -169,6 +218,23 @@ impl Report {
                 );
             }
         }
+        if !self.by_period.is_empty() {
+            let _ = writeln!(o, "\nEarned per period (relays: the operator's part; contents: the creator's):");
+            let top = self.by_period.iter().map(|p| p.operator.max(p.creator)).max().unwrap_or(0).max(1);
+            let mut last = "";
+            for p in &self.by_period {
+                if p.of != last {
+                    let _ = writeln!(o, "  {} {}", p.kind, p.of);
+                    last = &p.of;
+                }
+                let amount = if p.kind == "relay" { p.operator } else { p.creator };
+                let bar = "#".repeat((amount.saturating_mul(30) / top) as usize);
+                let _ = writeln!(o, "    {}  {:>20}  {:<30}  {} receipts", p.start, amount, bar, p.receipts);
+            }
+        }
+        for log in &self.relays {
+            let _ = write!(o, "\n{}", log.text());
+        }
         if self.discrepancies.is_empty() {
             let _ =
                 writeln!(o, "\nNo discrepancies: every payout matches its receipts, its lane and the chain's events.");
@@ -192,4 +258,10 @@ pub fn describe(d: &Discrepancy) -> String {
         let _ = write!(s, " claim {c}");
     }
     format!("{s}: {}", d.what)
+}
+
+/// `time_ms` (Unix milliseconds) as a UTC date and time to the minute.
+fn utc(time_ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(time_ms as i64)
+        .map_or_else(|| format!("{time_ms} ms"), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }

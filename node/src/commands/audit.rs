@@ -25,9 +25,22 @@ pub struct AuditArgs {
     /// Also read these relays' receipt logs (`/ip4/…/tcp/…/p2p/<peer id>`) and check them against the chain.
     #[arg(long, value_name = "MULTIADDR")]
     pub relay: Vec<libp2p::Multiaddr>,
+    /// Check every block again rather than resume from what earlier runs checked (kept in
+    /// ~/.cache/ferry/audit, for audits from block 1).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Also sum what each relay and each content earned per hour or per day.
+    #[arg(long, value_enum, value_name = "PERIOD")]
+    pub by: Option<Period>,
     /// The report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Period {
+    Hour,
+    Day,
 }
 
 pub async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
@@ -55,8 +68,16 @@ pub async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_prefix("auditing");
-    let mut report = audit_chain(&source, from, to, |_| bar.inc(1)).await?;
+    let cache = super::cache_dir().join("audit");
+    let cache = (!args.no_cache).then(|| crate::audit::cache::Cache::path(&cache, source.genesis()));
+    let mut report = audit_chain(&source, from, to, cache.as_deref(), |_| bar.inc(1)).await?;
     bar.finish_and_clear();
+    if let Some(period) = args.by {
+        report.split_by(match period {
+            Period::Hour => 3_600_000,
+            Period::Day => 86_400_000,
+        });
+    }
     if !args.relay.is_empty() {
         report.relays = relay_logs(&source, &args.relay, to).await?;
     }
