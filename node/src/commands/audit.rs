@@ -121,7 +121,7 @@ async fn own(ctx: &Context, source: &ChainSource, args: AuditArgs) -> anyhow::Re
     let account = ctx.identity()?.account;
     let view = match LedgerView::read(&ctx.home) {
         Err(LedgerError::InUse(_)) => anyhow::bail!(
-            "a ferry process is running on this home and holds its ledger; stop it first (`systemctl stop ferry` \
+            "a ferry process is running on this home and holds its ledger; stop it first (`systemctl stop ferry-relay` \
              for the service), then audit"
         ),
         other => other?,
