@@ -438,8 +438,6 @@ fn one_block_settles_a_full_batch_of_receipts() -> Result<()> {
     Ok(())
 }
 
-/// The latest receipt of every claim in a relay's ledger, rebuilt from `ferry receipts --json`.
-
 /// The stuffer's tip on each remark: 2,000 times the 50,000 that once kept every settlement out of 61 blocks.
 const STUFFER_TIP: Balance = 100_000_000;
 

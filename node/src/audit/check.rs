@@ -250,7 +250,7 @@ pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -
             });
             expected.push(payout);
         }
-        compare_events(&expected, &x.settled, &mut out.discrepancies, |c, w| differs(c, w));
+        compare_events(&expected, &x.settled, &mut out.discrepancies, differs);
         // Payouts leave the pot once per payee; one held before is paid with it.
         for (payee, amount) in payees.into_iter().filter(|(_, a)| *a > 0) {
             let owed = amount + before.undelivered.get(&payee).copied().unwrap_or(0);

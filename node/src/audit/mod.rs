@@ -78,7 +78,7 @@ pub async fn audit_chain(
         if let Some((c, path)) = &mut kept {
             if n == c.checked_to + 1 {
                 c.add(n, checked.hash, &checked);
-                if n % SAVE_EVERY == 0 {
+                if n.is_multiple_of(SAVE_EVERY) {
                     c.save(path)?;
                 }
             }

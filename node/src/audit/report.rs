@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use ferry_primitives::Balance;
 use serde::Serialize;
 
-use super::check::{Checked, Discrepancy, Line, Refused, Status};
+use super::check::{Checked, ClaimKey, Discrepancy, Line, Refused, Status};
 use super::relays::RelayLog;
 use crate::identity::account_hex;
 
@@ -108,7 +108,7 @@ impl Report {
     fn totals(&self, key: impl Fn(&Line) -> String) -> Vec<Totals> {
         let mut out: BTreeMap<String, Totals> = BTreeMap::new();
         // A claim's bytes and shortness are those of its latest payout.
-        let mut claims: BTreeMap<(String, [u8; 32], [u8; 16]), (u64, bool)> = BTreeMap::new();
+        let mut claims: BTreeMap<(String, ClaimKey), (u64, bool)> = BTreeMap::new();
         for l in &self.payouts {
             let p = &l.payout;
             let k = key(l);
@@ -121,11 +121,11 @@ impl Report {
             t.burned += p.burned;
             let short = l.status == Status::Short;
             claims
-                .entry((k, p.relay, p.claim))
+                .entry((k, (p.relay, p.viewer, p.claim)))
                 .and_modify(|c| *c = if l.status == Status::Unchanged { *c } else { (p.bytes, short) })
                 .or_insert((p.bytes, short));
         }
-        for ((k, _, _), (bytes, short)) in claims {
+        for ((k, _), (bytes, short)) in claims {
             if let Some(t) = out.get_mut(&k) {
                 t.claims += 1;
                 t.bytes += bytes;
