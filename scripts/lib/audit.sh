@@ -26,8 +26,9 @@ audit_run() {
   genesis=$("$ferry" chain status --json --rpc-port "$audit_port" | jq -r .genesis)
   start=$("$ferry" chain status --json --rpc-port "$audit_port" | jq -r .finalized)
   "$examples/audit_bench" "$relay" "$cid" "${genesis#0x}" "$n" >/dev/null
-  rf relay --listen /ip4/127.0.0.1/tcp/0 >"$run/relay.log" 2>&1 &
+  "$ferry" --home "$relay" --chain "$audit_chain" relay --listen /ip4/127.0.0.1/tcp/0 >"$run/relay.log" 2>&1 &
   local pid=$!
+  pids+=("$pid")
   # Settled when every claim is.
   for _ in $(seq 3600); do
     if [[ $("$ferry" --home "$relay" earnings --json 2>/dev/null | jq '[.claims[] | select(.state == "settled" or .state == "short")] | length') == "$n" ]]; then
