@@ -12,7 +12,6 @@ use anyhow::{bail, ensure, Context, Result};
 use ferry_primitives::{Domain, Receipt, SignedReceipt};
 
 pub mod netns;
-pub mod stuffer;
 
 /// The `ferry` binary to test: `FERRY_BIN` (scripts/test sets it to the one cargo built with the fault-injection
 /// feature), else the one `cargo build` put next to this test's folder.

@@ -438,40 +438,6 @@ fn one_block_settles_a_full_batch_of_receipts() -> Result<()> {
     Ok(())
 }
 
-/// The stuffer's tip on each remark: 2,000 times the 50,000 that once kept every settlement out of 61 blocks.
-const STUFFER_TIP: Balance = 100_000_000;
-
-/// Censorship by block stuffing: an attacker fills the normal space of every block with one remark at a high tip,
-/// so that a settlement sent without a tip never fits beside it. The relay sends it again with a doubling tip, which
-/// the pool weighs per byte against the remark's, and it lands while the stuffer goes on filling the blocks around
-/// it.
-#[test]
-fn a_block_stuffer_cannot_keep_a_relays_settlement_out() -> Result<()> {
-    let solo = Solo::new(TestChain::node()?, 1000)?;
-    let attacker = Home::dev(solo._root.path(), "stuffer", "operator", 1000)?;
-    let stuffer = stuffer::Stuffer::start(&solo.chain, &attacker, STUFFER_TIP)?;
-    stuffer.wait_stuffing(3, Duration::from_secs(60))?;
-    let (relay, addr) = relay_on(&solo.chain, &solo.creator, &[])?;
-    play(&solo.chain, &solo.viewer, &solo.cid, &addr, 6)?;
-    let settled = solo.creator.wait_settled(1, Duration::from_secs(240));
-    let seen = stuffer.stop()?;
-    relay.stop()?;
-    let e =
-        settled.with_context(|| format!("blocks the stuffer saw: {seen:?}\nrelay:\n{}", solo.creator.log("relay")))?;
-    let landed = e["claims"][0]["block_number"].as_u64().context("settled claim has a block")?;
-    let log = solo.creator.log("relay");
-    ensure!(log.contains("did not get into a block; sending it with a tip"), "sent without a tip and landed: {log}");
-    // From the first block the stuffer filled to the settlement's, it filled every one but the settlement's.
-    let first = seen.iter().find(|s| s.stuffed).context("the stuffer filled no block")?.number;
-    let window: Vec<_> = seen.iter().filter(|s| (first..=landed).contains(&s.number)).collect();
-    let missed: Vec<u64> = window.iter().filter(|s| !s.stuffed && s.settles == 0).map(|s| s.number).collect();
-    ensure!(window.len() > 20, "the settlement landed {} blocks after stuffing began", window.len());
-    ensure!(missed.len() * 20 <= window.len(), "the stuffer left blocks {missed:?} free of {}", window.len());
-    ensure!(window.iter().any(|s| s.number == landed && s.settles > 0), "the settlement's block: {seen:?}");
-    ensure!(seen.iter().any(|s| s.number > landed && s.stuffed), "the stuffer stopped filling blocks: {seen:?}");
-    Ok(())
-}
-
 /// A settlement that landed while the relay was down (as when it dies between the chain's finality and its ledger
 /// write) is paid to the operator all the same; `ferry earnings` must then report what the chain's `Settled` events
 /// paid, not only what the relay saw itself.
