@@ -43,8 +43,7 @@ fn the_operator_predicts_its_payout_to_the_unit_and_the_viewer_checks_its_bill()
     let operator = number(&predicted["next_total"]["operator"]);
     ensure!(operator > 0, "nothing predicted: {predicted}");
 
-    let cfg = creator.dir.join("config.toml");
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg)?.replace("settle_every_ms = 600000", "settle_every_ms = 1000"))?;
+    creator.set_config("settle_every_ms = 600000", "settle_every_ms = 1000")?;
     let (origin, _) = relay_on(&chain, &creator, &[])?;
     creator.wait_settled(1, Duration::from_secs(90))?;
     origin.stop()?;

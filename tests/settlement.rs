@@ -214,8 +214,7 @@ fn a_relay_killed_before_settling_settles_once_after_restart_and_resubmission_pa
     ensure!(e["settled"] == "0" && e["pending"] != "0", "receipts wait unsettled after the crash: {e}");
     assert_eq!(books(&c, &creator, None, &viewer)?.viewer_lane, before.viewer_lane, "nothing settled yet");
 
-    let cfg = creator.dir.join("config.toml");
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg)?.replace("settle_every_ms = 600000", "settle_every_ms = 1000"))?;
+    creator.set_config("settle_every_ms = 600000", "settle_every_ms = 1000")?;
     let (origin, _) = relay_on(&chain, &creator, &[])?;
     creator.wait_settled(1, Duration::from_secs(90))?;
     origin.stop()?;
@@ -453,8 +452,7 @@ fn earnings_match_the_chains_payouts_after_a_settlement_the_relay_never_saw() ->
     let (_, payouts) = block_on(c.settle(latest_receipts(&creator, chain_genesis(&chain)?)?))?;
     ensure!(!payouts.is_empty(), "the settlement paid nothing");
 
-    let cfg = creator.dir.join("config.toml");
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg)?.replace("settle_every_ms = 600000", "settle_every_ms = 1000"))?;
+    creator.set_config("settle_every_ms = 600000", "settle_every_ms = 1000")?;
     let (origin, _) = relay_on(&chain, &creator, &[])?;
     let e = creator.wait_settled(1, Duration::from_secs(90))?;
     origin.stop()?;
