@@ -12,6 +12,7 @@ use anyhow::{bail, ensure, Context, Result};
 use ferry_primitives::{Domain, Receipt, SignedReceipt};
 
 pub mod netns;
+pub mod stuffer;
 
 /// The `ferry` binary to test: `FERRY_BIN` (scripts/test sets it to the one cargo built with the fault-injection
 /// feature), else the one `cargo build` put next to this test's folder.
@@ -297,6 +298,8 @@ pub struct TestChain {
     pub port: u16,
     pub url: String,
     kind: Option<&'static str>,
+    /// Milliseconds between blocks, when not the default.
+    block_ms: Option<u64>,
 }
 
 impl TestChain {
@@ -311,9 +314,18 @@ impl TestChain {
         TestChain::of(Some("node"))
     }
 
+    /// The real node, making a block every `block_ms`.
+    pub fn node_with_blocks_every(block_ms: u64) -> Result<TestChain> {
+        TestChain::of_kind(Some("node"), Some(block_ms))
+    }
+
     fn of(kind: Option<&'static str>) -> Result<TestChain> {
+        TestChain::of_kind(kind, None)
+    }
+
+    fn of_kind(kind: Option<&'static str>, block_ms: Option<u64>) -> Result<TestChain> {
         let port = free_port()?;
-        let chain = TestChain { port, url: format!("ws://127.0.0.1:{port}"), kind };
+        let chain = TestChain { port, url: format!("ws://127.0.0.1:{port}"), kind, block_ms };
         chain.cli(&["up", "--fresh"])?;
         Ok(chain)
     }
@@ -323,6 +335,9 @@ impl TestChain {
         cmd.args(["chain"]).args(args);
         if let (Some(kind), Some(&"up")) = (self.kind, args.first()) {
             cmd.args(["--kind", kind]);
+        }
+        if let (Some(ms), Some(&"up")) = (self.block_ms, args.first()) {
+            cmd.args(["--block-ms", &ms.to_string()]);
         }
         let out = cmd.args(["--rpc-port", &self.port.to_string()]).env("FERRY_LOG", "warn").output()?;
         if !out.status.success() {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checked, Discrepancy, Line, Refused};
+use super::check::{Checked, Discrepancy, Line, Refused, Tip};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Cache {
@@ -16,6 +16,8 @@ pub struct Cache {
     /// The hash of block `checked_to`: dev chains made from one spec share a genesis hash, so this tells them apart.
     pub last_hash: String,
     pub lines: Vec<Line>,
+    #[serde(default)]
+    pub tips: Vec<Tip>,
     pub refused: Vec<Refused>,
     pub discrepancies: Vec<Discrepancy>,
 }
@@ -49,6 +51,7 @@ impl Cache {
     pub fn add(&mut self, block: u32, hash: [u8; 32], checked: &Checked) {
         self.last_hash = hex::encode(hash);
         self.lines.extend(checked.lines.iter().cloned());
+        self.tips.extend(checked.tips.iter().cloned());
         self.refused.extend(checked.refused.iter().cloned());
         self.discrepancies.extend(checked.discrepancies.iter().cloned());
         self.checked_to = block;

@@ -68,6 +68,37 @@ pub struct Payout {
     pub burned: Balance,
 }
 
+/// The `Ferry::Tipped` event's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TipEvent {
+    pub content: ContentId,
+    pub from: AccountId,
+    pub creator: AccountId,
+    pub amount: Balance,
+    pub burned: Balance,
+}
+
+/// A direct tip (`Ferry::tip`) as the audit recomputed it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tip {
+    pub block: u32,
+    pub time_ms: u64,
+    pub extrinsic: u32,
+    #[serde(with = "hex::serde")]
+    pub from: AccountId,
+    #[serde(with = "hex::serde")]
+    pub content: ContentId,
+    #[serde(with = "hex::serde")]
+    pub creator: AccountId,
+    /// What the tipper gave.
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub amount: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub creator_paid: Balance,
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub burned: Balance,
+}
+
 /// One extrinsic of a block, as far as the audit cares.
 #[derive(Debug, Clone, Default)]
 pub struct Extrinsic {
@@ -75,6 +106,13 @@ pub struct Extrinsic {
     pub signer: Option<AccountId>,
     /// The receipts, when the call is `Ferry::settle`.
     pub settle: Option<Vec<SignedReceipt>>,
+    /// The content and amount, when the call is `Ferry::tip`.
+    pub tip: Option<(ContentId, Balance)>,
+    pub tipped: Vec<TipEvent>,
+    /// Transfers out of the signer's account: (to, amount).
+    pub from_signer: Vec<(AccountId, Balance)>,
+    /// Burned from the signer's account.
+    pub signer_burned: Balance,
     /// The error when it failed (nothing it did stands).
     pub failed: Option<String>,
     pub settled: Vec<Payout>,
@@ -145,6 +183,7 @@ pub struct Checked {
     /// The block's hash.
     pub hash: [u8; 32],
     pub lines: Vec<Line>,
+    pub tips: Vec<Tip>,
     pub refused: Vec<Refused>,
     pub discrepancies: Vec<Discrepancy>,
 }
@@ -172,6 +211,9 @@ pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -
             claim: claim.map(hex::encode),
             what,
         };
+        if let (Some(tip), None) = (x.tip, &x.failed) {
+            check_tip(block, x, tip, before.contents.get(&tip.0).or(after.contents.get(&tip.0)), rules, &mut out);
+        }
         let Some(batch) = &x.settle else {
             if x.failed.is_none() {
                 for (key, funds) in &x.lanes {
@@ -296,6 +338,50 @@ pub fn check_block(block: &Block, before: &State, after: &State, rules: Rules) -
         }
     }
     out
+}
+
+/// Rechecks a direct tip that went through: split as every tip is, to the content's creator, and moved as the
+/// `Tipped` event says.
+/// `registered` is the content's (creator, share) as the chain holds it.
+fn check_tip(
+    block: &Block,
+    x: &Extrinsic,
+    (content, amount): (ContentId, Balance),
+    registered: Option<&(AccountId, u16)>,
+    rules: Rules,
+    out: &mut Checked,
+) {
+    let mut differs = |what: String| {
+        out.discrepancies.push(Discrepancy { block: block.number, extrinsic: Some(x.index), claim: None, what })
+    };
+    let from = x.signer.unwrap_or_default();
+    let Some(&(creator, _)) = registered else {
+        differs(format!("the chain took a tip for content {} that is not registered", hex::encode(content)));
+        return;
+    };
+    let split = Split::tip(amount, rules.fee_bps);
+    let want = TipEvent { content, from, creator, amount: split.creator, burned: split.burn };
+    if x.tipped != [want] {
+        differs(format!("the Tipped events are {:?}; a tip of {amount} makes them [{want:?}]", x.tipped));
+    }
+    let moved: Balance = x.from_signer.iter().filter(|(to, _)| *to == creator).map(|(_, a)| a).sum();
+    if moved != split.creator || x.signer_burned != split.burn {
+        differs(format!(
+            "the tip moved {moved} to the creator and burned {}; a tip of {amount} makes it {} and {}",
+            x.signer_burned, split.creator, split.burn
+        ));
+    }
+    out.tips.push(Tip {
+        block: block.number,
+        time_ms: block.time_ms,
+        extrinsic: x.index,
+        from,
+        content,
+        creator,
+        amount,
+        creator_paid: split.creator,
+        burned: split.burn,
+    });
 }
 
 /// What settling `signed` pays, given the claim's settled totals and the lane's funds (which it lowers), as the
@@ -477,6 +563,42 @@ mod tests {
         };
         after.claims.insert((RELAY, viewer(), signed.receipt.claim), paid);
         (Block { number: 7, extrinsics: vec![x], ..Block::default() }, after)
+    }
+
+    /// A direct tip of 1,000 from the viewer: 5% burns, the creator gets the rest.
+    fn tip_block() -> Block {
+        let x = Extrinsic {
+            index: 3,
+            signer: Some(viewer()),
+            tip: Some((CONTENT, 1_000)),
+            tipped: vec![TipEvent { content: CONTENT, from: viewer(), creator: CREATOR, amount: 950, burned: 50 }],
+            from_signer: vec![(CREATOR, 950)],
+            signer_burned: 50,
+            ..Extrinsic::default()
+        };
+        Block { number: 9, extrinsics: vec![x], ..Block::default() }
+    }
+
+    #[test]
+    fn a_direct_tip_is_split_and_moved_as_its_event_says() {
+        let c = check_block(&tip_block(), &before(0), &before(0), RULES);
+        assert_eq!(c.discrepancies, vec![]);
+        let t = &c.tips[..];
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].from, t[0].creator, t[0].amount, t[0].creator_paid, t[0].burned),
+            (viewer(), CREATOR, 1_000, 950, 50)
+        );
+    }
+
+    #[test]
+    fn a_tip_that_burned_less_than_the_fee_is_named() {
+        let mut block = tip_block();
+        let x = &mut block.extrinsics[0];
+        (x.tipped[0].amount, x.tipped[0].burned, x.from_signer[0].1, x.signer_burned) = (990, 10, 990, 10);
+        let c = check_block(&block, &before(0), &before(0), RULES);
+        assert_eq!(c.discrepancies.len(), 2, "the event and the balances: {:?}", c.discrepancies);
+        assert!(c.discrepancies.iter().all(|d| d.block == 9 && d.extrinsic == Some(3)));
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub async fn audit_chain(
         report.add(Checked {
             hash: [0; 32],
             lines: c.lines.iter().filter(|l| take(l)).cloned().collect(),
+            tips: c.tips.iter().filter(|t| t.block <= upto).cloned().collect(),
             refused: c.refused.iter().filter(|r| r.block <= upto).cloned().collect(),
             discrepancies: c.discrepancies.iter().filter(|d| d.block <= upto).cloned().collect(),
         });
@@ -67,7 +68,7 @@ pub async fn audit_chain(
     let mut blocks = futures::stream::iter(next..=to)
         .map(|n| async move {
             let block = source.block(n).await?;
-            if block.extrinsics.iter().all(|x| x.settle.is_none()) {
+            if block.extrinsics.iter().all(|x| x.settle.is_none() && x.tip.is_none()) {
                 return Ok::<_, ReadError>(Checked { hash: block.hash, ..Checked::default() });
             }
             let keys = Keys::of_block(&block);

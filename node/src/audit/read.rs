@@ -9,7 +9,7 @@ use subxt::events::Phase;
 use subxt::utils::AccountId32;
 use subxt::{OnlineClient, PolkadotConfig};
 
-use super::check::{Block, ClaimKey, ClaimPaid, Extrinsic, LaneKey, Payout, Rules, State};
+use super::check::{Block, ClaimKey, ClaimPaid, Extrinsic, LaneKey, Payout, Rules, State, TipEvent};
 use crate::chain::runtime;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,7 @@ impl ChainSource {
     /// Block `n`'s extrinsics that matter to the audit: every `settle`, and lanes funded or emptied.
     pub async fn block(&self, n: u32) -> Result<Block, ReadError> {
         use runtime::balances::events::{Burned, Transfer};
-        use runtime::ferry::events::{LaneFunded, LaneWithdrawn, PayoutHeld, Settled};
+        use runtime::ferry::events::{LaneFunded, LaneWithdrawn, PayoutHeld, Settled, Tipped};
         let e = at(n);
         let client = self.api.at_block(n).await.map_err(|x| e(x.to_string()))?;
         let extrinsics = client.extrinsics().fetch().await.map_err(|x| e(x.to_string()))?;
@@ -93,8 +93,12 @@ impl ChainSource {
             if let Some(Ok(set)) = x.decode_call_data_fields_as::<runtime::timestamp::calls::Set>() {
                 block.time_ms = set.now;
             }
+            let tip = match x.decode_call_data_fields_as::<runtime::ferry::calls::Tip>() {
+                Some(call) => call.map(|t| Some((t.content, t.amount))).map_err(|x| e(x.to_string()))?,
+                None => None,
+            };
             let signer = x.address_bytes().and_then(|a| a.get(1..33)).and_then(|a| <[u8; 32]>::try_from(a).ok());
-            block.extrinsics.push(Extrinsic { index: x.index() as u32, signer, settle, ..Extrinsic::default() });
+            block.extrinsics.push(Extrinsic { index: x.index() as u32, signer, settle, tip, ..Extrinsic::default() });
         }
         let metadata = client.metadata();
         for ev in events.iter() {
@@ -127,15 +131,28 @@ impl ChainSource {
             } else if let Some(h) = ev.decode_fields_as::<PayoutHeld>() {
                 let h = h.map_err(|x| e(x.to_string()))?;
                 x.held.push((h.who.0, h.amount));
+            } else if let Some(t) = ev.decode_fields_as::<Tipped>() {
+                let t = t.map_err(|x| e(x.to_string()))?;
+                x.tipped.push(TipEvent {
+                    content: t.content,
+                    from: t.from.0,
+                    creator: t.creator.0,
+                    amount: t.amount,
+                    burned: t.burned,
+                });
             } else if let Some(t) = ev.decode_fields_as::<Transfer>() {
                 let t = t.map_err(|x| e(x.to_string()))?;
                 if t.from.0 == self.pot {
                     x.from_pot.push((t.to.0, t.amount));
+                } else if Some(t.from.0) == x.signer {
+                    x.from_signer.push((t.to.0, t.amount));
                 }
             } else if let Some(b) = ev.decode_fields_as::<Burned>() {
                 let b = b.map_err(|x| e(x.to_string()))?;
                 if b.who.0 == self.pot {
                     x.pot_burned += b.amount;
+                } else if Some(b.who.0) == x.signer {
+                    x.signer_burned += b.amount;
                 }
             } else if let Some(f) = ev.decode_fields_as::<runtime::system::events::ExtrinsicFailed>() {
                 let f = f.map_err(|x| e(x.to_string()))?;
@@ -259,11 +276,12 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// Everything `block`'s receipts and lane changes name.
+    /// Everything `block`'s receipts, tips and lane changes name.
     pub fn of_block(block: &Block) -> Keys {
         let mut keys = Keys::default();
         for x in &block.extrinsics {
             keys.lanes.extend(x.lanes.iter().map(|(k, _)| *k));
+            keys.contents.extend(x.tip.map(|(content, _)| content));
             let (Some(batch), Some(relay)) = (&x.settle, x.signer) else { continue };
             keys.accounts.insert(relay);
             for SignedReceipt { receipt: r, .. } in batch {

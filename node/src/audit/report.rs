@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use ferry_primitives::Balance;
 use serde::Serialize;
 
-use super::check::{Checked, ClaimKey, Discrepancy, Line, Refused, Status};
+use super::check::{Checked, ClaimKey, Discrepancy, Line, Refused, Status, Tip};
 use super::relays::RelayLog;
 use crate::identity::account_hex;
 
@@ -18,6 +18,8 @@ pub struct Report {
     pub to_block: u32,
     /// Settlements recomputed from their receipts, one per receipt.
     pub payouts: Vec<Line>,
+    /// Tips given straight to creators (`ferry tip`), outside any receipt.
+    pub direct_tips: Vec<Tip>,
     pub by_relay: Vec<Totals>,
     pub by_lane: Vec<Totals>,
     pub by_content: Vec<Totals>,
@@ -71,6 +73,10 @@ pub struct Totals {
     pub burned: Balance,
     /// Claims whose lane ran dry before they were paid in full.
     pub short: usize,
+    /// Direct tips to a content's creator (what tippers gave; its creator and burned parts are in `creator` and
+    /// `burned`).
+    #[serde(with = "crate::money::earnings::decimal")]
+    pub direct_tips: Balance,
 }
 
 impl Report {
@@ -80,6 +86,7 @@ impl Report {
             from_block,
             to_block,
             payouts: Vec::new(),
+            direct_tips: Vec::new(),
             by_relay: Vec::new(),
             by_lane: Vec::new(),
             by_content: Vec::new(),
@@ -93,6 +100,7 @@ impl Report {
     /// Adds one block's findings, in block order.
     pub fn add(&mut self, checked: Checked) {
         self.payouts.extend(checked.lines);
+        self.direct_tips.extend(checked.tips);
         self.refused.extend(checked.refused);
         self.discrepancies.extend(checked.discrepancies);
     }
@@ -103,6 +111,20 @@ impl Report {
         self.by_lane =
             self.totals(|l| format!("{} -> {}", account_hex(&l.payout.viewer), account_hex(&l.payout.relay)));
         self.by_content = self.totals(|l| hex::encode(l.payout.content));
+        for tip in &self.direct_tips {
+            let of = hex::encode(tip.content);
+            let at = match self.by_content.binary_search_by(|t| t.of.cmp(&of)) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.by_content.insert(i, Totals { of, ..Totals::default() });
+                    i
+                }
+            };
+            let t = &mut self.by_content[at];
+            t.direct_tips += tip.amount;
+            t.creator += tip.creator_paid;
+            t.burned += tip.burned;
+        }
     }
 
     fn totals(&self, key: impl Fn(&Line) -> String) -> Vec<Totals> {
@@ -135,29 +157,38 @@ impl Report {
         out.into_values().collect()
     }
 
-    /// Sums every payout per relay and per content over periods of `period_ms` (an hour, a day), by block time.
+    /// Sums every payout per relay and per content over periods of `period_ms` (an hour, a day), by block time;
+    /// direct tips count to their content.
     pub fn split_by(&mut self, period_ms: u64) {
         let mut rows: BTreeMap<(&'static str, String, u64), Period> = BTreeMap::new();
+        let key = |kind: &'static str, of: String, time_ms: u64| (kind, of, time_ms - time_ms % period_ms.max(1));
+        let empty = |(kind, of, start): &(&'static str, String, u64)| Period {
+            kind,
+            of: of.clone(),
+            start: utc(*start),
+            receipts: 0,
+            paid: 0,
+            tips: 0,
+            operator: 0,
+            creator: 0,
+        };
         for l in self.payouts.iter().filter(|l| l.status != Status::Unchanged) {
             let p = &l.payout;
-            let start = l.time_ms - l.time_ms % period_ms.max(1);
             for (kind, of) in [("relay", account_hex(&p.relay)), ("content", hex::encode(p.content))] {
-                let row = rows.entry((kind, of.clone(), start)).or_insert_with(|| Period {
-                    kind,
-                    of,
-                    start: utc(start),
-                    receipts: 0,
-                    paid: 0,
-                    tips: 0,
-                    operator: 0,
-                    creator: 0,
-                });
+                let k = key(kind, of, l.time_ms);
+                let row = rows.entry(k.clone()).or_insert_with(|| empty(&k));
                 row.receipts += 1;
                 row.paid += p.paid;
                 row.tips += p.tip_paid;
                 row.operator += p.operator_paid;
                 row.creator += p.creator_paid;
             }
+        }
+        for tip in &self.direct_tips {
+            let k = key("content", hex::encode(tip.content), tip.time_ms);
+            let row = rows.entry(k.clone()).or_insert_with(|| empty(&k));
+            row.tips += tip.amount;
+            row.creator += tip.creator_paid;
         }
         self.by_period = rows.into_values().collect();
     }
@@ -168,10 +199,11 @@ impl Report {
         let receipts = self.payouts.len();
         let _ = writeln!(
             o,
-            "Audit of blocks {}..={} of chain {}: {receipts} settled receipts, {} refused settlements.",
+            "Audit of blocks {}..={} of chain {}: {receipts} settled receipts, {} direct tips, {} refused settlements.",
             self.from_block,
             self.to_block,
             self.chain,
+            self.direct_tips.len(),
             self.refused.len()
         );
         for (title, rows) in
@@ -182,11 +214,15 @@ impl Report {
             }
             let _ = writeln!(o, "\nPer {title}:");
             for t in rows {
-                let _ = writeln!(
+                let _ = write!(
                     o,
-                    "  {}\n    claims {} ({} short), bytes {}, due {}, paid {} + tips {}: operator {}, creator {}, burned {}",
-                    t.of, t.claims, t.short, t.bytes, t.due, t.paid, t.tips, t.operator, t.creator, t.burned
+                    "  {}\n    claims {} ({} short), bytes {}, due {}, paid {} + tips {}",
+                    t.of, t.claims, t.short, t.bytes, t.due, t.paid, t.tips
                 );
+                if t.direct_tips > 0 {
+                    let _ = write!(o, " + direct tips {}", t.direct_tips);
+                }
+                let _ = writeln!(o, ": operator {}, creator {}, burned {}", t.operator, t.creator, t.burned);
             }
         }
         let short: Vec<&Line> = self.payouts.iter().filter(|l| l.status == Status::Short).collect();

@@ -259,11 +259,17 @@ impl Chain {
             .await
             .map_err(|_| ChainError::Timeout(PROBE_TIMEOUT))?
             .map_err(rpc)?;
+        let params = subxt::config::polkadot::PolkadotExtrinsicParamsBuilder::<PolkadotConfig>::new().tip(tip).build();
+        let progress = tokio::time::timeout(
+            CALL_TIMEOUT,
+            at.transactions().sign_and_submit_then_watch(call, &self.signer, params),
+        )
+        .await
+        .map_err(|_| ChainError::Timeout(CALL_TIMEOUT))?
+        .map_err(pool_error)?;
+        // The pool took it: from here, a wait that runs out means other transactions got in instead (a full or
+        // stuffed chain), not that the chain went away.
         let work = async {
-            let params =
-                subxt::config::polkadot::PolkadotExtrinsicParamsBuilder::<PolkadotConfig>::new().tip(tip).build();
-            let progress =
-                at.transactions().sign_and_submit_then_watch(call, &self.signer, params).await.map_err(pool_error)?;
             let in_block = progress.wait_for_finalized().await.map_err(|e| match e {
                 subxt::error::TransactionProgressError::TransactionStatusError(s) => {
                     ChainError::NotIncluded(s.to_string())
@@ -275,7 +281,9 @@ impl Chain {
             let block = self.api.at_block(block_hash).await.map_err(rpc)?;
             Ok((Inclusion { block_number: block.block_number() as u32, block_hash: block_hash.0 }, events))
         };
-        tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| ChainError::Timeout(CALL_TIMEOUT))?
+        tokio::time::timeout(CALL_TIMEOUT, work)
+            .await
+            .map_err(|_| ChainError::NotIncluded(format!("not in a finalized block within {CALL_TIMEOUT:?}")))?
     }
 
     async fn submit_only<Call: subxt::transactions::Payload>(&self, call: &Call) -> Result<Inclusion, ChainError> {

@@ -304,6 +304,11 @@ impl Settler {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     b
                 }
+                Err(SettleError::Chain(e)) if e.not_included() => {
+                    tracing::warn!(error = %e, "the settlement did not get into a block; it goes again with a tip");
+                    self.metrics.reject(&self.metrics.settlement_errors, "not_included");
+                    Duration::ZERO
+                }
                 Err(e) => {
                     tracing::error!(error = %e, retry_in = ?backoff, "settlement failed");
                     self.metrics.reject(&self.metrics.settlement_errors, "refused");
