@@ -1,5 +1,7 @@
 //! Fills a stopped relay's ledger with `N` receipts for the audit benchmark (`scripts/bench audit`): one claim per
-//! viewer (each its own key), seq 1, for one registered content, as if `N` viewers had each paid for one chunk.
+//! viewer (each its own key), seq 1, for one registered content, as if `N` viewers had each been given one chunk.
+//! The viewers hold no lanes, so each receipt's amount is 0: it settles in full (paying nothing), and the relay
+//! does not keep it as short, to be tried again.
 //!
 //!   audit_bench HOME CID GENESIS_HEX N
 
@@ -34,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
             content,
             seq: 1,
             bytes: 256 << 10,
-            amount: 1_000,
+            amount: 0,
             chunk_chain: [0; 32],
             tip: 0,
         }

@@ -1,7 +1,7 @@
 # The audit's speed, sourced by scripts/bench: how long `ferry audit` takes to recheck N settled receipts, from
 # nothing and resumed from its cache. N viewers, one claim each, settled in full batches of 2048 by one relay; the
-# viewers hold no lanes, so every claim settles short, paying nothing, and the audit still verifies, recomputes and
-# compares each. On the real dev node when it is installed, else on the fast chain.
+# viewers hold no lanes, so every receipt's amount is 0 and pays nothing, and the audit still verifies, recomputes
+# and compares each. On the real dev node when it is installed, else on the fast chain.
 #
 #   FERRY_BENCH_AUDIT_RECEIPTS   receipt counts (default "10000 100000")
 # Needs $ferry, $examples (with audit_bench), $dir, say, record.
@@ -29,6 +29,12 @@ audit_run() {
   "$ferry" --home "$relay" --chain "$audit_chain" relay --listen /ip4/127.0.0.1/tcp/0 >"$run/relay.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
+  # `ferry earnings` reads the ledger itself until the relay holds it, so it waits for the relay to be up.
+  for _ in $(seq 120); do
+    grep -q "relay running" "$run/relay.log" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$run/relay.log" >&2; return 1; }
+    sleep 1
+  done
   # Settled when every claim is.
   for _ in $(seq 3600); do
     if [[ $("$ferry" --home "$relay" earnings --json 2>/dev/null | jq '[.claims[] | select(.state == "settled" or .state == "short")] | length') == "$n" ]]; then

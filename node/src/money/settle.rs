@@ -91,6 +91,8 @@ impl SettleChain for Link {
     }
 }
 
+/// Lanes read at once when checking which short-paid claims can go again.
+const LANE_READS: usize = 16;
 /// Longest wait between attempts while the chain is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -232,29 +234,29 @@ impl Settler {
     }
 
     /// Short-paid claims go again only once their lane holds funds: sent while it is dry, they would pay nothing
-    /// and cost a fee.
+    /// and cost a fee. Their lanes are read together: one at a time, thousands of them held a round for minutes.
     async fn without_dry_lanes(&self, claims: Vec<Claim>) -> Result<Vec<Claim>, SettleError> {
-        if !claims.iter().any(|c| c.short) {
+        use futures::{StreamExt, TryStreamExt};
+        let viewers: HashSet<AccountId> = claims.iter().filter(|c| c.short).map(|c| c.receipt.receipt.viewer).collect();
+        if viewers.is_empty() {
             return Ok(claims);
         }
         let relay = self.chain.account().await?;
-        let mut funded: HashMap<AccountId, bool> = HashMap::new();
-        let mut out = Vec::with_capacity(claims.len());
-        for c in claims {
-            if c.short {
-                let viewer = c.receipt.receipt.viewer;
-                let has_funds = match funded.get(&viewer) {
-                    Some(&f) => f,
-                    None => *funded.entry(viewer).or_insert(self.chain.lane(viewer, relay).await?.funds > 0),
-                };
-                if !has_funds {
-                    continue;
+        let funded: HashMap<AccountId, bool> = futures::stream::iter(viewers)
+            .map(|viewer| async move { Ok::<_, ChainError>((viewer, self.chain.lane(viewer, relay).await?.funds > 0)) })
+            .buffer_unordered(LANE_READS)
+            .try_collect()
+            .await?;
+        Ok(claims
+            .into_iter()
+            .filter(|c| {
+                let back = !c.short || funded.get(&c.receipt.receipt.viewer).copied().unwrap_or(false);
+                if back && c.short {
+                    tracing::debug!(claim = %hex::encode(c.receipt.receipt.claim), owed = %c.owed, "the lane of a claim settled short holds funds again");
                 }
-                tracing::debug!(claim = %hex::encode(c.receipt.receipt.claim), owed = %c.owed, "the lane of a claim settled short holds funds again");
-            }
-            out.push(c);
-        }
-        Ok(out)
+                back
+            })
+            .collect())
     }
 
     /// Tells the lane book which viewers are overdue: their claims unsettled for more than twice `max_age` are
