@@ -18,8 +18,9 @@ use crate::{block_on, runtime as tokio_runtime, Home, TestChain};
 /// What the stuffer leaves free in each block: less than any `settle` transaction (one receipt alone is 288
 /// bytes), so none fits beside its remark.
 const ROOM: usize = 100;
-/// Remarks signed and in the pool ahead of the chain, so that every block finds one ready.
-const AHEAD: u64 = 3;
+/// Remarks signed and in the pool ahead of the chain, so that every block finds one ready even when signing one
+/// (a debug build, on a machine busy with other tests) takes longer than a block. Four fill 16 MB of the pool's 20.
+const AHEAD: u64 = 4;
 
 /// What the stuffer saw of one block.
 #[derive(Debug, Clone)]
