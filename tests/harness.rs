@@ -286,6 +286,25 @@ pub fn http_get(url: &str, range: Option<&str>) -> Result<(String, Vec<u8>)> {
     Ok((std::fs::read_to_string(headers)?, out.stdout))
 }
 
+/// A relay's `/metrics` at `addr`, parsed as Prometheus text: each sample's name (with its labels) and value. Fails
+/// on a line that is neither a comment nor `name[{labels}] value`.
+pub fn scrape(addr: &str) -> Result<std::collections::HashMap<String, f64>> {
+    let (_, body) = http_get(&format!("http://{addr}/metrics"), None)?;
+    let mut samples = std::collections::HashMap::new();
+    for line in String::from_utf8(body)?.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').with_context(|| format!("not a sample: {line:?}"))?;
+        let value: f64 = value.parse().with_context(|| format!("not a number: {line:?}"))?;
+        let bare = name.split('{').next().unwrap_or(name);
+        ensure!(
+            !bare.is_empty() && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "not a metric name: {line:?}"
+        );
+        ensure!(name == bare || name.ends_with('}'), "unclosed labels: {line:?}");
+        samples.insert(name.to_string(), value);
+    }
+    Ok(samples)
+}
+
 /// The bytes of a blob in a node's content store.
 pub fn stored_blob(home: &Home, hash_hex: &str) -> Option<Vec<u8>> {
     std::fs::read(home.dir.join("store/blobs").join(hash_hex)).ok()
@@ -324,10 +343,16 @@ impl TestChain {
     }
 
     fn of_kind(kind: Option<&'static str>, block_ms: Option<u64>) -> Result<TestChain> {
-        let port = free_port()?;
-        let chain = TestChain { port, url: format!("ws://127.0.0.1:{port}"), kind, block_ms };
-        chain.cli(&["up", "--fresh"])?;
-        Ok(chain)
+        // Tests side by side pick free ports at once; another may take ours before the node binds it.
+        for _ in 0..3 {
+            let port = free_port()?;
+            let chain = TestChain { port, url: format!("ws://127.0.0.1:{port}"), kind, block_ms };
+            match chain.cli(&["up", "--fresh"]) {
+                Err(e) if e.to_string().contains("was taken while the dev node started") => continue,
+                up => return up.map(|_| chain),
+            }
+        }
+        bail!("three ports in a row were taken while the dev node started")
     }
 
     fn cli(&self, args: &[&str]) -> Result<String> {

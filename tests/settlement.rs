@@ -92,13 +92,29 @@ fn payouts_on_chain_match_the_receipts_in_the_ledgers() -> Result<()> {
     let before = books(&c, &creator, Some(&operator), &viewer)?;
 
     let (origin, origin_addr) = relay_on(&chain, &creator, &[])?;
-    let (cache, cache_addr) = relay_on(&chain, &operator, &["--bootstrap", &origin_addr])?;
+    let metrics = format!("127.0.0.1:{}", free_port()?);
+    let (cache, cache_addr) = relay_on(&chain, &operator, &["--bootstrap", &origin_addr, "--metrics", &metrics])?;
     play(&chain, &viewer, &cid, &cache_addr, 8)?;
     let tip: Balance = 123_456_789;
     chain.ferry(&viewer, &["tip", &cid, &tip.to_string()])?;
 
     operator.wait_settled(1, Duration::from_secs(90))?;
     creator.wait_settled(1, Duration::from_secs(90))?;
+    // The cache's metrics agree with its ledger: every receipt it acknowledged, and what it is owed and was paid.
+    let scraped = scrape(&metrics)?;
+    let cache_earnings = operator.earnings()?;
+    let sample = |name: &str| scraped.get(name).copied().with_context(|| format!("no {name} in {scraped:?}"));
+    let claims = cache_earnings["claims"].as_array().context("claims")?;
+    let seqs: u64 = claims.iter().filter_map(|c| c["seq"].as_u64()).sum();
+    let bytes: u64 = claims.iter().filter_map(|c| c["bytes"].as_u64()).sum();
+    assert_eq!(sample("ferry_receipts_accepted_total")?, seqs as f64, "one receipt a seq, all in the ledger");
+    ensure!(sample("ferry_chunks_served_total")? >= seqs as f64, "a receipt for every chunk served");
+    ensure!(sample("ferry_bytes_served_total")? >= bytes as f64, "served at least what was receipted");
+    for (gauge, field) in [("ferry_amount_settled", "settled"), ("ferry_amount_operator_paid", "operator_paid")] {
+        let want: f64 = cache_earnings[field].as_str().context("earnings figure")?.parse()?;
+        assert_eq!(sample(gauge)?, want, "{gauge} against the ledger's {field}");
+    }
+    ensure!(sample("ferry_settlement_batches_total")? >= 1.0 && sample("ferry_ledger_commit_seconds_count")? >= 1.0);
     cache.stop()?;
     origin.stop()?;
     settle_time(&c)?;

@@ -68,6 +68,11 @@ pub enum DevChainError {
     Exited(PathBuf, String),
     #[error("the dev chain did not produce a block within {0:?}; see {1}")]
     NoBlocks(Duration, PathBuf),
+    #[error(
+        "port {0} was taken while the dev node started, so it listened elsewhere and was stopped; pick another port \
+         with --rpc-port"
+    )]
+    PortTaken(u16),
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
 }
@@ -203,6 +208,8 @@ impl DevChain {
             .open(self.log_file())
             .map_err(|e| DevChainError::Io(self.log_file(), e))?;
         let log2 = log.try_clone().map_err(|e| DevChainError::Io(self.log_file(), e))?;
+        // The log is kept across starts: only what this start writes is read below.
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         let mut cmd = self.command();
         cmd.stdin(std::process::Stdio::null()).stdout(log).stderr(log2);
         // Its own process group: Ctrl-C in the terminal that ran `ferry chain up` does not stop the chain.
@@ -219,6 +226,12 @@ impl DevChain {
                 let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
                 return Err(DevChainError::Exited(self.log_file(), tail));
             }
+            if self.kind == ChainKind::Node && !self.node_took_our_port(log_start) {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_file(self.pid_file());
+                return Err(DevChainError::PortTaken(self.rpc_port));
+            }
             if let Ok(s) = self.status().await {
                 if s.best >= 1 {
                     return Ok((s, true));
@@ -227,6 +240,17 @@ impl DevChain {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         Err(DevChainError::NoBlocks(limit, self.log_file()))
+    }
+
+    /// False once the node's log (from byte `from`) shows it serving JSON-RPC on another IPv4 port than ours: when
+    /// the port is taken, the node picks a free one and says so only there.
+    fn node_took_our_port(&self, from: u64) -> bool {
+        let log = std::fs::read(self.log_file()).unwrap_or_default();
+        let text = String::from_utf8_lossy(log.get(from as usize..).unwrap_or_default());
+        match text.lines().find_map(|l| l.split_once("Running JSON-RPC server: addr=")) {
+            Some((_, addrs)) => addrs.split(',').any(|a| a.trim() == format!("127.0.0.1:{}", self.rpc_port)),
+            None => true,
+        }
     }
 
     /// The chain's state on this port: the node's database folder, or Chopsticks' database file and the spec

@@ -117,17 +117,19 @@ impl Earnings {
     }
 
     /// Reads the ledger and writes `earnings.json`; a failure is logged, never fatal.
-    pub async fn snapshot(ledger: &Ledger, in_flight: &HashSet<ClaimId>, home: &Path) {
+    pub async fn snapshot(ledger: &Ledger, in_flight: &HashSet<ClaimId>, home: &Path) -> Option<Earnings> {
         let claims = match ledger.claims().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the ledger for earnings");
-                return;
+                return None;
             }
         };
-        if let Err(e) = Earnings::from_claims(&claims, in_flight).write(home) {
+        let earnings = Earnings::from_claims(&claims, in_flight);
+        if let Err(e) = earnings.write(home) {
             tracing::warn!(error = %e, home = %home.display(), "cannot write earnings.json");
         }
+        Some(earnings)
     }
 
     /// For a process that holds the ledger and settles nothing (a relay without a chain, `ferry watch`): keeps

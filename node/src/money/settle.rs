@@ -436,6 +436,7 @@ impl Settler {
             }
         }
         self.metrics.receipts_settled.inc_by(batch.len() as u64);
+        self.metrics.settlement_batches.inc();
         self.metrics.last_settled_block.set(at.block_number as i64);
         tracing::info!(
             receipts = batch.len(),
@@ -457,7 +458,17 @@ impl Settler {
     /// Writes `earnings.json` for `ferry earnings`; a failure is logged, never fatal.
     async fn snapshot(&self) {
         let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        Earnings::snapshot(&self.ledger, &in_flight, &self.home).await;
+        if let Some(e) = Earnings::snapshot(&self.ledger, &in_flight, &self.home).await {
+            let m = &self.metrics;
+            for (gauge, amount) in [
+                (&m.amount_pending, e.pending),
+                (&m.amount_in_flight, e.in_flight),
+                (&m.amount_settled, e.settled),
+                (&m.amount_operator_paid, e.operator_paid),
+            ] {
+                gauge.set(amount as f64);
+            }
+        }
     }
 }
 

@@ -267,10 +267,15 @@ impl Relay {
                 };
                 let verdict = match verdict {
                     Verdict::Decided(v) => v,
-                    Verdict::Committing(commit) => match commit.await {
-                        Ok(v) => v.map_err(|r| (r.code, r.reason)),
-                        Err(e) => Err(ledger_down(e)),
-                    },
+                    Verdict::Committing(commit) => {
+                        let waited = std::time::Instant::now();
+                        let committed = commit.await;
+                        self.metrics.ledger_commit_seconds.observe(waited.elapsed().as_secs_f64());
+                        match committed {
+                            Ok(v) => v.map_err(|r| (r.code, r.reason)),
+                            Err(e) => Err(ledger_down(e)),
+                        }
+                    }
                 };
                 match verdict {
                     Ok(()) => {

@@ -278,6 +278,7 @@ impl PaidWriter<'_> {
             s.boundaries.pop_front();
         }
         s.boundaries.push_back(entry);
+        self.metrics.chunks_served.inc();
     }
 
     async fn finish(mut self) -> std::io::Result<()> {
