@@ -306,10 +306,14 @@ impl Settler {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     b
                 }
+                // Not at once: while the pool still holds the last sending, the next is refused as a duplicate
+                // until its tip is higher, and retrying without a pause would loop on that refusal.
                 Err(SettleError::Chain(e)) if e.not_included() => {
-                    tracing::warn!(error = %e, "the settlement did not get into a block; it goes again with a tip");
+                    tracing::warn!(error = %e, retry_in = ?backoff, "the settlement did not get into a block; it goes again with a tip");
                     self.metrics.reject(&self.metrics.settlement_errors, "not_included");
-                    Duration::ZERO
+                    let b = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    b
                 }
                 Err(e) => {
                     tracing::error!(error = %e, retry_in = ?backoff, "settlement failed");
