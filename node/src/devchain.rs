@@ -245,9 +245,14 @@ impl DevChain {
     /// False once the node's log (from byte `from`) shows it serving JSON-RPC on another IPv4 port than ours: when
     /// the port is taken, the node picks a free one and says so only there.
     fn node_took_our_port(&self, from: u64) -> bool {
-        let log = std::fs::read(self.log_file()).unwrap_or_default();
-        let text = String::from_utf8_lossy(log.get(from as usize..).unwrap_or_default());
-        match text.lines().find_map(|l| l.split_once("Running JSON-RPC server: addr=")) {
+        use std::io::{Read, Seek};
+        let mut log = Vec::new();
+        if let Ok(mut f) = std::fs::File::open(self.log_file()) {
+            if f.seek(std::io::SeekFrom::Start(from)).is_ok() {
+                let _ = f.read_to_end(&mut log);
+            }
+        }
+        match String::from_utf8_lossy(&log).lines().find_map(|l| l.split_once("Running JSON-RPC server: addr=")) {
             Some((_, addrs)) => addrs.split(',').any(|a| a.trim() == format!("127.0.0.1:{}", self.rpc_port)),
             None => true,
         }

@@ -294,30 +294,28 @@ impl Settler {
                         self.every
                     }
                 }
-                Err(SettleError::Chain(e)) if e.is_unreachable() => {
-                    self.chain.reset().await;
-                    self.metrics.chain_reachable.set(0);
-                    if down_since.is_none() {
-                        down_since = Some(std::time::Instant::now());
-                    }
-                    tracing::warn!(error = %e, retry_in = ?backoff, "chain unreachable; receipts stay in the ledger");
-                    self.metrics.reject(&self.metrics.settlement_errors, "unreachable");
-                    let b = backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    b
-                }
-                // Not at once: while the pool still holds the last sending, the next is refused as a duplicate
-                // until its tip is higher, and retrying without a pause would loop on that refusal.
-                Err(SettleError::Chain(e)) if e.not_included() => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "the settlement did not get into a block; it goes again with a tip");
-                    self.metrics.reject(&self.metrics.settlement_errors, "not_included");
-                    let b = backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    b
-                }
                 Err(e) => {
-                    tracing::error!(error = %e, retry_in = ?backoff, "settlement failed");
-                    self.metrics.reject(&self.metrics.settlement_errors, "refused");
+                    match &e {
+                        SettleError::Chain(c) if c.is_unreachable() => {
+                            self.chain.reset().await;
+                            self.metrics.chain_reachable.set(0);
+                            if down_since.is_none() {
+                                down_since = Some(std::time::Instant::now());
+                            }
+                            tracing::warn!(error = %e, retry_in = ?backoff, "chain unreachable; receipts stay in the ledger");
+                            self.metrics.reject(&self.metrics.settlement_errors, "unreachable");
+                        }
+                        // Not at once: while the pool still holds the last sending, the next is refused as a
+                        // duplicate until its tip is higher, and retrying without a pause would loop on that refusal.
+                        SettleError::Chain(c) if c.not_included() => {
+                            tracing::warn!(error = %e, retry_in = ?backoff, "the settlement did not get into a block; it goes again with a tip");
+                            self.metrics.reject(&self.metrics.settlement_errors, "not_included");
+                        }
+                        _ => {
+                            tracing::error!(error = %e, retry_in = ?backoff, "settlement failed");
+                            self.metrics.reject(&self.metrics.settlement_errors, "refused");
+                        }
+                    }
                     let b = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     b
