@@ -30,6 +30,21 @@ pub struct Config {
     pub viewer: ViewerConfig,
     pub publish: PublishConfig,
     pub chain: ChainConfig,
+    pub api: ApiConfig,
+}
+
+/// The REST API and the web app a relay serves.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 7070)) }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -338,6 +353,14 @@ settle_max_age_ms = 120000
 # What `ferry watch` (and a relay filling its cache) reserves on chain for each relay it pays, when it opens or
 # tops up the lane to it (0.1 UNIT). Unused funds come back with `ferry lane close` and `ferry lane withdraw`.
 lane_amount = 100000000000
+
+[api]
+# The REST API and the web app (http://127.0.0.1:7070/), served by `ferry relay`. Routes that spend money or change
+# anything need the token in api-token beside this file; the address `ferry relay` prints carries it. Anyone who
+# can reach this address can read the node's status, catalogue and earnings: keep it on loopback, or put a proxy
+# with its own authentication in front. With the default address, a port in use is replaced by a free one.
+enabled = true
+listen = "127.0.0.1:7070"
 "#;
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! The viewer's local HLS gateway: any player (ffplay, VLC, mpv, hls.js) opens
-//! `http://127.0.0.1:PORT/<cid>/master.m3u8`. Playlists come from the signed manifest; segments are fetched and
+//! `http://127.0.0.1:PORT/<cid>/master.m3u8` (`ferry watch`), or `/hls/<cid>/master.m3u8` on a node's API address
+//! once the web app started playing it. Playlists come from the signed manifest; segments are fetched and
 //! verified through the [`Fetcher`], and served with the right content type, Range requests and CORS.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -17,58 +19,65 @@ use tower_http::cors::CorsLayer;
 use crate::content::playlist;
 use crate::viewer::fetch::Fetcher;
 
-struct Gateway {
-    cid: ContentId,
-    manifest: SignedManifest,
+/// The videos being played through this gateway: only those are served, so a page cannot make the node pay for
+/// content nobody asked to play (starting playback needs the API's token).
+#[derive(Clone)]
+pub struct Gateway(Arc<Inner>);
+
+struct Inner {
+    playing: Mutex<HashMap<ContentId, SignedManifest>>,
     fetcher: Fetcher,
     prefetch: usize,
 }
 
+impl Gateway {
+    pub fn new(fetcher: Fetcher, prefetch: usize) -> Gateway {
+        Gateway(Arc::new(Inner { playing: Mutex::new(HashMap::new()), fetcher, prefetch }))
+    }
+
+    /// Serves `cid`, and starts on the first segment of every rendition before the player asks.
+    pub fn play(&self, cid: ContentId, manifest: SignedManifest) {
+        for r in &manifest.manifest.renditions {
+            if let Some(first) = r.segments.first().cloned() {
+                let f = self.0.fetcher.clone();
+                tokio::spawn(async move {
+                    let _ = f.blob(&cid, &first).await;
+                });
+            }
+        }
+        self.0.playing.lock().unwrap_or_else(|p| p.into_inner()).insert(cid, manifest);
+    }
+
+    fn manifest(&self, cid: &str) -> Option<(ContentId, SignedManifest)> {
+        let cid = crate::identity::parse_hex32(cid)?;
+        self.0.playing.lock().unwrap_or_else(|p| p.into_inner()).get(&cid).map(|m| (cid, m.clone()))
+    }
+
+    /// The gateway's routes, relative to where they are mounted.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/{cid}/master.m3u8", get(master))
+            .route("/{cid}/{rendition}/{file}", get(rendition_file))
+            .layer(CorsLayer::permissive())
+            .with_state(self.clone())
+    }
+}
+
 /// Serves the gateway; returns the bound address. With `anywhere` (the address is the default, not chosen), a
 /// port in use is replaced by a free one, so several viewers run on one machine.
-pub async fn serve(
-    addr: SocketAddr,
-    anywhere: bool,
-    cid: ContentId,
-    manifest: SignedManifest,
-    fetcher: Fetcher,
-    prefetch: usize,
-) -> std::io::Result<SocketAddr> {
-    let state = Arc::new(Gateway { cid, manifest, fetcher, prefetch });
-    let app = Router::new()
-        .route("/{cid}/master.m3u8", get(master))
-        .route("/{cid}/{rendition}/{file}", get(rendition_file))
-        .layer(CorsLayer::permissive())
-        .with_state(state);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Err(e) if anywhere && e.kind() == std::io::ErrorKind::AddrInUse => {
-            tracing::warn!(%addr, "gateway port in use; taking a free one");
-            tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await?
-        }
-        r => r?,
-    };
-    let local = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "gateway stopped");
-        }
-    });
-    Ok(local)
+pub async fn serve(addr: SocketAddr, anywhere: bool, gateway: Gateway) -> std::io::Result<SocketAddr> {
+    super::serve(addr, anywhere, "gateway", gateway.router()).await
 }
 
 fn not_found(what: &str) -> Response {
     (StatusCode::NOT_FOUND, format!("{what} not found\n")).into_response()
 }
 
-fn check_cid(g: &Gateway, cid: &str) -> bool {
-    crate::identity::parse_hex32(cid) == Some(g.cid)
-}
-
-async fn master(State(g): State<Arc<Gateway>>, Path(cid): Path<String>) -> Response {
-    if !check_cid(&g, &cid) {
-        return not_found("content");
+async fn master(State(g): State<Gateway>, Path(cid): Path<String>) -> Response {
+    match g.manifest(&cid) {
+        Some((_, m)) => playlist_response(playlist::master(&m.manifest)),
+        None => not_found("content"),
     }
-    playlist_response(playlist::master(&g.manifest.manifest))
 }
 
 fn playlist_response(body: String) -> Response {
@@ -77,14 +86,14 @@ fn playlist_response(body: String) -> Response {
 }
 
 async fn rendition_file(
-    State(g): State<Arc<Gateway>>,
+    State(g): State<Gateway>,
     Path((cid, rendition, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if !check_cid(&g, &cid) {
+    let Some((cid, manifest)) = g.manifest(&cid) else {
         return not_found("content");
-    }
-    let m = &g.manifest.manifest;
+    };
+    let m = &manifest.manifest;
     let Some(r) = m.renditions.iter().find(|r| r.name == rendition.as_bytes()) else {
         return not_found("rendition");
     };
@@ -106,7 +115,7 @@ async fn rendition_file(
             None => return not_found("segment"),
         }
     };
-    let blob = match g.fetcher.blob(&g.cid, segment).await {
+    let blob = match g.0.fetcher.blob(&cid, segment).await {
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "segment unavailable");
@@ -114,9 +123,9 @@ async fn rendition_file(
         }
     };
     if let Some(i) = index {
-        for next in r.segments[i + 1..].iter().take(g.prefetch) {
+        for next in r.segments[i + 1..].iter().take(g.0.prefetch) {
             let next = next.clone();
-            let (fetcher, cid) = (g.fetcher.clone(), g.cid);
+            let fetcher = g.0.fetcher.clone();
             tokio::spawn(async move {
                 if let Err(e) = fetcher.blob(&cid, &next).await {
                     tracing::debug!(error = %e, "prefetch failed");

@@ -189,6 +189,13 @@ impl From<&runtime::ferry::events::Settled> for Payout {
     }
 }
 
+/// What [`Chain::ensure_content`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Already { creator: AccountId, share_bps: u16 },
+    New(Inclusion),
+}
+
 /// Funds a viewer reserved for one relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Lane {
@@ -302,6 +309,15 @@ impl Chain {
     /// Registers content from its header; the chain derives the content id and the creator from it.
     pub async fn register_content(&self, header: ContentHeader) -> Result<Inclusion, ChainError> {
         self.submit_only(&runtime::transactions().ferry().register_content(Static(header))).await
+    }
+
+    /// Registers content unless the chain has it already (anyone may submit a registration: the content id commits
+    /// to the creator and share).
+    pub async fn ensure_content(&self, header: ContentHeader) -> Result<Registration, ChainError> {
+        match self.content(header.content_id()).await? {
+            Some((creator, share_bps)) => Ok(Registration::Already { creator, share_bps }),
+            None => Ok(Registration::New(self.register_content(header).await?)),
+        }
     }
 
     /// Submits `call` and reads the event of type `E` it emitted (`or` if it emitted none).

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _};
 
 use super::{content_id, with_spinner, Context};
+use crate::chain::Registration;
 use crate::content::publish::{PublishOptions, Source};
 use crate::content::store::Store;
 use crate::identity::{account_hex, Identity};
@@ -26,6 +27,7 @@ pub async fn publish(
         creator_share_bps: share_bps.unwrap_or(cfg.publish.creator_share_bps),
         segment_seconds: cfg.publish.segment_seconds,
         renditions: cfg.publish.renditions,
+        progress: None,
     };
     if opts.creator_share_bps > 10_000 {
         bail!("--share-bps {} is above 10000 (100%)", opts.creator_share_bps);
@@ -73,24 +75,20 @@ pub async fn register(ctx: &Context, cid: &str) -> anyhow::Result<()> {
 async fn register_content(url: &str, id: &Identity, m: &ferry_primitives::SignedManifest) -> anyhow::Result<()> {
     let c = crate::chain::Chain::connect(url, id.secret()).await?;
     let header = m.manifest.header();
-    let cid = header.content_id();
-    match c.content(cid).await? {
-        Some((creator, share)) => {
-            eprintln!("already registered on chain to {} (share {share} bps)", account_hex(&creator));
+    eprintln!(
+        "registering content {} on chain (creator {}, share {} bps) unless it is already",
+        hex::encode(header.content_id()),
+        account_hex(&header.creator),
+        header.creator_share_bps
+    );
+    match with_spinner(c.ensure_content(header.clone())).await? {
+        Registration::Already { creator, share_bps } => {
+            eprintln!("already registered on chain to {} (share {share_bps} bps)", account_hex(&creator));
         }
-        None => {
-            eprintln!(
-                "submitting: register content {} (creator {}, share {} bps)",
-                hex::encode(cid),
-                account_hex(&header.creator),
-                header.creator_share_bps
-            );
-            let at = with_spinner(c.register_content(header.clone())).await?;
-            eprintln!(
-                "registered on chain with a {} bps creator share: finalized in block #{}",
-                header.creator_share_bps, at.block_number
-            );
-        }
+        Registration::New(at) => eprintln!(
+            "registered on chain with a {} bps creator share: finalized in block #{}",
+            header.creator_share_bps, at.block_number
+        ),
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 
 use super::{domain::domain_and_link, multiaddrs, shutdown_signal, Context};
-use crate::config::RelayConfig;
-use crate::relay::{ChainOptions, RelayOptions};
+use crate::config::{ApiConfig, RelayConfig};
+use crate::relay::{ApiOptions, ChainOptions, RelayOptions};
 
 /// Flags of `ferry relay`; each overrides its `[relay]` setting in config.toml.
 #[derive(clap::Args)]
@@ -26,12 +26,16 @@ pub struct RelayArgs {
     /// Serve Prometheus metrics here (e.g. 127.0.0.1:9464).
     #[arg(long, env = "FERRY_METRICS")]
     metrics: Option<SocketAddr>,
+    /// Serve the REST API and the web app here (default [api] listen, 127.0.0.1:7070); prints its address with
+    /// the token.
+    #[arg(long, env = "FERRY_API")]
+    api: Option<SocketAddr>,
     #[command(flatten)]
     faults: crate::faults::Faults,
 }
 
 pub async fn relay(ctx: &Context, args: RelayArgs) -> anyhow::Result<()> {
-    let RelayArgs { listen, bootstrap, external, price, metrics, faults } = args;
+    let RelayArgs { listen, bootstrap, external, price, metrics, api, faults } = args;
     let cfg = ctx.config()?;
     let id = ctx.identity()?;
     let (domain, link) = domain_and_link(&ctx.home, &cfg, ctx.chain.clone(), &id).await?;
@@ -62,6 +66,12 @@ pub async fn relay(ctx: &Context, args: RelayArgs) -> anyhow::Result<()> {
             new_viewers_per_minute: cfg.relay.new_viewers_per_minute,
         },
         domain,
+        api: (cfg.api.enabled || api.is_some()).then(|| ApiOptions {
+            anywhere: api.is_none() && cfg.api.listen == ApiConfig::default().listen,
+            addr: api.unwrap_or(cfg.api.listen),
+            publish: cfg.publish.clone(),
+            prefetch: cfg.viewer.prefetch_segments,
+        }),
         stall: Duration::from_millis(cfg.viewer.stall_timeout_ms),
         faults,
         chain: link.map(|link| ChainOptions {

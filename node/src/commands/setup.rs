@@ -22,6 +22,7 @@ pub fn init(ctx: &Context, dev_account: Option<String>) -> anyhow::Result<()> {
             Identity::create_from(home, secret)?
         }
     };
+    crate::api::token::load_or_create(home).context("cannot write the API token")?;
     let cfg = home.join(CONFIG_FILE);
     if !cfg.exists() {
         std::fs::write(&cfg, TEMPLATE).with_context(|| format!("cannot write {}", cfg.display()))?;

@@ -371,7 +371,9 @@ impl EventLoop {
                 ..
             })) => {
                 if let Ok(content) = <[u8; 32]>::try_from(message.data.as_slice()) {
-                    self.tell(NetEvent::Announced { from: propagation_source, content });
+                    // The relay that signed the announcement holds the content; the peer that passed it on may not.
+                    let from = message.source.unwrap_or(propagation_source);
+                    self.tell(NetEvent::Announced { from, content });
                 } else {
                     tracing::debug!(peer = %propagation_source, "ignoring malformed announcement");
                 }

@@ -15,6 +15,11 @@ impl PeerHosts {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).get(peer).copied()
     }
 
+    /// How many peers are connected.
+    pub fn count(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     pub(crate) fn connected(&self, peer: PeerId, remote: &Multiaddr) {
         let ip = remote.iter().find_map(|p| match p {
             Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),

@@ -43,7 +43,7 @@ pub enum NetError {
 pub enum NetEvent {
     /// We listen on this address (with `/p2p/<peer id>`).
     Listening(Multiaddr),
-    /// A peer announced new content.
+    /// A relay announced content it holds (`from` signed the announcement).
     Announced { from: PeerId, content: [u8; 32] },
     /// AutoNAT's verdict: other nodes dialled us back at this address, or nobody could.
     Reachability(Option<Multiaddr>),

@@ -5,4 +5,4 @@ mod run;
 pub mod serve;
 pub mod signatures;
 
-pub use run::{run, ChainOptions, RelayOptions};
+pub use run::{run, ApiOptions, ChainOptions, RelayOptions};

@@ -3,13 +3,17 @@
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use ferry_primitives::Domain;
 use libp2p::Multiaddr;
 
+use crate::api::gateway::Gateway;
+use crate::api::rest::Node;
 use crate::chain::Link;
+use crate::content::catalogue::Catalogue;
 use crate::content::store::Store;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
@@ -42,6 +46,18 @@ pub struct RelayOptions {
     pub faults: crate::faults::Faults,
     /// Settlement and lane checks; `None` runs without a chain (receipts accumulate in the ledger).
     pub chain: Option<ChainOptions>,
+    /// The REST API and the web app; `None` serves neither.
+    pub api: Option<ApiOptions>,
+}
+
+pub struct ApiOptions {
+    pub addr: std::net::SocketAddr,
+    /// The address is the default, not chosen: a port in use is replaced by a free one.
+    pub anywhere: bool,
+    /// Defaults for videos published through the API.
+    pub publish: crate::config::PublishConfig,
+    /// Segments the gateway fetches ahead of the player.
+    pub prefetch: usize,
 }
 
 pub struct ChainOptions {
@@ -53,6 +69,10 @@ pub struct ChainOptions {
     pub lane_amount: u128,
 }
 
+/// How often held content is announced again, and how many videos each time: a relay that joins later hears of
+/// everything in turn (a relay holding 10,000 videos goes round in about 7 hours).
+const ANNOUNCE_AGAIN_EVERY: Duration = Duration::from_secs(10);
+const ANNOUNCED_AGAIN: usize = 4;
 /// How often the store is scanned for newly published content.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 /// How often a relay with a chain reads its registered price again.
@@ -141,6 +161,41 @@ pub async fn run(
     relay.fetcher.set_bootstrap(boot);
     let price_follower =
         opts.chain.as_ref().map(|c| tokio::spawn(follow_price(relay.clone(), c.link.clone(), opts.faults.clone())));
+    let catalogue = Catalogue::default();
+    let addresses = Arc::new(Mutex::new(Vec::new()));
+    if let Some(api) = opts.api {
+        let token = crate::api::token::load_or_create(home)
+            .with_context(|| format!("cannot read or write the API token in {}", home.display()))?;
+        let price_of = relay.clone();
+        let node = Arc::new(Node {
+            home: home.to_path_buf(),
+            identity: identity.clone(),
+            token: token.clone(),
+            store: store.clone(),
+            ledger: ledger.clone(),
+            metrics: metrics.clone(),
+            fetcher: relay.fetcher.clone(),
+            gateway: Gateway::new(relay.fetcher.clone(), api.prefetch),
+            catalogue: catalogue.clone(),
+            link: opts.chain.as_ref().map(|c| c.link.clone()),
+            hosts: client.hosts(),
+            addresses: addresses.clone(),
+            cache_limit: opts.cache_bytes,
+            price_per_mib: Arc::new(move || price_of.price()),
+            publish: api.publish,
+            history: Default::default(),
+            jobs: Default::default(),
+            lanes_opened: Default::default(),
+            auditing: Default::default(),
+        });
+        let bound = crate::api::rest::serve(api.addr, api.anywhere, node)
+            .await
+            .with_context(|| format!("cannot serve the API on {}; pick another with --api 127.0.0.1:PORT", api.addr))?;
+        tracing::info!(%bound, "web app and API at http://{bound}/ (the token is in {})", home.join(crate::api::token::TOKEN_FILE).display());
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "http://{bound}/#token={token}");
+        let _ = out.flush();
+    }
     tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib, "relay running");
 
     let settler = opts.chain.map(|c| {
@@ -165,13 +220,17 @@ pub async fn run(
     };
 
     let mut provided = HashSet::new();
+    let mut held = Vec::new();
+    let mut next_again = 0;
     let mut scan = tokio::time::interval(SCAN_EVERY);
+    let mut again = tokio::time::interval(ANNOUNCE_AGAIN_EVERY);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             ev = events.recv() => match ev {
                 Some(NetEvent::Listening(addr)) => {
+                    addresses.lock().unwrap_or_else(|p| p.into_inner()).push(addr.to_string());
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{addr}");
                     let _ = out.flush();
@@ -179,15 +238,31 @@ pub async fn run(
                 Some(NetEvent::Reachability(_)) => {}
                 Some(NetEvent::Announced { from, content }) => {
                     tracing::info!(%from, content = %hex::encode(content), "content announced");
+                    if !catalogue.also_from(&content, &from.to_string()) {
+                        tokio::spawn(list_announced(relay.fetcher.clone(), catalogue.clone(), from, content));
+                    }
                 }
                 None => anyhow::bail!("the network stopped unexpectedly"),
             },
+            _ = again.tick() => {
+                for _ in 0..ANNOUNCED_AGAIN.min(held.len()) {
+                    next_again %= held.len();
+                    client.announce(held[next_again]).await?;
+                    next_again += 1;
+                }
+            }
             _ = scan.tick() => {
                 metrics.cache_bytes.set(store.cached_bytes() as i64);
                 metrics.blob_disk_reads.inc_by(store.disk_reads().saturating_sub(metrics.blob_disk_reads.get()));
                 match store.manifests() {
                     Ok(cids) => for cid in cids {
                         if provided.insert(cid) {
+                            held.push(cid);
+                            match store.manifest(&cid) {
+                                Ok(Some(m)) => catalogue.hold(&cid, &m, &identity.peer_id.to_string()),
+                                Ok(None) => {}
+                                Err(e) => tracing::warn!(error = %e, "cannot read a stored manifest"),
+                            }
                             tracing::info!(content = %hex::encode(cid), "providing content");
                             client.provide(cid).await?;
                             client.announce(cid).await?;
@@ -204,6 +279,19 @@ pub async fn run(
     }
     ledger.close().await.ok();
     Ok(())
+}
+
+/// Lists a video another relay announced, from its manifest (signed by the creator, checked against the id).
+async fn list_announced(
+    fetcher: Fetcher,
+    catalogue: Catalogue,
+    from: libp2p::PeerId,
+    cid: ferry_primitives::ContentId,
+) {
+    match fetcher.manifest_of(from, &cid).await {
+        Ok(m) => catalogue.heard(&cid, &m, &from.to_string()),
+        Err(e) => tracing::debug!(%from, error = %e, "cannot read an announced video's manifest"),
+    }
 }
 
 /// With a chain, a relay charges the price it registered: viewers refuse any other quote. Without a registration

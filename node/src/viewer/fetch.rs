@@ -201,6 +201,13 @@ impl Fetcher {
         Err(FetchError::AllFailed { blob: format!("manifest {}", hex::encode(cid)), last })
     }
 
+    /// The manifest of `cid` from `peer`, verified but not stored: what the catalogue lists of an announcement.
+    pub async fn manifest_of(&self, peer: PeerId, cid: &ContentId) -> Result<SignedManifest, FetchError> {
+        self.manifest_from(peer, cid)
+            .await
+            .map_err(|last| FetchError::AllFailed { blob: format!("manifest {}", hex::encode(cid)), last })
+    }
+
     async fn manifest_from(&self, peer: PeerId, cid: &ContentId) -> Result<SignedManifest, String> {
         let request = ManifestRequest { content: *cid };
         let (_, reply) = self

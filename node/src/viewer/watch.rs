@@ -81,21 +81,11 @@ pub async fn run(
     let manifest = fetcher.manifest(&cid).await.context("cannot get the video's manifest")?;
     let title = String::from_utf8_lossy(&manifest.manifest.title).to_string();
     tracing::info!(%title, renditions = manifest.manifest.renditions.len(), "manifest verified");
-    // Start on the first segment of every rendition before the player asks.
-    for r in &manifest.manifest.renditions {
-        if let Some(first) = r.segments.first().cloned() {
-            let f = fetcher.clone();
-            tokio::spawn(async move {
-                let _ = f.blob(&cid, &first).await;
-            });
-        }
-    }
-    let bound =
-        crate::api::gateway::serve(opts.gateway, opts.gateway_anywhere, cid, manifest, fetcher.clone(), opts.prefetch)
-            .await
-            .with_context(|| {
-                format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway)
-            })?;
+    let gateway = crate::api::gateway::Gateway::new(fetcher.clone(), opts.prefetch);
+    gateway.play(cid, manifest);
+    let bound = crate::api::gateway::serve(opts.gateway, opts.gateway_anywhere, gateway).await.with_context(|| {
+        format!("cannot serve the gateway on {}; pick another with --gateway 127.0.0.1:PORT", opts.gateway)
+    })?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "http://{bound}/{}/master.m3u8", hex::encode(cid))?;

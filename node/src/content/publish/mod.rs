@@ -55,7 +55,12 @@ pub struct PublishOptions {
     pub creator_share_bps: u16,
     pub segment_seconds: u32,
     pub renditions: usize,
+    /// Told how far the transcode is (0 to 1), for the web app; `None` draws a bar on the terminal.
+    pub progress: Option<Progress>,
 }
+
+/// A callback for how far long work has got, from 0 to 1.
+pub type Progress = std::sync::Arc<dyn Fn(f64) + Send + Sync>;
 
 /// Publishes `source` into `store`, signed by `creator`. Returns the content id and the manifest.
 pub async fn publish(
@@ -67,7 +72,7 @@ pub async fn publish(
     let work = tempfile::Builder::new().prefix("ferry-publish-").tempdir()?;
     let dir = match source {
         Source::File(f) => {
-            transcode::to_hls(&f, work.path(), opts.segment_seconds, opts.renditions).await?;
+            transcode::to_hls(&f, work.path(), opts.segment_seconds, opts.renditions, opts.progress.as_ref()).await?;
             work.path().to_path_buf()
         }
         Source::HlsDir(d) => d,
@@ -100,6 +105,9 @@ fn hash_into_store(
             .progress_chars("=> "),
     );
     bar.set_prefix("hash");
+    if opts.progress.is_some() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let put = |path: &Path, duration_ms: u32| -> Result<Segment, PublishError> {
         let data = std::fs::read(path).map_err(|e| PublishError::Segment(path.to_path_buf(), e))?;
         let hash = store.put_own_blob(&data)?;

@@ -66,8 +66,15 @@ pub fn ladder(height: u32, count: usize) -> Vec<(u32, u32)> {
     }
 }
 
-/// Transcodes `input` into `out_dir/master.m3u8` and `out_dir/<rendition>/index.m3u8` + `.ts` segments.
-pub async fn to_hls(input: &Path, out_dir: &Path, segment_s: u32, renditions: usize) -> Result<(), TranscodeError> {
+/// Transcodes `input` into `out_dir/master.m3u8` and `out_dir/<rendition>/index.m3u8` + `.ts` segments. Progress
+/// goes to `progress` (0 to 1) when given, else to a bar on the terminal.
+pub async fn to_hls(
+    input: &Path,
+    out_dir: &Path,
+    segment_s: u32,
+    renditions: usize,
+    progress: Option<&super::Progress>,
+) -> Result<(), TranscodeError> {
     let p = probe(input).await?;
     let rungs = ladder(p.height, renditions);
     let mut filter = format!("[0:v]split={}", rungs.len());
@@ -138,6 +145,10 @@ pub async fn to_hls(input: &Path, out_dir: &Path, segment_s: u32, renditions: us
             .progress_chars("=> "),
     );
     bar.set_prefix("transcode");
+    if progress.is_some() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let total_ms = (p.duration_s * 1000.0).max(1.0);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let errors = tokio::spawn(async move {
@@ -158,6 +169,9 @@ pub async fn to_hls(input: &Path, out_dir: &Path, segment_s: u32, renditions: us
         while let Ok(Some(l)) = lines.next_line().await {
             if let Some(us) = l.strip_prefix("out_time_us=").and_then(|v| v.parse::<u64>().ok()) {
                 bar.set_position(us / 1000);
+                if let Some(f) = progress {
+                    f((us as f64 / 1000.0 / total_ms).min(1.0));
+                }
             }
         }
     }

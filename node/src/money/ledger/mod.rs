@@ -164,6 +164,8 @@ impl Op {
 #[derive(Clone)]
 pub struct Ledger {
     tx: mpsc::Sender<Op>,
+    /// The latest receipt of each claim this process signed as a viewer, for the web app's playback figures.
+    signed: std::sync::Arc<std::sync::Mutex<HashMap<ClaimId, ferry_primitives::Receipt>>>,
 }
 
 impl Ledger {
@@ -190,7 +192,7 @@ impl Ledger {
                 }
             })
             .map_err(spawn_error)?;
-        Ok(Ledger { tx })
+        Ok(Ledger { tx, signed: Default::default() })
     }
 
     /// Checks `receipt` against its claim's last one and commits it durably. `Ok` means it is on disk.
@@ -211,7 +213,20 @@ impl Ledger {
 
     /// Keeps a copy of a receipt this node signed, written lazily (see the module's note).
     pub async fn record_own(&self, receipt: SignedReceipt) -> Result<(), LedgerError> {
+        let r = &receipt.receipt;
+        self.signed.lock().unwrap_or_else(|p| p.into_inner()).insert(r.claim, r.clone());
         self.tx.send(Op::RecordOwn(Box::new(receipt))).await.map_err(|_| LedgerError::Stopped)
+    }
+
+    /// The latest receipt of each claim for `content` that this process signed as a viewer.
+    pub fn signed_for(&self, content: &ferry_primitives::ContentId) -> Vec<ferry_primitives::Receipt> {
+        let signed = self.signed.lock().unwrap_or_else(|p| p.into_inner());
+        signed.values().filter(|r| r.content == *content).cloned().collect()
+    }
+
+    /// The relays this process paid as a viewer.
+    pub fn signed_relays(&self) -> std::collections::BTreeSet<AccountId> {
+        self.signed.lock().unwrap_or_else(|p| p.into_inner()).values().map(|r| r.relay).collect()
     }
 
     /// Waits until every operation sent so far is on disk.
