@@ -20,8 +20,14 @@ const EXAMPLE_PEER: &str = "12D3Koo...";
 
 /// The command lines of each bash block in the README's "Using it" section, comments removed.
 fn readme_blocks() -> Result<Vec<Vec<String>>> {
+    section_blocks("Using it")
+}
+
+/// The command lines of each bash block in the README section headed `title`, comments removed.
+fn section_blocks(title: &str) -> Result<Vec<Vec<String>>> {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))?;
-    let section = readme.split("\n## Using it").nth(1).context("README has no \"Using it\" section")?;
+    let section =
+        readme.split(&format!("\n## {title}")).nth(1).with_context(|| format!("README has no \"{title}\" section"))?;
     let section = section.split("\n## ").next().unwrap_or(section);
     let mut blocks = Vec::new();
     for block in section.split("```bash\n").skip(1) {
@@ -109,6 +115,40 @@ impl Shell {
     }
 }
 
+/// The commands of the README's web app section, against the first block's relay while it serves (its API on the
+/// default address), with `<CID>` and the home (`~/.ferry`) filled in.
+fn web_app_commands(sh: &Shell, home: &Path, cid: &str) -> Result<()> {
+    let blocks = section_blocks("The web app and the API")?;
+    ensure!(blocks.len() == 1, "the web app section has {} command blocks, not one", blocks.len());
+    for line in &blocks[0] {
+        let filled = line.replace("<CID>", cid).replace("~/.ferry", &home.display().to_string());
+        let expect = if line.contains("openapi.json") {
+            "/api/videos"
+        } else if line.contains("/api/videos?q=") {
+            "My video"
+        } else if line.contains("/api/earnings") {
+            "pending"
+        } else if line.contains("/play") {
+            "playlist"
+        } else if line.starts_with("ffprobe") {
+            "duration="
+        } else {
+            bail!("the README shows `{line}`, which this test does not run: add it here");
+        };
+        let mut out = String::new();
+        // The relay lists what it holds within a second of starting.
+        for _ in 0..20 {
+            out = sh.run(home, &filled)?.stdout;
+            if out.contains(expect) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        ensure!(out.contains(expect), "`{line}` printed no {expect:?}:\n{out}");
+    }
+    Ok(())
+}
+
 fn account_of(sh: &Shell, home: &Path) -> Result<String> {
     let id: serde_json::Value = serde_json::from_str(&sh.run(home, "ferry id --json")?.stdout)?;
     Ok(id["account"].as_str().context("account")?.to_string())
@@ -163,6 +203,7 @@ fn the_readme_commands_work_as_written() -> Result<()> {
                 let p = sh.spawn(&relay_home, "relay", line)?;
                 p.line(Duration::from_secs(30), |l| l.contains(&format!("/ip4/{EXAMPLE_IP}/tcp/4001/p2p/")))?;
                 relay = Some(p);
+                web_app_commands(&sh, &relay_home, &cid1)?;
             }
             ("ferry", "watch") => {
                 ensure!(line.contains(EXAMPLE_PEER), "the watch example no longer shows {EXAMPLE_PEER}");

@@ -316,12 +316,16 @@ impl DevChain {
                 cmd
             }
             ChainKind::Chopsticks => {
-                let mut cmd = std::process::Command::new("node");
+                // The Node.js that installed Chopsticks (`scripts/fastchain install` links it beside the modules):
+                // its sqlite3 module loads in no other, and the one on PATH may be older.
+                let dir = self.program.parent().unwrap_or(Path::new("."));
+                let node = Some(dir.join("node")).filter(|n| n.exists()).unwrap_or_else(|| "node".into());
+                let mut cmd = std::process::Command::new(node);
                 cmd.arg(&self.program)
                     .arg(&self.spec)
                     .arg(&port)
                     .arg(self.dir.join(format!("db-{port}.sqlite")))
-                    .env("FERRY_CHOPSTICKS_DIR", self.program.parent().unwrap_or(Path::new(".")));
+                    .env("FERRY_CHOPSTICKS_DIR", dir);
                 cmd
             }
         }
