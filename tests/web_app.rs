@@ -107,6 +107,17 @@ fn call(url: &str, method: &str, token: Option<&str>, body: Option<&Body>) -> Re
     })
 }
 
+/// A GET with the given `Host` header, as a browser sends it for a page on that name; returns the whole answer.
+fn raw_get(addr: &str, path: &str, host: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
 fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
 }
@@ -259,6 +270,10 @@ fn every_route_in_the_api_document_answers_to_its_schema_and_guards_its_state() 
     )?;
     let (status, _) = call(&net.url("/api/videos/not-hex"), "GET", None, None)?;
     ensure!(status == 400, "a malformed content id answered {status}");
+    // A page of another site that pointed its own name at 127.0.0.1 (DNS rebinding) is refused, token or not.
+    let answer = raw_get(&net.api, "/api/status", "rebind.example.com")?;
+    ensure!(answer.starts_with("HTTP/1.1 421"), "a request to another host name was answered: {answer}");
+    ensure!(raw_get(&net.api, "/api/status", "localhost")?.starts_with("HTTP/1.1 200"), "localhost was refused");
     eprintln!("checked: {checked:#?}");
     Ok(())
 }

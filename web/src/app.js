@@ -89,6 +89,11 @@ takeToken();
 onUnauthorized(showTokenBanner);
 if (!token()) showTokenBanner();
 window.addEventListener('hashchange', route);
+// The skip link focuses the content without going through the hash router (which would read #main as a page).
+document.querySelector('a.skip')?.addEventListener('click', (e) => {
+  e.preventDefault();
+  document.getElementById('main')?.focus();
+});
 route();
 headerState();
 setInterval(headerState, 5000);

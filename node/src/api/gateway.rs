@@ -53,12 +53,12 @@ impl Gateway {
         self.0.playing.lock().unwrap_or_else(|p| p.into_inner()).get(&cid).map(|m| (cid, m.clone()))
     }
 
-    /// The gateway's routes, relative to where they are mounted.
+    /// The gateway's routes, relative to where they are mounted. On the API address they are same-origin for
+    /// the web app and answer no other site's scripts.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/{cid}/master.m3u8", get(master))
             .route("/{cid}/{rendition}/{file}", get(rendition_file))
-            .layer(CorsLayer::permissive())
             .with_state(self.clone())
     }
 }
@@ -66,7 +66,8 @@ impl Gateway {
 /// Serves the gateway; returns the bound address. With `anywhere` (the address is the default, not chosen), a
 /// port in use is replaced by a free one, so several viewers run on one machine.
 pub async fn serve(addr: SocketAddr, anywhere: bool, gateway: Gateway) -> std::io::Result<SocketAddr> {
-    super::serve(addr, anywhere, "gateway", gateway.router()).await
+    // `ferry watch`'s own gateway serves any player, hls.js on another page's origin included.
+    super::serve(addr, anywhere, "gateway", gateway.router().layer(CorsLayer::permissive())).await
 }
 
 fn not_found(what: &str) -> Response {

@@ -11,6 +11,8 @@ use crate::identity::account_hex;
 
 /// Most announced (not held) videos kept.
 pub const MAX_HEARD: usize = 10_000;
+/// Most relays listed as providers of one video (peer ids cost nothing to make).
+pub const MAX_PROVIDERS: usize = 32;
 
 /// One video as the catalogue lists it: all from its signed manifest, so nothing here is taken on a relay's word.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -119,8 +121,9 @@ impl Catalogue {
     /// A video another relay announced (its manifest checked by the caller).
     pub fn heard(&self, cid: &ContentId, m: &SignedManifest, from: &str) {
         let mut inner = self.inner();
-        if let Some(e) = inner.entries.get_mut(cid) {
-            e.providers.insert(from.to_string());
+        if inner.entries.contains_key(cid) {
+            drop(inner);
+            self.also_from(cid, from);
             return;
         }
         inner.entries.insert(*cid, Entry { video: Video::of(cid, m), providers: [from.to_string()].into() });
@@ -136,7 +139,9 @@ impl Catalogue {
     pub fn also_from(&self, cid: &ContentId, from: &str) -> bool {
         match self.inner().entries.get_mut(cid) {
             Some(e) => {
-                e.providers.insert(from.to_string());
+                if e.providers.len() < MAX_PROVIDERS {
+                    e.providers.insert(from.to_string());
+                }
                 true
             }
             None => false,
@@ -209,6 +214,10 @@ mod tests {
         let all = c.search(&ma.manifest.creator.iter().map(|b| format!("{b:02x}")).collect::<String>(), 0, 1);
         assert_eq!((all.total, all.videos.len(), all.videos[0].title.as_str()), (2, 1, "Mountain hike"));
         assert_eq!(c.get(&b).map(|v| v.providers), Some(vec!["relay-1".to_string(), "relay-2".to_string()]));
+        for i in 0..100 {
+            c.heard(&b, &mb, &format!("sybil-{i}"));
+        }
+        assert_eq!(c.get(&b).map(|v| v.providers.len()), Some(MAX_PROVIDERS));
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct ChainOptions {
 /// everything in turn (a relay holding 10,000 videos goes round in about 7 hours).
 const ANNOUNCE_AGAIN_EVERY: Duration = Duration::from_secs(10);
 const ANNOUNCED_AGAIN: usize = 4;
+/// Most manifests of announced videos read at once.
+const MANIFEST_READS: usize = 8;
 /// How often the store is scanned for newly published content.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 /// How often a relay with a chain reads its registered price again.
@@ -187,13 +189,19 @@ pub async fn run(
             jobs: Default::default(),
             lanes_opened: Default::default(),
             auditing: Default::default(),
+            transcoding: Arc::new(tokio::sync::Semaphore::new(1)),
         });
         let bound = crate::api::rest::serve(api.addr, api.anywhere, node)
             .await
             .with_context(|| format!("cannot serve the API on {}; pick another with --api 127.0.0.1:PORT", api.addr))?;
-        tracing::info!(%bound, "web app and API at http://{bound}/ (the token is in {})", home.join(crate::api::token::TOKEN_FILE).display());
+        let token_file = home.join(crate::api::token::TOKEN_FILE);
+        tracing::info!(%bound, token = %token_file.display(), "web app and API at http://{bound}/");
+        // The token goes to a terminal only, never to a log (systemd sends stdout to the journal).
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "http://{bound}/#token={token}");
+        let _ = match std::io::IsTerminal::is_terminal(&out) {
+            true => writeln!(out, "http://{bound}/#token={token}"),
+            false => writeln!(out, "http://{bound}/"),
+        };
         let _ = out.flush();
     }
     tracing::info!(peer = %identity.peer_id, account = %crate::identity::account_hex(&identity.account), price_per_mib, "relay running");
@@ -219,6 +227,8 @@ pub async fn run(
         }
     };
 
+    let manifest_reads = Arc::new(tokio::sync::Semaphore::new(MANIFEST_READS));
+    let reading: Arc<Mutex<HashSet<ferry_primitives::ContentId>>> = Default::default();
     let mut provided = HashSet::new();
     let mut held = Vec::new();
     let mut next_again = 0;
@@ -237,9 +247,20 @@ pub async fn run(
                 }
                 Some(NetEvent::Reachability(_)) => {}
                 Some(NetEvent::Announced { from, content }) => {
-                    tracing::info!(%from, content = %hex::encode(content), "content announced");
+                    tracing::debug!(%from, content = %hex::encode(content), "content announced");
                     if !catalogue.also_from(&content, &from.to_string()) {
-                        tokio::spawn(list_announced(relay.fetcher.clone(), catalogue.clone(), from, content));
+                        // A bounded number of manifest reads at once, one per content id: what is dropped now is
+                        // announced again.
+                        if let Ok(permit) = manifest_reads.clone().try_acquire_owned() {
+                            if reading.lock().unwrap_or_else(|p| p.into_inner()).insert(content) {
+                                let (fetcher, catalogue, reading) = (relay.fetcher.clone(), catalogue.clone(), reading.clone());
+                                tokio::spawn(async move {
+                                    list_announced(fetcher, catalogue, from, content).await;
+                                    reading.lock().unwrap_or_else(|p| p.into_inner()).remove(&content);
+                                    drop(permit);
+                                });
+                            }
+                        }
                     }
                 }
                 None => anyhow::bail!("the network stopped unexpectedly"),

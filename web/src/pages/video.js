@@ -20,6 +20,10 @@ export default function videoPage(main, [cid]) {
   const mediaError = h('div', { class: 'error-box', role: 'alert', dataset: { testid: 'media-error' }, hidden: true });
   const quality = h('select', { id: 'quality', disabled: true }, h('option', { value: '-1' }, 'Auto'));
   const playing = h('span', { class: 'muted', 'aria-live': 'polite' });
+  // Playback spends money (the node pays relays for what it verifies), so it starts only when the viewer asks:
+  // a link from another site opens this page but cannot make the node pay.
+  const startButton = h('button', { type: 'button', class: 'btn primary start' }, 'Play');
+  const startNote = h('span', { class: 'muted small' }, 'This node pays the relays for every byte it verifies.');
 
   const verified = h('strong', { dataset: { testid: 'bytes-verified' } }, '—');
   const receipts = h('strong', { dataset: { testid: 'receipts' } }, '—');
@@ -43,6 +47,7 @@ export default function videoPage(main, [cid]) {
         'div',
         { class: 'watch-main' },
         h('div', { class: 'player' }, player),
+        h('div', { class: 'player-bar start-bar' }, startButton, startNote),
         mediaError,
         h('div', { class: 'player-bar' }, h('label', { for: 'quality' }, 'Quality'), quality, playing),
         h(
@@ -187,13 +192,19 @@ export default function videoPage(main, [cid]) {
     if (quality.value === '-1') setText(playing, 'Auto');
   });
 
-  post(`/api/videos/${encodeURIComponent(cid)}/play`, undefined, { signal })
-    .then((r) => {
-      if (!gone) start(r.playlist);
-    })
-    .catch((e) => {
-      if (e.name !== 'AbortError') showError(e.message);
-    });
+  startButton.addEventListener('click', () => {
+    startButton.disabled = true;
+    post(`/api/videos/${encodeURIComponent(cid)}/play`, undefined, { signal })
+      .then((r) => {
+        if (gone) return;
+        startButton.closest('.start-bar').hidden = true;
+        start(r.playlist);
+      })
+      .catch((e) => {
+        startButton.disabled = false;
+        if (e.name !== 'AbortError') showError(e.message);
+      });
+  });
 
   // --- live figures -------------------------------------------------------------------------------------------
   async function refresh() {

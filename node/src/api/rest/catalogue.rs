@@ -67,12 +67,13 @@ pub async fn play(
     Ok(Json(Playing { playlist: format!("/hls/{}/master.m3u8", hex::encode(cid)) }))
 }
 
+/// What this node signed for a video since it started: for its playbacks, and for cache fills it made as a relay.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Playback {
     pub cid: String,
     /// Bytes this node verified and signed receipts for (video it holds itself needs none).
     pub bytes_verified: u64,
-    /// Receipts signed: the latest receipt's number in each session, summed.
+    /// Receipts signed: the latest receipt's number in each claim (one per relay), summed.
     pub receipts: u64,
     pub relays: Vec<RelayPaid>,
 }
@@ -82,7 +83,8 @@ pub struct RelayPaid {
     /// The relay's account.
     pub relay: String,
     pub bytes: u64,
-    /// What the receipts promise it (bytes and tips), settled from this node's lane to it.
+    /// What this node's receipts promise it: the bytes at its price (the creator's share and the fee come out of
+    /// that) and any tips. The relay settles it from this node's lane.
     pub paid: String,
 }
 

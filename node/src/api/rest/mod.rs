@@ -53,7 +53,9 @@ pub struct Node {
     /// Relays this node opened lanes to through the API, listed by `GET /api/money` with those it paid.
     pub(crate) lanes_opened: Mutex<std::collections::BTreeSet<[u8; 32]>>,
     /// One creator audit at a time: they share a cache file.
-    pub(crate) auditing: tokio::sync::Mutex<()>,
+    pub(crate) auditing: Arc<tokio::sync::Mutex<()>>,
+    /// One upload transcoded at a time: ffmpeg takes every core.
+    pub(crate) transcoding: Arc<tokio::sync::Semaphore>,
 }
 
 type State = axum::extract::State<Arc<Node>>;
@@ -135,6 +137,12 @@ fn content_id(cid: &str) -> Result<ferry_primitives::ContentId, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("{cid:?} is not a content id (64 hex characters)")))
 }
 
+/// A JSON body, read only after the token was checked, with a JSON error when it does not parse.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not what this route takes: {e}")))
+}
+
 fn amount(s: &str) -> Result<u128, ApiError> {
     s.trim()
         .parse()
@@ -202,6 +210,26 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(move || crate::api::metrics::render(metrics.clone())))
         .nest("/hls", gateway)
         .merge(crate::api::app::router())
+        .layer(axum::middleware::from_fn(local_host_only))
+}
+
+/// Answers only requests addressed to an IP address or `localhost`: a page on some domain that its owner pointed
+/// at 127.0.0.1 (DNS rebinding) reaches the node as that domain, and is refused.
+async fn local_host_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok() {
+        return next.run(req).await;
+    }
+    ApiError(
+        StatusCode::MISDIRECTED_REQUEST,
+        format!("this node answers requests to its IP address or localhost, not to {host:?}"),
+    )
+    .into_response()
 }
 
 /// Serves the API; returns the bound address. With `anywhere` (the address is the default), a port in use is

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{amount, content_id, ApiError, Node, State};
+use super::{amount, content_id, json_body, ApiError, Node, State};
 use crate::identity::{account_hex, parse_hex32};
 use crate::money::earnings::Earnings;
 
@@ -36,9 +36,10 @@ pub async fn tip(
     axum::extract::State(node): State,
     headers: HeaderMap,
     Path(cid): Path<String>,
-    Json(req): Json<TipRequest>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Landed>, ApiError> {
     node.authorize(&headers)?;
+    let req: TipRequest = json_body(&body)?;
     let cid = content_id(&cid)?;
     let amount = amount(&req.amount)?;
     let at = node.chain().await?.tip(cid, amount).await?;
@@ -101,9 +102,10 @@ fn relay_account(s: &str) -> Result<[u8; 32], ApiError> {
 pub async fn open_lane(
     axum::extract::State(node): State,
     headers: HeaderMap,
-    Json(req): Json<OpenLane>,
+    body: axum::body::Bytes,
 ) -> Result<Json<LaneFunded>, ApiError> {
     node.authorize(&headers)?;
+    let req: OpenLane = json_body(&body)?;
     let relay = relay_account(&req.relay)?;
     let amount = amount(&req.amount)?;
     let (at, funds) = node.chain().await?.open_lane(relay, amount).await?;
@@ -147,7 +149,8 @@ pub struct EarningsView {
     /// The operator's part of `settled`.
     pub operator_paid: String,
     pub by_content: Vec<ContentEarnings>,
-    /// Samples every few seconds, oldest first (the last hour at most).
+    /// The figures each time the node wrote new ones (every settlement round, or every few seconds without a
+    /// chain), oldest first, the last 1,800 at most.
     pub history: Vec<Sample>,
 }
 
@@ -184,9 +187,13 @@ pub(super) async fn keep_history(node: Arc<Node>) {
         tick.tick().await;
         if let Ok(Some(e)) = Earnings::read(&node.home) {
             let mut h = node.history.0.lock().unwrap_or_else(|p| p.into_inner());
+            // A new point only when the node wrote new figures.
+            if h.back().is_some_and(|last| last.at == e.as_of) {
+                continue;
+            }
             h.push_back(Sample {
                 at: e.as_of,
-                pending: (e.pending + e.short).to_string(),
+                pending: e.pending.to_string(),
                 in_flight: e.in_flight.to_string(),
                 settled: e.settled.to_string(),
             });
@@ -255,12 +262,14 @@ pub struct CreatorVideo {
 pub async fn creator(axum::extract::State(node): State) -> Result<Json<Creator>, ApiError> {
     let me = account_hex(&node.identity.account);
     let url = node.link.as_ref().ok_or_else(ApiError::no_chain)?.url().to_string();
-    let _one = node.auditing.lock().await;
+    // Held by the audit itself: a request cancelled meanwhile does not let a second audit start on the cache.
+    let one = node.auditing.clone().lock_owned().await;
     let dir = node.home.join("audit");
     // On a blocking thread that runs the audit to its end: the audit's reads are futures the compiler cannot
     // show to be `Send` across its borrowed keys, which a handler's future must be.
     let handle = tokio::runtime::Handle::current();
     let (to, report) = tokio::task::spawn_blocking(move || {
+        let _one = one;
         handle.block_on(async {
             let source = crate::audit::read::ChainSource::connect(&url).await?;
             let to = source.finalized().await?;

@@ -18,11 +18,13 @@ use crate::content::publish::{PublishOptions, Source};
 
 /// Finished jobs kept for `GET /api/publish/{job}`.
 const KEPT_JOBS: usize = 100;
+/// The largest upload taken.
+const MAX_UPLOAD_BYTES: u64 = 8 << 30;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub job: String,
-    /// `transcoding`, `registering`, `done` or `failed`.
+    /// `queued` (another upload is being transcoded), `transcoding`, `registering`, `done` or `failed`.
     pub state: String,
     /// How far the transcode is, from 0 to 1.
     pub progress: f64,
@@ -107,7 +109,7 @@ pub async fn upload(
     };
     node.jobs.add(Job {
         job: id.clone(),
-        state: "transcoding".into(),
+        state: "queued".into(),
         progress: 0.0,
         uploaded_bytes: uploaded,
         cid: None,
@@ -118,7 +120,7 @@ pub async fn upload(
     Ok((StatusCode::ACCEPTED, Json(Started { job: id })))
 }
 
-/// Streams the body to `path`; returns its length.
+/// Streams the body to `path`, up to [`MAX_UPLOAD_BYTES`]; returns its length.
 async fn receive(body: Body, path: &std::path::Path) -> std::io::Result<u64> {
     let mut file = tokio::fs::File::create(path).await?;
     let mut stream = body.into_data_stream();
@@ -126,6 +128,9 @@ async fn receive(body: Body, path: &std::path::Path) -> std::io::Result<u64> {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(std::io::Error::other)?;
         n += chunk.len() as u64;
+        if n > MAX_UPLOAD_BYTES {
+            return Err(std::io::Error::other(format!("it is larger than {MAX_UPLOAD_BYTES} bytes")));
+        }
         file.write_all(&chunk).await?;
     }
     file.sync_all().await?;
@@ -143,6 +148,8 @@ async fn run(node: Arc<Node>, id: String, path: std::path::PathBuf, title: Strin
         progress: Some(Arc::new(move |f| progress_node.jobs.update(&progress_id, |j| j.progress = f))),
     };
     let outcome = async {
+        let _turn = node.transcoding.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        node.jobs.update(&id, |j| j.state = "transcoding".into());
         let (cid, m) = crate::content::publish::publish(Source::File(path.clone()), &opts, &node.identity, &node.store)
             .await
             .map_err(|e| e.to_string())?;

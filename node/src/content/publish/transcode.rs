@@ -31,6 +31,8 @@ pub struct Probe {
 pub async fn probe(input: &Path) -> Result<Probe, TranscodeError> {
     let out = tokio::process::Command::new("ffprobe")
         .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        // A local file only: a playlist or concat list must not pull in other files or URLs.
+        .args(["-protocol_whitelist", "file"])
         .arg(input)
         .output()
         .await
@@ -87,7 +89,8 @@ pub async fn to_hls(
     }
     filter.pop();
     let mut cmd = tokio::process::Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1", "-i"]).arg(input);
+    cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1"]);
+    cmd.args(["-protocol_whitelist", "file", "-i"]).arg(input);
     cmd.args(["-filter_complex", &filter]);
     let mut map = vec![];
     for (i, (h, kbps)) in rungs.iter().enumerate() {
