@@ -4,6 +4,7 @@ import { h, fill, setText } from '../dom.js';
 import { formatBytes, formatUnit, shortId } from '../format.js';
 
 const STATES = {
+  queued: 'Waiting for the upload before it',
   transcoding: 'Transcoding',
   registering: 'Registering on the chain',
   done: 'Done',
