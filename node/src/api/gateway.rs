@@ -25,7 +25,8 @@ use crate::viewer::fetch::Fetcher;
 pub struct Gateway(Arc<Inner>);
 
 struct Inner {
-    playing: Mutex<HashMap<ContentId, SignedManifest>>,
+    /// Shared, not copied per request: a long video's manifest runs to megabytes.
+    playing: Mutex<HashMap<ContentId, Arc<SignedManifest>>>,
     fetcher: Fetcher,
     prefetch: usize,
 }
@@ -45,10 +46,10 @@ impl Gateway {
                 });
             }
         }
-        self.0.playing.lock().unwrap_or_else(|p| p.into_inner()).insert(cid, manifest);
+        self.0.playing.lock().unwrap_or_else(|p| p.into_inner()).insert(cid, Arc::new(manifest));
     }
 
-    fn manifest(&self, cid: &str) -> Option<(ContentId, SignedManifest)> {
+    fn manifest(&self, cid: &str) -> Option<(ContentId, Arc<SignedManifest>)> {
         let cid = crate::identity::parse_hex32(cid)?;
         self.0.playing.lock().unwrap_or_else(|p| p.into_inner()).get(&cid).map(|m| (cid, m.clone()))
     }
